@@ -1,0 +1,259 @@
+// Package commands turns ffdelay's command line into options structs and
+// runs them: flags -> options -> redisops -> output.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes of the contract.
+const (
+	ExitOK       = 0
+	ExitFailed   = 1
+	ExitUsage    = 2
+	ExitUnusable = 3
+)
+
+// exitError carries the exit code an error maps to.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{ExitUsage, fmt.Errorf(format, args...)}
+}
+
+func unusable(format string, args ...any) error {
+	return &exitError{ExitUnusable, fmt.Errorf(format, args...)}
+}
+
+// errSilentFailure ends a run with exit 1 after its output said why.
+var errSilentFailure = &exitError{ExitFailed, errors.New("")}
+
+// Interrupted is the cancel cause set when a signal arrives.
+type Interrupted struct{ Signal os.Signal }
+
+func (i Interrupted) Error() string { return "interrupted by " + i.Signal.String() }
+
+// ExitCode is 130 for SIGINT and 143 for SIGTERM.
+func (i Interrupted) ExitCode() int {
+	if i.Signal == syscall.SIGTERM {
+		return 143
+	}
+	return 130
+}
+
+// SignalContext is cancelled, with an Interrupted cause, on the first SIGINT
+// or SIGTERM; a second signal kills the process the usual way.
+func SignalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(Interrupted{s})
+			signal.Stop(ch)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel(nil) }
+}
+
+// deps are the process's outside world, passed in so tests run in-process.
+type deps struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	env            map[string]string
+	printer        *output.Printer
+}
+
+func (d *deps) getenv(k string) string { return d.env[k] }
+
+// Version is set at build time with -ldflags "-X .../commands.Version=...".
+var Version = "dev"
+
+// Run runs ffdelay with args (args[0] is the program name) and returns the
+// process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	d := &deps{stdin: stdin, stdout: stdout, stderr: stderr, env: map[string]string{}}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			d.env[k] = v
+		}
+	}
+	app := newApp(ctx, d)
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	if d.printer != nil {
+		d.printer.Flush()
+	}
+	code := exitCode(ctx, err)
+	if err != nil && err != errSilentFailure && !errors.Is(err, errHelpShown) {
+		msg := err
+		if code == ExitUsage {
+			msg = fmt.Errorf("%v (see ffdelay --help)", err)
+		}
+		if d.printer != nil {
+			d.printer.Error(msg, code)
+		} else {
+			fmt.Fprintf(stderr, "ffdelay: %v\n", msg)
+		}
+	}
+	return code
+}
+
+var errHelpShown = errors.New("help shown")
+
+func exitCode(ctx context.Context, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ie Interrupted
+	if errors.As(context.Cause(ctx), &ie) && (errors.Is(err, context.Canceled) || errors.As(err, &ie)) {
+		return ie.ExitCode()
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	switch redisops.KindOf(err) {
+	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions:
+		return ExitUnusable
+	}
+	return ExitFailed
+}
+
+func newApp(ctx context.Context, d *deps) *cli.App {
+	onUsage := func(c *cli.Context, err error, _ bool) error {
+		return usageError("%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+	}
+	app := &cli.App{
+		Name:  "ffdelay",
+		Usage: "see, promote and diagnose FlowFabric's delayed executions",
+		UsageText: `ffdelay [global options] command [command options]
+
+Examples:
+   ffdelay list --url redis://10.0.0.5:6379            what is due, per partition and lane
+   ffdelay promote --dry-run --namespace acme          what a promotion would do
+   ffdelay promote --watch --interval 1s               stand in for the engine's promoter
+   ffdelay inspect '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
+   ffdelay check --max-overdue 2m -o json              CI/monitoring health check`,
+		Version:                   Version,
+		Writer:                    d.stdout,
+		ErrWriter:                 d.stderr,
+		Flags:                     globalFlags(),
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError:              onUsage,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError("unknown command %q: use list, promote, inspect, check or version", c.Args().First())
+			}
+			cli.ShowAppHelp(c)
+			return nil
+		},
+		Commands: []*cli.Command{
+			newListCommand(ctx, d),
+			newPromoteCommand(ctx, d),
+			newInspectCommand(ctx, d),
+			newCheckCommand(ctx, d),
+			newVersionCommand(d),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = onUsage
+		c.Flags = append(c.Flags, globalFlags()...)
+	}
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
+	return app
+}
+
+// reorderArgs moves a command's positional arguments after its flags, since
+// urfave/cli stops parsing flags at the first positional argument and
+// `ffdelay inspect ID -o json` should work.
+func reorderArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var cmd *cli.Command
+	i := 1
+	boolFlag := map[string]bool{}
+	addFlags := func(fs []cli.Flag) {
+		for _, f := range fs {
+			_, isBool := f.(*cli.BoolFlag)
+			for _, n := range f.Names() {
+				boolFlag[n] = isBool
+			}
+		}
+	}
+	addFlags(app.Flags)
+	boolFlag["help"], boolFlag["h"] = true, true
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			break
+		}
+		if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && !boolFlag[name] {
+			i++
+		}
+	}
+	if i >= len(args) {
+		return args
+	}
+	for _, c := range app.Commands {
+		if c.Name == args[i] {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		return args
+	}
+	addFlags(cmd.Flags)
+	out := append([]string{}, args[:i+1]...)
+	var positional []string
+	for j := i + 1; j < len(args); j++ {
+		a := args[j]
+		if a == "--" {
+			positional = append(positional, args[j+1:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			out = append(out, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && !boolFlag[name] && j+1 < len(args) {
+				j++
+				out = append(out, args[j])
+			}
+			continue
+		}
+		positional = append(positional, a)
+	}
+	if len(positional) > 0 {
+		out = append(out, "--")
+		out = append(out, positional...)
+	}
+	return out
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}

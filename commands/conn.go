@@ -1,0 +1,271 @@
+package commands
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/urfave/cli/v2"
+)
+
+// globalFlags are accepted before or after the subcommand; each call makes
+// fresh flag values so the app's and a command's copies do not share state.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "url", Usage: "server `URL` redis://[user[:password]@]host[:port][/db] (rediss:// for TLS; repeat or comma-separate cluster seeds) [$FFDELAY_URL]"},
+		&cli.StringFlag{Name: "host", Usage: "server host when no URL is given [$FF_HOST] (default: localhost)"},
+		&cli.StringFlag{Name: "port", Usage: "server port when no URL is given [$FF_PORT] (default: 6379)"},
+		&cli.BoolFlag{Name: "cluster", Usage: "Valkey/Redis Cluster mode [$FFDELAY_CLUSTER, $FF_CLUSTER]"},
+		&cli.BoolFlag{Name: "tls", Usage: "use TLS [$FF_TLS]"},
+		&cli.StringFlag{Name: "tls-ca", Usage: "CA certificate `FILE` (PEM) to verify the server"},
+		&cli.StringFlag{Name: "tls-cert", Usage: "client certificate `FILE` (PEM) for mutual TLS"},
+		&cli.StringFlag{Name: "tls-key", Usage: "client key `FILE` (PEM) for mutual TLS"},
+		&cli.StringFlag{Name: "tls-server-name", Usage: "server `NAME` to verify the certificate against"},
+		&cli.BoolFlag{Name: "tls-skip-verify", Usage: "do not verify the server certificate (testing only)"},
+		&cli.StringFlag{Name: "user", Usage: "ACL user `NAME` [$FFDELAY_USER]"},
+		&cli.StringFlag{Name: "password-file", Usage: "read the password from `FILE` [$FFDELAY_PASSWORD, $REDISCLI_AUTH]"},
+		&cli.StringFlag{Name: "timeout", Usage: "per-request timeout `D`", Value: "5s"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: table, json or ndjson [$FFDELAY_OUTPUT]"},
+		&cli.StringFlag{Name: "color", Usage: "colour: auto, always or never (NO_COLOR disables it)", Value: "auto"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or notes on stderr"},
+	}
+}
+
+// flagSet finds the context (command or app) where a flag was given.
+func flagSet(c *cli.Context, name string) *cli.Context {
+	for _, x := range c.Lineage() {
+		if x != nil && x.Command != nil && hasFlag(x, name) && x.IsSet(name) {
+			return x
+		}
+	}
+	for _, x := range c.Lineage() {
+		if x != nil && x.IsSet(name) {
+			return x
+		}
+	}
+	return nil
+}
+
+func hasFlag(x *cli.Context, name string) bool {
+	for _, f := range x.Command.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func str(c *cli.Context, name string) (string, bool) {
+	if x := flagSet(c, name); x != nil {
+		return x.String(name), true
+	}
+	return "", false
+}
+
+func strOr(c *cli.Context, name, def string) string {
+	if v, ok := str(c, name); ok {
+		return v
+	}
+	return def
+}
+
+func strs(c *cli.Context, name string) []string {
+	if x := flagSet(c, name); x != nil {
+		return x.StringSlice(name)
+	}
+	return nil
+}
+
+func boolean(c *cli.Context, name string) (bool, bool) {
+	if x := flagSet(c, name); x != nil {
+		return x.Bool(name), true
+	}
+	return false, false
+}
+
+// setupOutput builds the printer from -o, --color, NO_COLOR and --quiet. It
+// is the first thing every command does, so errors can be printed as JSON.
+func setupOutput(c *cli.Context, d *deps) error {
+	format := strOr(c, "output", d.getenv("FFDELAY_OUTPUT"))
+	if format == "" {
+		format = "table"
+	}
+	f, err := output.ParseFormat(format)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	quiet, _ := boolean(c, "quiet")
+	useColor := false
+	switch mode := strOr(c, "color", "auto"); mode {
+	case "always":
+		useColor = true
+	case "never":
+	case "auto":
+		useColor = isTerminal(d.stdout)
+	default:
+		d.printer = output.New(d.stdout, d.stderr, f, false, quiet)
+		return usageError("--color %q: use auto, always or never", mode)
+	}
+	if _, set := d.env["NO_COLOR"]; set && d.env["NO_COLOR"] != "" {
+		useColor = false
+	}
+	d.printer = output.New(d.stdout, d.stderr, f, useColor && f == output.Table, quiet)
+	return nil
+}
+
+// connOptions resolves the connection per the precedence of the contract:
+// flag, then FFDELAY_*, then ff-server's FF_*, then defaults.
+func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
+	var o redisops.Options
+	urls := strs(c, "url")
+	if len(urls) == 0 && d.getenv("FFDELAY_URL") != "" {
+		urls = []string{d.getenv("FFDELAY_URL")}
+	}
+	if cl, ok := boolean(c, "cluster"); ok {
+		o.Cluster = cl
+	} else if v, ok := d.env["FFDELAY_CLUSTER"]; ok {
+		o.Cluster = ParseBoolEnv(v)
+	} else {
+		o.Cluster = ParseBoolEnv(d.getenv("FF_CLUSTER"))
+	}
+	useTLS, _ := boolean(c, "tls")
+	var urlPassword string
+	var hasURLPassword bool
+	if len(urls) > 0 {
+		t, err := ParseURL(strings.Join(urls, ","))
+		if err != nil {
+			return o, usageError("%v", err)
+		}
+		if len(t.Addrs) > 1 && !o.Cluster {
+			return o, usageError("several --url seeds given without --cluster: add --cluster or give one URL")
+		}
+		o.Addrs, o.DB, o.Username = t.Addrs, t.DB, t.User
+		urlPassword, hasURLPassword = t.Password, t.HasPassword
+		useTLS = useTLS || t.TLS
+	} else {
+		host := strOr(c, "host", d.getenv("FF_HOST"))
+		if host == "" {
+			host = "localhost"
+		}
+		port := strOr(c, "port", d.getenv("FF_PORT"))
+		if port == "" {
+			port = "6379"
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return o, usageError("--port %q is not a port number (1 to 65535)", port)
+		}
+		o.Addrs = []string{net.JoinHostPort(host, port)}
+		if _, set := boolean(c, "tls"); !set {
+			useTLS = ParseBoolEnv(d.getenv("FF_TLS"))
+		}
+	}
+	if o.Cluster && o.DB != 0 {
+		return o, usageError("--url selects database %d, but cluster mode has only database 0", o.DB)
+	}
+	if u, ok := str(c, "user"); ok {
+		o.Username = u
+	} else if o.Username == "" {
+		o.Username = d.getenv("FFDELAY_USER")
+	}
+	switch file, ok := str(c, "password-file"); {
+	case ok:
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return o, usageError("--password-file: cannot read %s: %v", file, unwrapPathError(err))
+		}
+		o.Password = strings.TrimRight(string(b), "\r\n")
+	case hasURLPassword:
+		o.Password = urlPassword
+	case d.getenv("FFDELAY_PASSWORD") != "":
+		o.Password = d.getenv("FFDELAY_PASSWORD")
+	default:
+		o.Password = d.getenv("REDISCLI_AUTH")
+	}
+	timeout, err := ParseDuration("--timeout", strOr(c, "timeout", "5s"))
+	if err != nil {
+		return o, usageError("%v", err)
+	}
+	o.Timeout = timeout
+	tlsConf, err := tlsConfig(c, useTLS)
+	if err != nil {
+		return o, err
+	}
+	o.TLS = tlsConf
+	return o, nil
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// tlsConfig builds the TLS settings; any --tls-* flag implies TLS.
+func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
+	ca, _ := str(c, "tls-ca")
+	cert, _ := str(c, "tls-cert")
+	key, _ := str(c, "tls-key")
+	name, _ := str(c, "tls-server-name")
+	skip, _ := boolean(c, "tls-skip-verify")
+	if ca != "" || cert != "" || key != "" || name != "" || skip {
+		useTLS = true
+	}
+	if !useTLS {
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: name, InsecureSkipVerify: skip}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, usageError("--tls-ca: cannot read %s: %v", ca, unwrapPathError(err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError("--tls-ca: %s holds no PEM certificate", ca)
+		}
+		conf.RootCAs = pool
+	}
+	if (cert == "") != (key == "") {
+		return nil, usageError("--tls-cert and --tls-key go together: give both for mutual TLS")
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, usageError("cannot load client certificate %s / key %s: %v", cert, key, err)
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	return conf, nil
+}
+
+// connect opens the connection described by the flags.
+func connect(ctx context.Context, c *cli.Context, d *deps) (*redisops.Client, error) {
+	o, err := connOptions(c, d)
+	if err != nil {
+		return nil, err
+	}
+	return connectWith(ctx, o)
+}
+
+func connectWith(ctx context.Context, o redisops.Options) (*redisops.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, o.Timeout+time.Second)
+	defer cancel()
+	client, err := redisops.Connect(cctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return client, nil
+}
+
+var _ = fmt.Sprint

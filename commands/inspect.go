@@ -1,0 +1,87 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/urfave/cli/v2"
+)
+
+// inspectOptions are inspect's parsed arguments.
+type inspectOptions struct {
+	IDs   []redisops.ExecutionID
+	Scope scopeOptions
+}
+
+func newInspectCommand(ctx context.Context, d *deps) *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "explain one or more executions' delay: core, tags, scheduling sets, diagnosis",
+		ArgsUsage: "ID...",
+		UsageText: `ffdelay inspect [options] ID...
+
+Examples:
+   ffdelay inspect '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
+   ffdelay inspect -o json '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11' '{fp:12}:...'`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "lane", Usage: "also look in lane `NAME`'s sets (default: the core's lane, ff:idx:lanes, $FF_LANES, default)"},
+			&cli.StringFlag{Name: "partitions", Usage: "partition count `N` (default: ff:config:partitions)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := setupOutput(c, d); err != nil {
+				return err
+			}
+			opts, err := parseInspectOptions(c, d)
+			if err != nil {
+				return err
+			}
+			client, err := connect(ctx, c, d)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			return runInspect(ctx, opts, client, d.printer)
+		},
+	}
+}
+
+func parseInspectOptions(c *cli.Context, d *deps) (inspectOptions, error) {
+	var o inspectOptions
+	if c.NArg() == 0 {
+		return o, usageError("inspect needs at least one execution id, like '{fp:7}:<uuid>'")
+	}
+	for _, a := range c.Args().Slice() {
+		id, err := redisops.ParseExecutionID(a)
+		if err != nil {
+			return o, usageError("%v", err)
+		}
+		o.IDs = append(o.IDs, id)
+	}
+	scope, err := parseScopeOptions(c, d)
+	if err != nil {
+		return o, err
+	}
+	o.Scope = scope
+	return o, nil
+}
+
+// runInspect reads and diagnoses each execution; an id that is nowhere makes
+// the exit code 1.
+func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, p *output.Printer) error {
+	scope, err := resolveScope(ctx, client, o.Scope, p)
+	if err != nil {
+		return err
+	}
+	list, err := client.Inspect(ctx, o.IDs, scope.Lanes, scope.Count)
+	if err != nil {
+		return err
+	}
+	p.Inspect(list)
+	for _, ins := range list {
+		if !ins.Found {
+			return errSilentFailure
+		}
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package commands
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/urfave/cli/v2"
+)
+
+// listOptions are list's parsed flags.
+type listOptions struct {
+	Scope      scopeOptions
+	All        bool
+	Executions bool
+	Limit      int
+}
+
+func newListCommand(ctx context.Context, d *deps) *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "show due delayed executions per partition and lane (read-only)",
+		UsageText: `ffdelay list [options]
+
+Examples:
+   ffdelay list                                  groups with due executions
+   ffdelay list --all --lane payments            every non-empty group of a lane
+   ffdelay list --executions --limit 5 -o json   the 5 oldest due executions per group`,
+		Flags: append(scopeFlags(),
+			&cli.BoolFlag{Name: "all", Usage: "show every non-empty group, not only those with due executions"},
+			&cli.BoolFlag{Name: "executions", Usage: "also list due executions, oldest first"},
+			&cli.StringFlag{Name: "limit", Usage: "at most `N` executions per group with --executions", Value: "20"},
+		),
+		Action: func(c *cli.Context) error {
+			if err := setupOutput(c, d); err != nil {
+				return err
+			}
+			opts, err := parseListOptions(c, d)
+			if err != nil {
+				return err
+			}
+			client, err := connect(ctx, c, d)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			return runList(ctx, opts, client, d.printer)
+		},
+	}
+}
+
+func parseListOptions(c *cli.Context, d *deps) (listOptions, error) {
+	if c.NArg() > 0 {
+		return listOptions{}, usageError("list takes no arguments, got %q", c.Args().First())
+	}
+	scope, err := parseScopeOptions(c, d)
+	if err != nil {
+		return listOptions{}, err
+	}
+	o := listOptions{Scope: scope, All: c.Bool("all"), Executions: c.Bool("executions")}
+	n, err := strconv.Atoi(c.String("limit"))
+	if err != nil || n < 1 {
+		return o, usageError("--limit %q must be a positive number", c.String("limit"))
+	}
+	o.Limit = n
+	return o, nil
+}
+
+// runList reads every group in scope and prints those with due executions
+// (all non-empty ones with --all). It sends no FCALL and no write.
+func runList(ctx context.Context, o listOptions, client *redisops.Client, p *output.Printer) error {
+	started := time.Now()
+	scope, err := resolveScope(ctx, client, o.Scope, p)
+	if err != nil {
+		return err
+	}
+	run, err := client.NewList(ctx, scope.Scope)
+	if err != nil {
+		return err
+	}
+	execs := 0
+	if o.Executions {
+		execs = o.Limit
+	}
+	groups, err := run.Groups(ctx, execs)
+	if err != nil {
+		return err
+	}
+	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.Lanes, Executions: o.Executions})
+	var totals redisops.ListTotals
+	for _, g := range groups {
+		totals.Delayed += g.Delayed
+		totals.Due += g.Due
+		if g.Due > 0 || o.All {
+			totals.Groups++
+			w.Group(g)
+		}
+	}
+	w.End(totals)
+	if o.Scope.MetricsFile != "" {
+		return writeMetrics(o.Scope.MetricsFile, metricsRun{command: "list", started: started, groups: groups})
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package commands
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metricsRun is what one run contributes to the Prometheus textfile.
+type metricsRun struct {
+	command string
+	started time.Time
+	groups  []redisops.Group
+	totals  *redisops.PromoteTotals
+	checks  []output.Check
+}
+
+// writeMetrics writes the run's figures for node_exporter's textfile
+// collector. prometheus.WriteToTextfile writes a temporary file and renames
+// it, so the collector never reads half a file.
+func writeMetrics(path string, m metricsRun) error {
+	reg := prometheus.NewRegistry()
+	cmd := prometheus.Labels{"command": m.command}
+	if m.groups != nil {
+		delayed := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_delayed", Help: "Executions in the delayed set, per partition and lane."}, []string{"partition", "lane"})
+		due := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_due", Help: "Delayed executions whose time has come, per partition and lane."}, []string{"partition", "lane"})
+		overdue := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_max_overdue_seconds", Help: "Overdue age of the oldest due execution, per partition and lane."}, []string{"partition", "lane"})
+		reg.MustRegister(delayed, due, overdue)
+		for _, g := range m.groups {
+			l := prometheus.Labels{"partition": strconv.Itoa(g.Partition), "lane": g.Lane}
+			delayed.With(l).Set(float64(g.Delayed))
+			due.With(l).Set(float64(g.Due))
+			overdue.With(l).Set(float64(g.MaxOverdueMs) / 1000)
+		}
+	}
+	if m.totals != nil {
+		outcomes := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_promotions", Help: "Executions handled by the last promote run, by outcome."}, []string{"outcome"})
+		reg.MustRegister(outcomes)
+		t := m.totals
+		for o, n := range map[string]int64{"promoted": t.Promoted, "would_promote": t.WouldPromote, "would_clean": t.WouldClean,
+			"would_fail": t.WouldFail, "not_yet_due": t.NotYetDue, "cleaned": t.Cleaned, "skipped": t.Skipped, "failed": t.Failed} {
+			outcomes.WithLabelValues(o).Set(float64(n))
+		}
+	}
+	if m.checks != nil {
+		status := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_check_status", Help: "1 for the status each check has (pass, warn, fail), 0 for the others."}, []string{"check", "status"})
+		reg.MustRegister(status)
+		for _, c := range m.checks {
+			for _, s := range []output.Status{output.Pass, output.Warn, output.Fail} {
+				v := 0.0
+				if c.Status == s {
+					v = 1
+				}
+				status.WithLabelValues(c.Name, string(s)).Set(v)
+			}
+		}
+	}
+	last := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_last_run_timestamp_seconds", Help: "When the last run finished, in seconds since the epoch."}, []string{"command"})
+	dur := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_last_run_duration_seconds", Help: "How long the last run took."}, []string{"command"})
+	reg.MustRegister(last, dur)
+	last.With(cmd).Set(float64(time.Now().UnixMilli()) / 1000)
+	dur.With(cmd).Set(time.Since(m.started).Seconds())
+	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+		return usageError("--metrics-file: cannot write %s: %v", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package commands
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowfabric/ffdelay/redisops"
+)
+
+// ParsePartitionSpec parses "7", "0-15" or "0-15,42" into sorted, distinct
+// partitions. Range against the configured count is checked separately.
+func ParsePartitionSpec(spec string) ([]int, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("--partition %q: %s (use forms like 7, 0-15 or 0-15,42)", spec, why)
+	}
+	if strings.TrimSpace(spec) == "" {
+		return nil, bad("empty")
+	}
+	seen := map[int]bool{}
+	var out []int
+	for _, part := range strings.Split(spec, ",") {
+		part = strings.TrimSpace(part)
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := partitionNumber(lo)
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		b := a
+		if isRange {
+			if b, err = partitionNumber(hi); err != nil {
+				return nil, bad(err.Error())
+			}
+			if b < a {
+				return nil, bad(fmt.Sprintf("range %d-%d runs backwards", a, b))
+			}
+		}
+		for p := a; p <= b; p++ {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func partitionNumber(s string) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("missing number")
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%q is not a partition number", s)
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n > 65535 {
+		return 0, fmt.Errorf("%q is not a partition number (0 to 65535)", s)
+	}
+	return n, nil
+}
+
+// ParseLanes splits repeated or comma-separated --lane values and checks
+// each against FlowFabric's lane rule.
+func ParseLanes(values []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range values {
+		for _, l := range strings.Split(v, ",") {
+			if err := redisops.ValidateLane(l); err != nil {
+				return nil, fmt.Errorf("--lane: %v", err)
+			}
+			if !seen[l] {
+				seen[l] = true
+				out = append(out, l)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ParseTagFilter parses KEY=VALUE.
+func ParseTagFilter(s string) (redisops.TagFilter, error) {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return redisops.TagFilter{}, fmt.Errorf("--tag %q must be KEY=VALUE, e.g. --tag acme.instance=eu-1", s)
+	}
+	return redisops.TagFilter{Key: k, Value: v}, nil
+}
+
+// ParseBoolEnv follows ff-server: true only for 1 or true, any case.
+func ParseBoolEnv(s string) bool {
+	s = strings.TrimSpace(s)
+	return s == "1" || strings.EqualFold(s, "true")
+}
+
+// ParseDuration parses a Go duration such as 750ms or 2s; it must be > 0.
+func ParseDuration(flag, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		if _, nerr := strconv.Atoi(s); nerr == nil {
+			return 0, fmt.Errorf("%s %q needs a unit, e.g. %sms or %ss", flag, s, s, s)
+		}
+		return 0, fmt.Errorf("%s %q is not a duration (use forms like 750ms, 5s, 2m)", flag, s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s %q must be positive", flag, s)
+	}
+	return d, nil
+}
+
+// Target is where a URL points.
+type Target struct {
+	Addrs       []string
+	User        string
+	Password    string
+	HasPassword bool
+	DB          int
+	TLS         bool
+}
+
+// ParseURL parses one or more comma-separated URLs:
+// redis://[user[:password]@]host[:port][/db]; rediss:// means TLS; valkey://
+// and valkeys:// are aliases. Errors never contain the password.
+func ParseURL(raw string) (Target, error) {
+	var t Target
+	for i, piece := range strings.Split(raw, ",") {
+		piece = strings.TrimSpace(piece)
+		if piece == "" {
+			return Target{}, fmt.Errorf("--url %q has an empty entry", RedactURL(raw))
+		}
+		one, err := parseOneURL(piece)
+		if err != nil {
+			return Target{}, err
+		}
+		if i == 0 {
+			t = one
+			continue
+		}
+		if one.TLS != t.TLS {
+			return Target{}, fmt.Errorf("--url %q mixes TLS and plain seeds", RedactURL(raw))
+		}
+		t.Addrs = append(t.Addrs, one.Addrs...)
+		if t.User == "" {
+			t.User = one.User
+		}
+		if !t.HasPassword && one.HasPassword {
+			t.Password, t.HasPassword = one.Password, true
+		}
+	}
+	return t, nil
+}
+
+func parseOneURL(s string) (Target, error) {
+	red := RedactURL(s)
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return Target{}, fmt.Errorf("--url %q is not a URL like redis://[user[:password]@]host[:port][/db]", red)
+	}
+	var t Target
+	switch strings.ToLower(u.Scheme) {
+	case "redis", "valkey":
+	case "rediss", "valkeys":
+		t.TLS = true
+	default:
+		return Target{}, fmt.Errorf("--url %q: scheme %q is not redis, rediss, valkey or valkeys", red, u.Scheme)
+	}
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return Target{}, fmt.Errorf("--url %q has no host", red)
+	}
+	if port == "" {
+		port = "6379"
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return Target{}, fmt.Errorf("--url %q: port %q is not 1 to 65535", red, port)
+	}
+	t.Addrs = []string{net.JoinHostPort(host, port)}
+	if u.User != nil {
+		t.User = u.User.Username()
+		t.Password, t.HasPassword = u.User.Password()
+	}
+	if path := strings.Trim(u.Path, "/"); path != "" {
+		db, err := strconv.Atoi(path)
+		if err != nil || db < 0 {
+			return Target{}, fmt.Errorf("--url %q: database %q is not a number", red, path)
+		}
+		t.DB = db
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return Target{}, fmt.Errorf("--url %q: query options are not supported; use ffdelay's flags", red)
+	}
+	return t, nil
+}
+
+// RedactURL hides the password of every URL in s.
+func RedactURL(s string) string {
+	var out []string
+	for _, piece := range strings.Split(s, ",") {
+		if i := strings.Index(piece, "://"); i >= 0 {
+			rest := piece[i+3:]
+			if at := strings.LastIndex(rest, "@"); at >= 0 {
+				cred := rest[:at]
+				if c := strings.Index(cred, ":"); c >= 0 {
+					cred = cred[:c] + ":xxxxx"
+				}
+				piece = piece[:i+3] + cred + rest[at:]
+			}
+		}
+		out = append(out, piece)
+	}
+	return strings.Join(out, ",")
+}

@@ -1,0 +1,248 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+)
+
+// promoteOptions are promote's parsed flags.
+type promoteOptions struct {
+	Scope      scopeOptions
+	DryRun     bool
+	Namespace  string
+	Tags       []redisops.TagFilter
+	Executions []redisops.ExecutionID
+	Limit      int64
+	Rate       float64
+	BatchSize  int
+	Verbose    bool
+	Watch      bool
+	Interval   time.Duration
+	MaxCycles  int
+	// IntervalRaised is set when a too-short interval was raised to 100ms.
+	IntervalRaised bool
+	// Progress shows a progress bar on stderr (a terminal, not quiet).
+	Progress bool
+}
+
+// minInterval is the engine's own floor for its promoter interval.
+const minInterval = 100 * time.Millisecond
+
+func newPromoteCommand(ctx context.Context, d *deps) *cli.Command {
+	return &cli.Command{
+		Name:  "promote",
+		Usage: "promote due delayed executions through ff_promote_delayed, once or in a watch loop",
+		UsageText: `ffdelay promote [options]
+
+Examples:
+   ffdelay promote                                   promote everything due, once
+   ffdelay promote --dry-run                         what would happen, without writing
+   ffdelay promote --namespace acme --tag region=eu  only matching executions
+   ffdelay promote --execution '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
+   ffdelay promote --rate 500 --limit 10000          gently, at most 10k
+   ffdelay promote --watch --interval 1s -o ndjson   keep promoting, one line per cycle`,
+		Flags: append(scopeFlags(),
+			&cli.BoolFlag{Name: "dry-run", Usage: "read only: report what would be promoted, cleaned or fail"},
+			&cli.StringFlag{Name: "namespace", Usage: "only executions of namespace `NS`"},
+			&cli.StringSliceFlag{Name: "tag", Usage: "only executions with tag `KEY=VALUE` (repeatable, all must match)"},
+			&cli.StringSliceFlag{Name: "execution", Usage: "only these execution `ID`s (repeatable)"},
+			&cli.StringFlag{Name: "limit", Usage: "stop after `N` promotions"},
+			&cli.StringFlag{Name: "rate", Usage: "at most `N` promotions per second"},
+			&cli.StringFlag{Name: "batch-size", Usage: "FCALLs per pipeline", Value: strconv.Itoa(redisops.DefaultBatchSize), Hidden: true},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list every execution in the table"},
+			&cli.BoolFlag{Name: "watch", Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
+			&cli.StringFlag{Name: "interval", Usage: "watch interval `D`, start to start, minimum 100ms (default: $FF_DELAYED_PROMOTER_INTERVAL_MS or 750ms)"},
+			&cli.StringFlag{Name: "max-cycles", Usage: "stop watching after `N` cycles"},
+		),
+		Action: func(c *cli.Context) error {
+			if err := setupOutput(c, d); err != nil {
+				return err
+			}
+			opts, err := parsePromoteOptions(c, d)
+			if err != nil {
+				return err
+			}
+			conn, err := connOptions(c, d)
+			if err != nil {
+				return err
+			}
+			if opts.IntervalRaised {
+				d.printer.Warn("--interval is below the engine's floor; raised to %s", minInterval)
+			}
+			if opts.Watch {
+				return runWatch(ctx, opts, conn, d.printer)
+			}
+			client, err := connectWith(ctx, conn)
+			if err != nil {
+				return err
+			}
+			defer client.Close()
+			return runPromote(ctx, opts, client, d.printer)
+		},
+	}
+}
+
+func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
+	var o promoteOptions
+	if c.NArg() > 0 {
+		return o, usageError("promote takes no arguments, got %q (use --execution ID)", c.Args().First())
+	}
+	scope, err := parseScopeOptions(c, d)
+	if err != nil {
+		return o, err
+	}
+	o.Scope = scope
+	o.DryRun, o.Verbose, o.Watch = c.Bool("dry-run"), c.Bool("verbose"), c.Bool("watch")
+	o.Namespace = c.String("namespace")
+	if c.IsSet("namespace") && o.Namespace == "" {
+		return o, usageError("--namespace is empty: give a namespace or leave the flag out")
+	}
+	for _, t := range c.StringSlice("tag") {
+		f, err := ParseTagFilter(t)
+		if err != nil {
+			return o, usageError("%v", err)
+		}
+		o.Tags = append(o.Tags, f)
+	}
+	for _, v := range c.StringSlice("execution") {
+		for _, s := range strings.Split(v, ",") {
+			id, err := redisops.ParseExecutionID(strings.TrimSpace(s))
+			if err != nil {
+				return o, usageError("--execution: %v", err)
+			}
+			o.Executions = append(o.Executions, id)
+		}
+	}
+	if s := c.String("limit"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return o, usageError("--limit %q must be a positive number", s)
+		}
+		o.Limit = n
+	}
+	if s := c.String("rate"); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || r <= 0 || r > 1e9 {
+			return o, usageError("--rate %q must be a positive number of promotions per second", s)
+		}
+		o.Rate = r
+	}
+	n, err := strconv.Atoi(c.String("batch-size"))
+	if err != nil || n < 1 || n > 10000 {
+		return o, usageError("--batch-size %q must be 1 to 10000", c.String("batch-size"))
+	}
+	o.BatchSize = n
+	o.Interval = 750 * time.Millisecond
+	if s := c.String("interval"); s != "" {
+		if o.Interval, err = ParseDuration("--interval", s); err != nil {
+			return o, usageError("%v", err)
+		}
+	} else if s := d.getenv("FF_DELAYED_PROMOTER_INTERVAL_MS"); s != "" {
+		ms, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || ms <= 0 {
+			return o, usageError("FF_DELAYED_PROMOTER_INTERVAL_MS %q must be a positive number of milliseconds", s)
+		}
+		o.Interval = time.Duration(ms) * time.Millisecond
+	}
+	if o.Interval < minInterval {
+		o.Interval, o.IntervalRaised = minInterval, true
+	}
+	if s := c.String("max-cycles"); s != "" {
+		if o.MaxCycles, err = strconv.Atoi(s); err != nil || o.MaxCycles < 1 {
+			return o, usageError("--max-cycles %q must be a positive number", s)
+		}
+	}
+	if (c.IsSet("interval") || c.IsSet("max-cycles")) && !o.Watch {
+		return o, usageError("--interval and --max-cycles only apply with --watch")
+	}
+	quiet, _ := boolean(c, "quiet")
+	o.Progress = !quiet && !o.Watch && isTerminal(d.stderr)
+	return o, nil
+}
+
+func (o promoteOptions) runOptions(scope redisops.Scope) redisops.PromoteOptions {
+	return redisops.PromoteOptions{Scope: scope, DryRun: o.DryRun, Namespace: o.Namespace, Tags: o.Tags,
+		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize}
+}
+
+// progressThreshold is the backlog size from which a progress bar is shown.
+const progressThreshold = 2000
+
+// runPromote promotes everything due in scope once.
+func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, p *output.Printer) error {
+	started := time.Now()
+	scope, err := resolveScope(ctx, client, o.Scope, p)
+	if err != nil {
+		return err
+	}
+	if !o.DryRun {
+		if err := client.RequireLibrary(ctx); err != nil {
+			return err
+		}
+	}
+	run, err := client.NewPromote(ctx, o.runOptions(scope.Scope))
+	if err != nil {
+		return err
+	}
+	var bar *progressbar.ProgressBar
+	if o.Progress && run.Due >= progressThreshold {
+		bar = newProgressBar(run.Due, o.DryRun, p)
+	}
+	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.DryRun, Verbose: o.Verbose})
+	var totals redisops.PromoteTotals
+	runErr := run.Run(ctx, func(r redisops.Result) {
+		totals.Add(r.Outcome)
+		w.Result(r)
+		if bar != nil {
+			bar.Add(1)
+		}
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil}
+	lost := runErr != nil && !errors.Is(runErr, context.Canceled)
+	if lost {
+		end.Lost = runErr.Error()
+	}
+	w.End(end)
+	if o.Scope.MetricsFile != "" {
+		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "promote", started: started, totals: &totals}); err != nil {
+			return err
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case lost:
+		return runErr
+	case totals.Failed > 0:
+		return errSilentFailure
+	}
+	return nil
+}
+
+func newProgressBar(total int64, dryRun bool, p *output.Printer) *progressbar.ProgressBar {
+	desc := "promoting"
+	if dryRun {
+		desc = "checking"
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(p.ErrWriter()),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("exec"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetWidth(30),
+	)
+}

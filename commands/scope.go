@@ -1,0 +1,182 @@
+package commands
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/urfave/cli/v2"
+)
+
+func scopeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "partitions", Usage: "partition count `N` (default: ff:config:partitions, then $FF_FLOW_PARTITIONS, then 256)"},
+		&cli.StringSliceFlag{Name: "partition", Usage: "only these partitions: `SPEC` like 7, 0-15 or 0-15,42"},
+		&cli.StringSliceFlag{Name: "lane", Usage: "only these lanes `NAME` (repeat or comma-separate; default: ff:idx:lanes + $FF_LANES + default)"},
+		&cli.BoolFlag{Name: "discover-lanes", Usage: "also SCAN for delayed sets of unregistered lanes"},
+		&cli.StringFlag{Name: "metrics-file", Usage: "also write a Prometheus textfile to `PATH`"},
+	}
+}
+
+// scopeOptions are the parsed scope flags.
+type scopeOptions struct {
+	Partitions    int // 0: from the server
+	PartitionSpec []int
+	Lanes         []string // empty: from the server
+	Discover      bool
+	MetricsFile   string
+	envPartitions string
+	envLanes      string
+}
+
+func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
+	var o scopeOptions
+	if s, ok := str(c, "partitions"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 65536 {
+			return o, usageError("--partitions %q must be a number from 1 to 65536", s)
+		}
+		o.Partitions = n
+	}
+	if specs := strs(c, "partition"); len(specs) > 0 {
+		ps, err := ParsePartitionSpec(strings.Join(specs, ","))
+		if err != nil {
+			return o, usageError("%v", err)
+		}
+		o.PartitionSpec = ps
+	}
+	if vals := strs(c, "lane"); len(vals) > 0 {
+		lanes, err := ParseLanes(vals)
+		if err != nil {
+			return o, usageError("%v", err)
+		}
+		o.Lanes = lanes
+	}
+	o.Discover, _ = boolean(c, "discover-lanes")
+	o.MetricsFile, _ = str(c, "metrics-file")
+	o.envPartitions = d.getenv("FF_FLOW_PARTITIONS")
+	o.envLanes = d.getenv("FF_LANES")
+	return o, nil
+}
+
+// resolvedScope is the scope plus what the server said about it.
+type resolvedScope struct {
+	redisops.Scope
+	Registry redisops.Registry
+	// CountSource says where the partition count came from.
+	CountSource string
+	// Discovered are all delayed sets SCAN found (with --discover-lanes).
+	Discovered []redisops.DiscoveredSet
+}
+
+// resolveScope reads the partition count and registered lanes from the
+// server and applies the flags to them.
+func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, p *output.Printer) (resolvedScope, error) {
+	reg, err := client.ReadRegistry(ctx)
+	if err != nil {
+		return resolvedScope{}, err
+	}
+	rs := resolvedScope{Registry: reg}
+	switch {
+	case o.Partitions > 0:
+		rs.Count, rs.CountSource = o.Partitions, "--partitions"
+	case reg.Config.Valid:
+		rs.Count, rs.CountSource = reg.Config.Count, redisops.ConfigKey
+	default:
+		if n, err := strconv.Atoi(strings.TrimSpace(o.envPartitions)); err == nil && n > 0 && n <= 65536 {
+			rs.Count, rs.CountSource = n, "FF_FLOW_PARTITIONS"
+		} else {
+			rs.Count, rs.CountSource = redisops.DefaultPartitions, "default"
+			why := "is missing"
+			if reg.Config.Found {
+				why = "holds " + strconv.Quote(reg.Config.Raw)
+			}
+			p.Warn("%s num_flow_partitions %s; assuming %d partitions (set --partitions or FF_FLOW_PARTITIONS)", redisops.ConfigKey, why, redisops.DefaultPartitions)
+		}
+	}
+	if len(o.PartitionSpec) > 0 {
+		for _, n := range o.PartitionSpec {
+			if n >= rs.Count {
+				return rs, usageError("--partition %d is out of range: there are %d partitions (0 to %d)", n, rs.Count, rs.Count-1)
+			}
+		}
+		rs.Partitions = o.PartitionSpec
+	} else {
+		rs.Partitions = make([]int, rs.Count)
+		for i := range rs.Partitions {
+			rs.Partitions[i] = i
+		}
+	}
+	if len(o.Lanes) > 0 {
+		rs.Lanes = o.Lanes
+	} else {
+		rs.Lanes = knownLanes(reg.Lanes, o.envLanes)
+	}
+	rs.Unregistered = map[string]bool{}
+	if o.Discover {
+		var narrow []string
+		if len(o.Lanes) > 0 {
+			narrow = o.Lanes
+		}
+		found, err := client.DiscoverDelayedSets(ctx, narrow)
+		if err != nil {
+			return rs, err
+		}
+		rs.Discovered = found
+		registered := map[string]bool{}
+		for _, l := range reg.Lanes {
+			registered[l] = true
+		}
+		inSpec := map[int]bool{}
+		for _, p := range rs.Partitions {
+			inSpec[p] = true
+		}
+		for _, f := range found {
+			if !registered[f.Lane] {
+				rs.Unregistered[f.Lane] = true
+			}
+			if !contains(rs.Lanes, f.Lane) && len(o.Lanes) == 0 {
+				rs.Lanes = append(rs.Lanes, f.Lane)
+			}
+			if f.Partition >= rs.Count && len(o.PartitionSpec) == 0 {
+				rs.Extra = append(rs.Extra, f)
+			}
+		}
+		sort.Strings(rs.Lanes)
+	}
+	return rs, nil
+}
+
+// knownLanes is ff:idx:lanes plus FF_LANES plus "default", as the engine
+// would see them.
+func knownLanes(registered []string, envLanes string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(l string) {
+		if redisops.ValidateLane(l) == nil && !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	for _, l := range registered {
+		add(l)
+	}
+	for _, l := range strings.Split(envLanes, ",") {
+		add(strings.TrimSpace(l))
+	}
+	add("default")
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,173 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
+)
+
+// Failure backoff, as the engine does it: an id that fails this many cycles
+// in a row is skipped for the next backoffCycles cycles.
+const (
+	strikes       = 3
+	backoffCycles = 10
+	maxReconnect  = 10 * time.Second
+)
+
+// backoff tracks failing ids across watch cycles.
+type backoff struct {
+	fails     map[string]int
+	skipUntil map[string]int
+	reported  map[string]bool
+}
+
+func newBackoff() *backoff {
+	return &backoff{fails: map[string]int{}, skipUntil: map[string]int{}, reported: map[string]bool{}}
+}
+
+// skip reports whether id sits out this cycle.
+func (b *backoff) skip(id string, cycle int) bool { return b.skipUntil[id] >= cycle }
+
+// record notes an outcome and says whether a failure is new (to report).
+func (b *backoff) record(r redisops.Result, cycle int) (report bool) {
+	id := r.ExecutionID
+	switch r.Outcome {
+	case redisops.Failed:
+		b.fails[id]++
+		if b.fails[id] >= strikes {
+			b.skipUntil[id] = cycle + backoffCycles
+			b.fails[id] = 0
+		}
+		if !b.reported[id] {
+			b.reported[id] = true
+			return true
+		}
+	case redisops.SkippedBackoff:
+	default:
+		delete(b.fails, id)
+		delete(b.skipUntil, id)
+		delete(b.reported, id)
+	}
+	return false
+}
+
+// runWatch repeats the promote pass every interval, start to start, until
+// a signal or --max-cycles. A lost server is reported and retried with
+// backoff; refused authentication and a missing library end the loop with
+// exit 3.
+func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *output.Printer) error {
+	started := time.Now()
+	bo := newBackoff()
+	var client *redisops.Client
+	defer func() {
+		if client != nil {
+			client.Close()
+		}
+	}()
+	var sum output.WatchSummary
+	retryDelay := o.Interval
+	libraryChecked := false
+	for cycle := 1; o.MaxCycles == 0 || cycle <= o.MaxCycles; cycle++ {
+		if ctx.Err() != nil {
+			break
+		}
+		cycleStart := time.Now()
+		warn := p
+		if cycle > 1 {
+			warn = output.Discard()
+		}
+		c, err := watchCycle(ctx, o, conn, &client, &libraryChecked, bo, cycle, warn)
+		sum.Cycles++
+		sum.Totals.Merge(c.Totals)
+		sum.LastFailed = c.Totals.Failed > 0
+		wait := o.Interval - time.Since(cycleStart)
+		if err != nil {
+			if permanent(err) {
+				p.WatchCycle(c)
+				sum.DurationMs = time.Since(started).Milliseconds()
+				p.WatchEnd(sum)
+				return err
+			}
+			if !errors.Is(err, context.Canceled) {
+				p.Warn("cycle %d: %v; retrying in %s", cycle, err, retryDelay)
+				c.Error = err.Error()
+				sum.LastFailed = true
+				wait = retryDelay
+				retryDelay = min(retryDelay*2, maxReconnect)
+				libraryChecked = false
+			}
+		} else {
+			retryDelay = o.Interval
+		}
+		p.WatchCycle(c)
+		if o.MaxCycles > 0 && cycle >= o.MaxCycles {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(max(wait, 0)):
+		}
+	}
+	sum.DurationMs = time.Since(started).Milliseconds()
+	p.WatchEnd(sum)
+	if sum.LastFailed {
+		return errSilentFailure
+	}
+	return nil
+}
+
+// permanent errors end a watch loop: retrying cannot fix them.
+func permanent(err error) bool {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return true
+	}
+	switch redisops.KindOf(err) {
+	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions:
+		return true
+	}
+	return false
+}
+
+func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, client **redisops.Client,
+	libraryChecked *bool, bo *backoff, cycle int, warn *output.Printer) (output.Cycle, error) {
+	c := output.Cycle{Cycle: cycle, StartedMs: time.Now().UnixMilli()}
+	start := time.Now()
+	defer func() { c.DurationMs = time.Since(start).Milliseconds() }()
+	if *client == nil {
+		cl, err := connectWith(ctx, conn)
+		if err != nil {
+			return c, err
+		}
+		*client = cl
+	}
+	cl := *client
+	scope, err := resolveScope(ctx, cl, o.Scope, warn)
+	if err != nil {
+		return c, err
+	}
+	if !o.DryRun && !*libraryChecked {
+		if err := cl.RequireLibrary(ctx); err != nil {
+			return c, err
+		}
+		*libraryChecked = true
+	}
+	ro := o.runOptions(scope.Scope)
+	ro.Backoff = func(id string) bool { return bo.skip(id, cycle) }
+	run, err := cl.NewPromote(ctx, ro)
+	if err != nil {
+		return c, err
+	}
+	c.StartedMs = run.ServerTimeMs
+	err = run.Run(ctx, func(r redisops.Result) {
+		c.Totals.Add(r.Outcome)
+		if bo.record(r, cycle) {
+			c.Failures = append(c.Failures, output.Failure{Partition: r.Partition, Lane: r.Lane, ExecutionID: r.ExecutionID, Error: r.Error})
+		}
+	})
+	c.DurationMs = time.Since(start).Milliseconds()
+	return c, err
+}

@@ -1,0 +1,223 @@
+// Package fftest is ffdelay's test harness: it starts real redis-server
+// processes (standalone, cluster, TLS) on random loopback ports with
+// persistence off, loads the fixture flowfabric library, and seeds
+// executions exactly as FlowFabric writes them. Tests, the demo and the
+// benchmarks share it; the ffdelay binary never links it.
+package fftest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// InstallHint is printed when redis-server is missing.
+const InstallHint = "redis-server (Redis 7) is needed: apt-get install -y redis-server (or run make test, which installs it)"
+
+// Server is a running redis-server process.
+type Server struct {
+	Addr string
+	Port int
+	Dir  string
+	cmd  *exec.Cmd
+	args []string
+	done chan struct{}
+	mu   sync.Mutex
+}
+
+// ServerOptions tune a server.
+type ServerOptions struct {
+	// Args are extra redis-server arguments, e.g. "--requirepass", "x".
+	Args []string
+	// AOF keeps data across a restart (appendonly, fsync always).
+	AOF bool
+	// Cluster enables cluster mode.
+	Cluster bool
+	// TLS, when set, serves TLS on Port (plain port disabled).
+	TLS *TLSFiles
+}
+
+// RedisServerPath finds redis-server or explains how to install it.
+func RedisServerPath() (string, error) {
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New(InstallHint)
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartServer starts redis-server in dir (a fresh temp dir when empty).
+func StartServer(dir string, o ServerOptions) (*Server, error) {
+	bin, err := RedisServerPath()
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "ffdelay-redis-"); err != nil {
+			return nil, err
+		}
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
+			"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
+		if o.AOF {
+			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+		} else {
+			args = append(args, "--appendonly", "no")
+		}
+		if o.Cluster {
+			args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+				"--cluster-node-timeout", "2000")
+		}
+		if o.TLS != nil {
+			args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", o.TLS.ServerCert,
+				"--tls-key-file", o.TLS.ServerKey, "--tls-ca-cert-file", o.TLS.CA, "--tls-auth-clients", "optional")
+			if o.TLS.RequireClientCert {
+				args[len(args)-1] = "yes"
+			}
+		}
+		args = append(args, o.Args...)
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, Dir: dir, args: args}
+		if err := s.start(bin); err != nil {
+			return nil, err
+		}
+		if err := s.waitUp(o.TLS != nil); err != nil {
+			s.Stop()
+			lastErr = err
+			continue
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("redis-server did not start: %v", lastErr)
+}
+
+func (s *Server) start(bin string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd = exec.Command(bin, s.args...)
+	s.cmd.Dir = s.Dir
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+	return nil
+}
+
+func (s *Server) waitUp(tlsOnly bool) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("redis-server exited at start: %s", s.LogTail())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
+		if err == nil {
+			if tlsOnly {
+				c.Close()
+				return nil
+			}
+			c.SetDeadline(time.Now().Add(time.Second))
+			fmt.Fprintf(c, "PING\r\n")
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server on %s did not answer in 10s: %s", s.Addr, s.LogTail())
+}
+
+// LogTail returns the end of the server's log.
+func (s *Server) LogTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	if len(b) > 800 {
+		b = b[len(b)-800:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Stop kills the server and waits for it.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Kill()
+	<-done
+}
+
+// Restart stops the server and starts it again on the same port and dir.
+func (s *Server) Restart() error {
+	s.Stop()
+	bin, err := RedisServerPath()
+	if err != nil {
+		return err
+	}
+	if err := s.start(bin); err != nil {
+		return err
+	}
+	return s.waitUp(false)
+}
+
+// Client returns a go-redis client for the server (test use only).
+func (s *Server) Client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: s.Addr, DisableIdentity: true, PoolSize: 4})
+}
+
+// LibraryPath is the fixture library, found from this source file.
+func LibraryPath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "flowfabric.lua")
+}
+
+// LoadLibrary loads the fixture flowfabric library (tests only: ffdelay
+// itself never loads functions). version, when not empty, replaces the
+// version ff_version reports.
+func LoadLibrary(ctx context.Context, c redis.Cmdable, version string) error {
+	b, err := os.ReadFile(LibraryPath())
+	if err != nil {
+		return err
+	}
+	src := string(b)
+	if version != "" {
+		src = strings.Replace(src, "local FF_VERSION = '15'", "local FF_VERSION = '"+version+"'", 1)
+	}
+	return c.FunctionLoadReplace(ctx, src).Err()
+}

@@ -1,0 +1,127 @@
+package output
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fatih/color"
+	"github.com/flowfabric/ffdelay/redisops"
+)
+
+// coreFields are shown first, in this order; the rest follow sorted.
+var coreFields = []string{"lifecycle_phase", "eligibility_state", "public_state", "ownership_state", "blocking_reason",
+	"blocking_detail", "delay_until", "attempt_state", "terminal_outcome", "namespace", "lane_id", "priority", "created_at"}
+
+// Inspect writes inspected executions.
+func (p *Printer) Inspect(list []redisops.Inspection) {
+	for i := range list {
+		if list[i].Core == nil {
+			list[i].Core = map[string]string{}
+		}
+		if list[i].Tags == nil {
+			list[i].Tags = map[string]string{}
+		}
+	}
+	switch p.Format {
+	case JSON:
+		p.writeJSON(map[string]any{"executions": list})
+		p.out.WriteString("\n")
+	case NDJSON:
+		for _, ins := range list {
+			p.line("execution", ins)
+		}
+		found := 0
+		for _, ins := range list {
+			if ins.Found {
+				found++
+			}
+		}
+		p.line("summary", map[string]any{"executions": len(list), "found": found})
+	default:
+		for i, ins := range list {
+			if i > 0 {
+				p.out.WriteString("\n")
+			}
+			p.inspectTable(ins)
+		}
+	}
+}
+
+func (p *Printer) inspectTable(ins redisops.Inspection) {
+	diag := ins.Diagnosis
+	switch {
+	case !ins.Found || ins.Stuck:
+		diag = p.paint(color.FgRed, diag)
+	case strings.HasPrefix(diag, "due"):
+		diag = p.paint(color.FgYellow, diag)
+	}
+	fmt.Fprintf(p.out, "%s\n", p.bold(ins.ExecutionID))
+	rows := [][]string{
+		{"partition", strconv.Itoa(ins.Partition)},
+		{"lane", orDash(ins.Lane)},
+		{"diagnosis", diag},
+		{"delayed set", setLine(ins.InDelayed, ins.DelayedScore, true)},
+		{"eligible set", setLine(ins.InEligible, ins.EligibleScore, false)},
+	}
+	if ins.Core == nil || len(ins.Core) == 0 {
+		rows = append(rows, []string{"core", "(missing)"})
+	} else {
+		shown := map[string]bool{}
+		for _, f := range coreFields {
+			if v, ok := ins.Core[f]; ok {
+				rows = append(rows, []string{f, quoteEmpty(v)})
+				shown[f] = true
+			}
+		}
+		var rest []string
+		for f := range ins.Core {
+			if !shown[f] {
+				rest = append(rest, f)
+			}
+		}
+		sort.Strings(rest)
+		for _, f := range rest {
+			if v := ins.Core[f]; v != "" {
+				rows = append(rows, []string{f, v})
+			}
+		}
+	}
+	var tags []string
+	for k, v := range ins.Tags {
+		tags = append(tags, k+"="+v)
+	}
+	sort.Strings(tags)
+	if len(tags) > 0 {
+		rows = append(rows, []string{"tags", strings.Join(tags, " ")})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(p.out, "  %-18s %s\n", r[0], r[1])
+	}
+}
+
+func setLine(in bool, score *float64, delayed bool) string {
+	if !in || score == nil {
+		return "-"
+	}
+	s := strconv.FormatFloat(*score, 'f', -1, 64)
+	if delayed {
+		return "score " + s + " (" + FormatMs(int64(*score)) + ")"
+	}
+	return "score " + s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}

@@ -1,0 +1,138 @@
+package output
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/flowfabric/ffdelay/redisops"
+)
+
+// ListHeader is what list knows before the first group.
+type ListHeader struct {
+	ServerTimeMs int64    `json:"server_time_ms"`
+	Partitions   int      `json:"partitions"`
+	Lanes        []string `json:"lanes"`
+	Executions   bool     `json:"-"`
+}
+
+// ListWriter streams list groups out.
+type ListWriter struct {
+	p     *Printer
+	h     ListHeader
+	n     int
+	rows  [][]string
+	execs [][]string
+}
+
+// BeginList starts list output.
+func (p *Printer) BeginList(h ListHeader) *ListWriter {
+	if h.Lanes == nil {
+		h.Lanes = []string{}
+	}
+	w := &ListWriter{p: p, h: h}
+	if p.Format == JSON {
+		b, _ := jsonMarshal(h)
+		p.out.Write(b[:len(b)-1])
+		p.out.WriteString(`,"groups":[`)
+	}
+	return w
+}
+
+// Group writes one group.
+func (w *ListWriter) Group(g redisops.Group) {
+	p := w.p
+	switch p.Format {
+	case JSON:
+		if w.n > 0 {
+			p.out.WriteByte(',')
+		}
+		p.writeJSON(g)
+	case NDJSON:
+		p.line("group", g)
+	default:
+		lane := g.Lane
+		if g.Unregistered {
+			lane += p.paint(color.FgYellow, " (unregistered)")
+		}
+		w.rows = append(w.rows, []string{strconv.Itoa(g.Partition), lane, count(g.Delayed), count(g.Due),
+			w.overdue(g.MaxOverdueMs, g.OldestDueMs != nil), nextDue(g.NextDueMs, g.ServerTimeMs)})
+		for _, e := range g.Executions {
+			w.execs = append(w.execs, []string{strconv.Itoa(g.Partition), g.Lane, e.ExecutionID,
+				FormatMs(e.DelayUntilMs), w.overdue(e.OverdueMs, true)})
+		}
+	}
+	w.n++
+}
+
+func (w *ListWriter) overdue(ms int64, has bool) string {
+	if !has {
+		return "-"
+	}
+	s := redisops.HumanDuration(time.Duration(ms) * time.Millisecond)
+	switch {
+	case ms >= 60_000:
+		return w.p.paint(color.FgRed, s)
+	case ms >= 1_000:
+		return w.p.paint(color.FgYellow, s)
+	}
+	return s
+}
+
+func nextDue(next *int64, now int64) string {
+	if next == nil {
+		return "-"
+	}
+	return "in " + redisops.HumanDuration(time.Duration(*next-now)*time.Millisecond)
+}
+
+// End writes the totals and closes the document.
+func (w *ListWriter) End(t redisops.ListTotals) {
+	p := w.p
+	switch p.Format {
+	case JSON:
+		p.out.WriteString(`],"totals":`)
+		p.writeJSON(t)
+		p.out.WriteString("}\n")
+	case NDJSON:
+		p.line("summary", struct {
+			ListHeader
+			Totals redisops.ListTotals `json:"totals"`
+		}{w.h, t})
+	default:
+		if len(w.rows) > 0 {
+			p.table([]string{"PARTITION", "LANE", "DELAYED", "DUE", "MAX OVERDUE", "NEXT DUE"}, w.rows, map[int]bool{0: true, 2: true, 3: true})
+		}
+		if len(w.execs) > 0 {
+			p.out.WriteString("\n")
+			p.table([]string{"PARTITION", "LANE", "EXECUTION", "DELAY UNTIL", "OVERDUE"}, w.execs, map[int]bool{0: true})
+		}
+		if len(w.rows) > 0 {
+			p.out.WriteString("\n")
+		}
+		summary := fmt.Sprintf("%s due, %s delayed in %d partitions x %d lanes (server time %s)",
+			count(t.Due), count(t.Delayed), w.h.Partitions, len(w.h.Lanes), FormatMs(w.h.ServerTimeMs))
+		if t.Due == 0 {
+			summary = "nothing due: " + summary
+		}
+		p.out.WriteString(summary + "\n")
+	}
+}
+
+// FormatMs prints epoch milliseconds as UTC time.
+func FormatMs(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+// count prints an integer with thousands separators.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

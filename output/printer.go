@@ -1,0 +1,175 @@
+// Package output renders ffdelay's results: aligned tables for people, JSON
+// and NDJSON for scripts. It is the only package that formats; it writes to
+// the writers it is given and does no other I/O.
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fatih/color"
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+// Format is one of the output formats of the contract.
+type Format string
+
+// Formats.
+const (
+	Table  Format = "table"
+	JSON   Format = "json"
+	NDJSON Format = "ndjson"
+)
+
+// ParseFormat validates a -o value.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
+	case Table, JSON, NDJSON:
+		return f, nil
+	}
+	return "", fmt.Errorf("unknown output format %q: use table, json or ndjson", s)
+}
+
+// Printer writes data to Out and messages to Err.
+type Printer struct {
+	Format Format
+	Quiet  bool
+	out    *bufio.Writer
+	errw   io.Writer
+	color  bool
+}
+
+// New returns a printer. useColor is decided once by the caller from the
+// real writer, NO_COLOR and --color.
+func New(out, errw io.Writer, format Format, useColor, quiet bool) *Printer {
+	return &Printer{Format: format, Quiet: quiet, out: bufio.NewWriterSize(out, 64<<10), errw: errw, color: useColor}
+}
+
+// Flush writes buffered data out.
+func (p *Printer) Flush() error { return p.out.Flush() }
+
+// Machine reports whether output is JSON or NDJSON.
+func (p *Printer) Machine() bool { return p.Format != Table }
+
+// Warn prints a warning on stderr.
+func (p *Printer) Warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.Machine() {
+		p.errJSON(map[string]any{"warning": msg})
+		return
+	}
+	fmt.Fprintln(p.errw, p.paint(color.FgYellow, "warning: ")+msg)
+}
+
+// Info prints a progress or status note on stderr, unless quiet.
+func (p *Printer) Info(format string, args ...any) {
+	if p.Quiet {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if p.Machine() {
+		p.errJSON(map[string]any{"info": msg})
+		return
+	}
+	fmt.Fprintln(p.errw, msg)
+}
+
+// Error prints one line saying what went wrong and what to do.
+func (p *Printer) Error(err error, code int) {
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	if p.Machine() {
+		p.errJSON(map[string]any{"error": msg, "exit_code": code})
+		return
+	}
+	fmt.Fprintln(p.errw, p.paint(color.FgRed, "ffdelay: ")+msg)
+}
+
+func (p *Printer) errJSON(v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintln(p.errw, string(b))
+}
+
+func (p *Printer) paint(attr color.Attribute, s string) string {
+	if !p.color || s == "" {
+		return s
+	}
+	c := color.New(attr)
+	c.EnableColor()
+	return c.Sprint(s)
+}
+
+func (p *Printer) bold(s string) string {
+	if !p.color {
+		return s
+	}
+	c := color.New(color.Bold)
+	c.EnableColor()
+	return c.Sprint(s)
+}
+
+// line writes one NDJSON object with a type field first.
+func (p *Printer) line(typ string, v any) {
+	b, _ := jsonMarshal(v)
+	p.out.WriteString(`{"type":"` + typ + `"`)
+	if len(b) > 2 {
+		p.out.WriteByte(',')
+		p.out.Write(b[1:])
+	} else {
+		p.out.WriteByte('}')
+	}
+	p.out.WriteByte('\n')
+}
+
+func (p *Printer) writeJSON(v any) {
+	b, _ := jsonMarshal(v)
+	p.out.Write(b)
+}
+
+// table renders rows aligned, without borders, numbers right-aligned.
+func (p *Printer) table(header []string, rows [][]string, right map[int]bool) {
+	var buf bytes.Buffer
+	align := make([]tw.Align, len(header))
+	for i := range align {
+		align[i] = tw.AlignLeft
+		if right[i] {
+			align[i] = tw.AlignRight
+		}
+	}
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders:  tw.BorderNone,
+			Symbols:  tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{Separators: tw.SeparatorsNone, Lines: tw.LinesNone},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: align}),
+		tablewriter.WithPadding(tw.Padding{Left: "", Right: "  ", Overwrite: true}),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
+	hs := make([]string, len(header))
+	for i, h := range header {
+		hs[i] = p.bold(h)
+	}
+	t.Header(hs)
+	for _, r := range rows {
+		t.Append(r)
+	}
+	t.Render()
+	for _, l := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+		p.out.WriteString(strings.TrimRight(l, " ") + "\n")
+	}
+}
+
+// ErrWriter is where progress and messages go (stderr).
+func (p *Printer) ErrWriter() io.Writer { return p.errw }
+
+// Discard returns a printer that writes nothing.
+func Discard() *Printer { return New(io.Discard, io.Discard, Table, false, true) }

@@ -1,0 +1,267 @@
+package output
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fatih/color"
+	"github.com/flowfabric/ffdelay/redisops"
+)
+
+// PromoteHeader is what promote knows before the first result.
+type PromoteHeader struct {
+	ServerTimeMs int64 `json:"server_time_ms"`
+	DryRun       bool  `json:"dry_run"`
+	// Verbose lists every result in the table, not only the notable ones.
+	Verbose bool `json:"-"`
+}
+
+// maxNotable bounds the results a table lists without --verbose.
+const maxNotable = 20
+
+// PromoteWriter streams promote results out.
+type PromoteWriter struct {
+	p       *Printer
+	h       PromoteHeader
+	n       int
+	lanes   map[string]*redisops.PromoteTotals
+	notable [][]string
+	hidden  int
+}
+
+// BeginPromote starts promote output.
+func (p *Printer) BeginPromote(h PromoteHeader) *PromoteWriter {
+	w := &PromoteWriter{p: p, h: h, lanes: map[string]*redisops.PromoteTotals{}}
+	if p.Format == JSON {
+		b, _ := jsonMarshal(h)
+		p.out.Write(b[:len(b)-1])
+		p.out.WriteString(`,"results":[`)
+	}
+	return w
+}
+
+// Result writes one execution's outcome.
+func (w *PromoteWriter) Result(r redisops.Result) {
+	p := w.p
+	switch p.Format {
+	case JSON:
+		if w.n > 0 {
+			p.out.WriteByte(',')
+		}
+		p.writeJSON(r)
+	case NDJSON:
+		p.line("result", r)
+	default:
+		t := w.lanes[r.Lane]
+		if t == nil {
+			t = &redisops.PromoteTotals{}
+			w.lanes[r.Lane] = t
+		}
+		t.Add(r.Outcome)
+		if w.h.Verbose || notable(r.Outcome) {
+			if len(w.notable) < maxNotable || w.h.Verbose {
+				w.notable = append(w.notable, []string{strconv.Itoa(r.Partition), r.Lane, r.ExecutionID,
+					w.outcome(r.Outcome), firstOf(r.Error, r.Reason)})
+			} else {
+				w.hidden++
+			}
+		}
+	}
+	w.n++
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// notable outcomes are listed in the table: everything that is not a plain
+// (would-be) promotion.
+func notable(o redisops.Outcome) bool {
+	return o != redisops.Promoted && o != redisops.WouldPromote
+}
+
+func (w *PromoteWriter) outcome(o redisops.Outcome) string {
+	switch o {
+	case redisops.Promoted, redisops.WouldPromote:
+		return w.p.paint(color.FgGreen, string(o))
+	case redisops.Failed, redisops.WouldFail:
+		return w.p.paint(color.FgRed, string(o))
+	case redisops.NotYetDue, redisops.SkippedFilter, redisops.SkippedBackoff, redisops.NotInDelayedSet:
+		return string(o)
+	}
+	return w.p.paint(color.FgYellow, string(o))
+}
+
+// PromoteEnd is what promote reports when it finishes.
+type PromoteEnd struct {
+	Totals      redisops.PromoteTotals
+	Elapsed     time.Duration
+	Interrupted bool
+	// Lost is set when the server was lost mid-run.
+	Lost string
+}
+
+// End writes the totals and closes the document.
+func (w *PromoteWriter) End(e PromoteEnd) {
+	p := w.p
+	switch p.Format {
+	case JSON:
+		p.out.WriteString(`],"totals":`)
+		p.writeJSON(e.Totals)
+		fmt.Fprintf(p.out, `,"duration_ms":%d,"interrupted":%t}`+"\n", e.Elapsed.Milliseconds(), e.Interrupted)
+	case NDJSON:
+		p.line("summary", map[string]any{"server_time_ms": w.h.ServerTimeMs, "dry_run": w.h.DryRun,
+			"totals": e.Totals, "duration_ms": e.Elapsed.Milliseconds(), "interrupted": e.Interrupted})
+	default:
+		if len(w.lanes) > 0 {
+			w.laneTable()
+			p.out.WriteString("\n")
+		}
+		if len(w.notable) > 0 {
+			p.table([]string{"PARTITION", "LANE", "EXECUTION", "OUTCOME", "DETAIL"}, w.notable, map[int]bool{0: true})
+			if w.hidden > 0 {
+				fmt.Fprintf(p.out, "... and %s more (use --verbose or -o json to see all)\n", count(int64(w.hidden)))
+			}
+			p.out.WriteString("\n")
+		}
+		p.out.WriteString(w.summaryLine(e) + "\n")
+	}
+}
+
+func (w *PromoteWriter) laneTable() {
+	lanes := make([]string, 0, len(w.lanes))
+	for l := range w.lanes {
+		lanes = append(lanes, l)
+	}
+	sort.Strings(lanes)
+	var rows [][]string
+	for _, l := range lanes {
+		t := w.lanes[l]
+		if w.h.DryRun {
+			rows = append(rows, []string{l, count(t.WouldPromote), count(t.WouldClean), count(t.WouldFail), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+		} else {
+			rows = append(rows, []string{l, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+		}
+	}
+	if w.h.DryRun {
+		w.p.table([]string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD FAIL", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
+			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true})
+	} else {
+		w.p.table([]string{"LANE", "PROMOTED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
+			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true})
+	}
+}
+
+func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
+	t := e.Totals
+	var parts []string
+	if w.h.DryRun {
+		parts = append(parts, "dry run: would promote "+count(t.WouldPromote))
+		if t.WouldClean > 0 {
+			parts = append(parts, "would clean "+count(t.WouldClean))
+		}
+		if t.WouldFail > 0 {
+			parts = append(parts, w.p.paint(color.FgRed, "would fail "+count(t.WouldFail)))
+		}
+	} else {
+		s := "promoted " + count(t.Promoted)
+		if secs := e.Elapsed.Seconds(); t.Promoted > 0 && secs > 0 {
+			s += fmt.Sprintf(" (%s/s)", count(int64(float64(t.Promoted)/secs)))
+		}
+		parts = append(parts, s)
+		if t.Cleaned > 0 {
+			parts = append(parts, "cleaned "+count(t.Cleaned))
+		}
+	}
+	if t.NotYetDue > 0 {
+		parts = append(parts, "not yet due "+count(t.NotYetDue))
+	}
+	if t.Skipped > 0 {
+		parts = append(parts, "skipped "+count(t.Skipped))
+	}
+	if t.Failed > 0 {
+		parts = append(parts, w.p.paint(color.FgRed, "failed "+count(t.Failed)))
+	}
+	line := strings.Join(parts, ", ") + " in " + redisops.HumanDuration(e.Elapsed)
+	if e.Interrupted {
+		line += " (interrupted: stopped after the batch in flight)"
+	}
+	if e.Lost != "" {
+		line += " (server lost: " + e.Lost + ")"
+	}
+	return line
+}
+
+// Failure is one failed execution in a watch cycle.
+type Failure struct {
+	Partition   int    `json:"partition"`
+	Lane        string `json:"lane"`
+	ExecutionID string `json:"execution_id"`
+	Error       string `json:"error"`
+}
+
+// Cycle is one pass of promote --watch.
+type Cycle struct {
+	Cycle      int                    `json:"cycle"`
+	StartedMs  int64                  `json:"started_ms"`
+	DurationMs int64                  `json:"duration_ms"`
+	Totals     redisops.PromoteTotals `json:"totals"`
+	Failures   []Failure              `json:"failures"`
+	// Error is set when the cycle could not run (server lost).
+	Error string `json:"error,omitempty"`
+}
+
+// WatchCycle writes one cycle: an NDJSON line, or a table line when
+// something happened.
+func (p *Printer) WatchCycle(c Cycle) {
+	if c.Failures == nil {
+		c.Failures = []Failure{}
+	}
+	if p.Machine() {
+		p.line("cycle", c)
+		p.out.Flush()
+		return
+	}
+	t := c.Totals
+	if c.Error == "" && t.Promoted == 0 && t.Cleaned == 0 && t.Failed == 0 && len(c.Failures) == 0 {
+		return
+	}
+	line := fmt.Sprintf("%s  cycle %d: promoted %s, cleaned %s, not yet due %s, skipped %s, failed %s (%s)",
+		FormatMs(c.StartedMs), c.Cycle, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed),
+		redisops.HumanDuration(time.Duration(c.DurationMs)*time.Millisecond))
+	if c.Error != "" {
+		line = fmt.Sprintf("%s  cycle %d: %s", FormatMs(c.StartedMs), c.Cycle, p.paint(color.FgRed, c.Error))
+	}
+	p.out.WriteString(line + "\n")
+	for _, f := range c.Failures {
+		fmt.Fprintf(p.out, "    %s  %s  %s  %s\n", strconv.Itoa(f.Partition), f.Lane, f.ExecutionID, p.paint(color.FgRed, f.Error))
+	}
+	p.out.Flush()
+}
+
+// WatchSummary is written when promote --watch stops.
+type WatchSummary struct {
+	Cycles     int                    `json:"cycles"`
+	Totals     redisops.PromoteTotals `json:"totals"`
+	DurationMs int64                  `json:"duration_ms"`
+	LastFailed bool                   `json:"last_cycle_failed"`
+}
+
+// WatchEnd writes the summary of a watch run.
+func (p *Printer) WatchEnd(s WatchSummary) {
+	if p.Machine() {
+		p.line("summary", s)
+		return
+	}
+	t := s.Totals
+	fmt.Fprintf(p.out, "watch stopped after %d cycles in %s: promoted %s, cleaned %s, skipped %s, failed %s\n",
+		s.Cycles, redisops.HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
+}

@@ -1,0 +1,250 @@
+package redisops
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options says how to reach the server. Password is never printed.
+type Options struct {
+	Addrs    []string
+	Cluster  bool
+	Username string
+	Password string
+	DB       int
+	TLS      *tls.Config
+	Timeout  time.Duration
+}
+
+// Client is a connection to a standalone server or a cluster. All work is
+// organised per partition; in a cluster each partition's commands go to the
+// primary that owns its {fp:N} slot.
+type Client struct {
+	uc      redis.UniversalClient
+	cluster *redis.ClusterClient
+	single  *redis.Client
+	opts    Options
+}
+
+// connsPerNode bounds how many connections ffdelay opens to one node: one or
+// two pipelines in flight keep the server busy without starving its other
+// clients.
+const connsPerNode = 3
+
+// Connect creates the client and checks that the server answers.
+func Connect(ctx context.Context, opts Options) (*Client, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	c := &Client{opts: opts}
+	if opts.Cluster {
+		c.cluster = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                 opts.Addrs,
+			Username:              opts.Username,
+			Password:              opts.Password,
+			TLSConfig:             opts.TLS,
+			DialTimeout:           opts.Timeout,
+			ReadTimeout:           opts.Timeout,
+			WriteTimeout:          opts.Timeout,
+			ContextTimeoutEnabled: true,
+			PoolSize:              connsPerNode,
+			MaxRedirects:          8,
+			MaxRetries:            2,
+			DisableIdentity:       true,
+		})
+		c.uc = c.cluster
+	} else {
+		c.single = redis.NewClient(&redis.Options{
+			Addr:                  opts.Addrs[0],
+			Username:              opts.Username,
+			Password:              opts.Password,
+			DB:                    opts.DB,
+			TLSConfig:             opts.TLS,
+			DialTimeout:           opts.Timeout,
+			ReadTimeout:           opts.Timeout,
+			WriteTimeout:          opts.Timeout,
+			ContextTimeoutEnabled: true,
+			PoolSize:              connsPerNode,
+			// A retried FCALL pipeline could run twice; ffdelay reports a
+			// lost connection instead and lets the next run pick up.
+			MaxRetries:      -1,
+			DisableIdentity: true,
+		})
+		c.uc = c.single
+	}
+	if err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close releases every connection.
+func (c *Client) Close() error { return c.uc.Close() }
+
+// Addr names the server (or the cluster seeds) for messages.
+func (c *Client) Addr() string { return strings.Join(c.opts.Addrs, ",") }
+
+// IsCluster reports whether the client runs in cluster mode.
+func (c *Client) IsCluster() bool { return c.cluster != nil }
+
+// Ping checks every primary.
+func (c *Client) Ping(ctx context.Context) error {
+	if c.cluster == nil {
+		return c.wrap(c.single.Options().Addr, c.single.Ping(ctx).Err())
+	}
+	if err := c.cluster.Ping(ctx).Err(); err != nil {
+		return c.wrap(c.Addr(), err)
+	}
+	return c.forEachPrimary(ctx, func(ctx context.Context, addr string, n *redis.Client) error {
+		return c.wrap(addr, n.Ping(ctx).Err())
+	})
+}
+
+// forEachPrimary runs fn on every primary, in parallel in a cluster.
+func (c *Client) forEachPrimary(ctx context.Context, fn func(ctx context.Context, addr string, n *redis.Client) error) error {
+	if c.cluster == nil {
+		return fn(ctx, c.single.Options().Addr, c.single)
+	}
+	return c.cluster.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		return fn(ctx, n.Options().Addr, n)
+	})
+}
+
+// primaries lists every primary sorted by address.
+func (c *Client) primaries(ctx context.Context) ([]*redis.Client, error) {
+	if c.cluster == nil {
+		return []*redis.Client{c.single}, nil
+	}
+	var nodes []*redis.Client
+	ch := make(chan *redis.Client, 64)
+	err := c.cluster.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		ch <- n
+		return nil
+	})
+	close(ch)
+	for n := range ch {
+		nodes = append(nodes, n)
+	}
+	if err != nil {
+		return nil, c.wrap(c.Addr(), err)
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Options().Addr < nodes[j].Options().Addr })
+	return nodes, nil
+}
+
+// shard is the work of one primary: the partitions whose slots it owns.
+type shard struct {
+	addr       string
+	node       *redis.Client // keyless commands (TIME) for this primary
+	cmd        redis.Cmdable // keyed commands; the cluster client follows MOVED/ASK
+	partitions []int
+	nowMs      int64
+}
+
+// shards groups partitions by the primary that owns them.
+func (c *Client) shards(ctx context.Context, partitions []int) ([]*shard, error) {
+	if c.cluster == nil {
+		return []*shard{{addr: c.single.Options().Addr, node: c.single, cmd: c.single, partitions: partitions}}, nil
+	}
+	byAddr := map[string]*shard{}
+	var out []*shard
+	for _, p := range partitions {
+		n, err := c.cluster.MasterForKey(ctx, PartitionTag(p))
+		if err != nil {
+			return nil, c.wrap(c.Addr(), err)
+		}
+		addr := n.Options().Addr
+		sh := byAddr[addr]
+		if sh == nil {
+			sh = &shard{addr: addr, node: n, cmd: c.cluster}
+			byAddr[addr] = sh
+			out = append(out, sh)
+		}
+		sh.partitions = append(sh.partitions, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
+	return out, nil
+}
+
+// readClocks sets every shard's nowMs from its own primary's TIME.
+func (c *Client) readClocks(ctx context.Context, shards []*shard) error {
+	return parallel(shards, func(sh *shard) error {
+		t, err := sh.node.Time(ctx).Result()
+		if err != nil {
+			return c.wrap(sh.addr, err)
+		}
+		sh.nowMs = t.UnixMilli()
+		return nil
+	})
+}
+
+// ServerTime returns the earliest primary clock in ms since the epoch.
+func (c *Client) ServerTime(ctx context.Context) (int64, error) {
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var earliest int64
+	for _, n := range nodes {
+		t, err := n.Time(ctx).Result()
+		if err != nil {
+			return 0, c.wrap(n.Options().Addr, err)
+		}
+		if ms := t.UnixMilli(); earliest == 0 || ms < earliest {
+			earliest = ms
+		}
+	}
+	return earliest, nil
+}
+
+func earliestClock(shards []*shard) int64 {
+	var earliest int64
+	for _, sh := range shards {
+		if earliest == 0 || sh.nowMs < earliest {
+			earliest = sh.nowMs
+		}
+	}
+	return earliest
+}
+
+// parallel runs fn for every shard at once and returns the first error.
+func parallel(shards []*shard, fn func(*shard) error) error {
+	if len(shards) == 1 {
+		return fn(shards[0])
+	}
+	errs := make(chan error, len(shards))
+	for _, sh := range shards {
+		go func(sh *shard) { errs <- fn(sh) }(sh)
+	}
+	var first error
+	for range shards {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// errNil reports whether err is a missing key/field reply.
+func errNil(err error) bool { return errors.Is(err, redis.Nil) }
+
+func (c *Client) wrap(addr string, err error) error {
+	if err == nil || errNil(err) {
+		return err
+	}
+	var se *ServerError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &ServerError{Addr: addr, Kind: kindOf(err), Err: err}
+}
+
+var _ = fmt.Sprintf

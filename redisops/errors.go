@@ -1,0 +1,111 @@
+package redisops
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Kind sorts server failures by what the user has to do about them.
+type Kind int
+
+const (
+	// KindOther is any other error reply.
+	KindOther Kind = iota
+	// KindUnreachable: refused, reset, timed out, TLS handshake failed.
+	KindUnreachable
+	// KindAuth: wrong user or password, or none given.
+	KindAuth
+	// KindNoPerm: the ACL user may not run a command or touch a key.
+	KindNoPerm
+	// KindNoLibrary: the flowfabric function library is not loaded.
+	KindNoLibrary
+	// KindNoFunctions: the server predates FUNCTION/FCALL (Redis < 7).
+	KindNoFunctions
+)
+
+// ServerError is a failure talking to one server, with its kind.
+type ServerError struct {
+	Addr string
+	Kind Kind
+	Err  error
+}
+
+func (e *ServerError) Error() string {
+	msg := strings.TrimSpace(e.Err.Error())
+	switch e.Kind {
+	case KindUnreachable:
+		return "cannot reach " + e.Addr + ": " + msg + " (check --url/--host/--port, TLS flags and that the server is up)"
+	case KindAuth:
+		return "authentication refused by " + e.Addr + ": " + msg + " (check --user and the password source)"
+	case KindNoPerm:
+		return "permission denied on " + e.Addr + ": " + msg + " (grant the ACL rules listed in the README)"
+	}
+	return e.Addr + ": " + msg
+}
+
+func (e *ServerError) Unwrap() error { return e.Err }
+
+// KindOf reports the kind of err; KindOther when it is not a ServerError.
+func KindOf(err error) Kind {
+	var se *ServerError
+	if errors.As(err, &se) {
+		return se.Kind
+	}
+	return kindOf(err)
+}
+
+func kindOf(err error) Kind {
+	if err == nil {
+		return KindOther
+	}
+	if redis.IsAuthError(err) || hasPrefix(err, "WRONGPASS") || hasPrefix(err, "NOAUTH") {
+		return KindAuth
+	}
+	if redis.IsPermissionError(err) || hasPrefix(err, "NOPERM") {
+		return KindNoPerm
+	}
+	if isConnectionError(err) {
+		return KindUnreachable
+	}
+	return KindOther
+}
+
+func hasPrefix(err error, p string) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), p)
+}
+
+// isConnectionError reports errors that mean the server is gone or silent,
+// as opposed to an error reply from a live server.
+func isConnectionError(err error) bool {
+	var re redis.Error
+	if errors.As(err, &re) {
+		// A live server answering "the cluster is down" or "loading" is as
+		// unusable as a dead one, and the cure is the same: wait, retry.
+		s := re.Error()
+		return strings.HasPrefix(s, "CLUSTERDOWN") || strings.HasPrefix(s, "LOADING") || strings.HasPrefix(s, "TRYAGAIN") || strings.HasPrefix(s, "MASTERDOWN")
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "tls:") || strings.Contains(s, "x509:") || strings.Contains(s, "connection reset") ||
+		strings.Contains(s, "broken pipe") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "connection refused") ||
+		strings.Contains(s, "all sentinels") || strings.Contains(s, "redis: client is closed")
+}

@@ -1,0 +1,214 @@
+package redisops
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Inspect reads everything about each execution's delay: core, tags, which
+// scheduling set holds it and with which score, then diagnoses it. lanes are
+// the lanes to look in besides the one the core names.
+func (c *Client) Inspect(ctx context.Context, ids []ExecutionID, lanes []string, count int) ([]Inspection, error) {
+	parts := make([]int, 0, len(ids))
+	for _, id := range ids {
+		parts = append(parts, id.Partition)
+	}
+	shards, err := c.shards(ctx, dedupe(parts))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readClocks(ctx, shards); err != nil {
+		return nil, err
+	}
+	out := make([]Inspection, len(ids))
+	err = parallel(shards, func(sh *shard) error {
+		for i, id := range ids {
+			if !contains1(sh.partitions, id.Partition) {
+				continue
+			}
+			ins, err := c.inspectOne(ctx, sh, id, lanes)
+			if err != nil {
+				return err
+			}
+			Diagnose(&ins, count)
+			out[i] = ins
+		}
+		return nil
+	})
+	return out, err
+}
+
+func dedupe(ps []int) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, p := range ps {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *Client) inspectOne(ctx context.Context, sh *shard, id ExecutionID, lanes []string) (Inspection, error) {
+	ins := Inspection{ExecutionID: id.Raw, Partition: id.Partition, ServerTimeMs: sh.nowMs}
+	var core, tags *redis.MapStringStringCmd
+	probe := func(lanes []string) ([]*redis.FloatCmd, []*redis.FloatCmd, error) {
+		del := make([]*redis.FloatCmd, len(lanes))
+		eli := make([]*redis.FloatCmd, len(lanes))
+		_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if core == nil {
+				core = p.HGetAll(ctx, CoreKey(id.Partition, id.Raw))
+				tags = p.HGetAll(ctx, TagsKey(id.Partition, id.Raw))
+			}
+			for i, l := range lanes {
+				del[i] = p.ZScore(ctx, DelayedKey(id.Partition, l), id.Raw)
+				eli[i] = p.ZScore(ctx, EligibleKey(id.Partition, l), id.Raw)
+			}
+			return nil
+		})
+		if err != nil && !errNil(err) && kindOf(err) != KindOther {
+			return nil, nil, c.wrap(sh.addr, err)
+		}
+		return del, eli, nil
+	}
+	look := func(lanes []string) error {
+		del, eli, err := probe(lanes)
+		if err != nil {
+			return err
+		}
+		for i, l := range lanes {
+			if s, err := del[i].Result(); err == nil && !ins.InDelayed {
+				ins.InDelayed, ins.DelayedScore = true, &s
+				ins.Lane = l
+			}
+			if s, err := eli[i].Result(); err == nil && !ins.InEligible {
+				ins.InEligible, ins.EligibleScore = true, &s
+				if ins.Lane == "" {
+					ins.Lane = l
+				}
+			}
+		}
+		return nil
+	}
+	if err := look(lanes); err != nil {
+		return ins, err
+	}
+	if err := core.Err(); err != nil && !errNil(err) {
+		return ins, c.wrap(sh.addr, fmt.Errorf("reading %s: %w", CoreKey(id.Partition, id.Raw), err))
+	}
+	ins.Core, ins.Tags = core.Val(), tags.Val()
+	if len(ins.Core) == 0 {
+		ins.Core = nil
+	}
+	if len(ins.Tags) == 0 {
+		ins.Tags = nil
+	}
+	// The core names the lane it belongs to; look there too when the
+	// scope did not include it.
+	var extra []string
+	for _, f := range []string{"lane_id", "current_lane"} {
+		if l := ins.Core[f]; l != "" && !contains(lanes, l) && !contains(extra, l) && ValidateLane(l) == nil {
+			extra = append(extra, l)
+		}
+	}
+	if len(extra) > 0 {
+		if err := look(extra); err != nil {
+			return ins, err
+		}
+	}
+	if ins.Lane == "" {
+		ins.Lane = firstNonEmpty(ins.Core["current_lane"], ins.Core["lane_id"])
+	}
+	ins.Found = ins.Core != nil || ins.InDelayed || ins.InEligible
+	return ins, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// Diagnose writes a one-line diagnosis of an inspected execution and marks
+// the states the engine cannot get out of by itself as stuck.
+func Diagnose(ins *Inspection, count int) {
+	now := ins.ServerTimeMs
+	var d string
+	core := ins.Core
+	du := strings.TrimSpace(core["delay_until"])
+	duMs, duErr := strconv.ParseFloat(du, 64)
+	switch {
+	case !ins.Found:
+		d = "not found: no core and in no scheduling set"
+	case core == nil && ins.InDelayed:
+		d = "stale index entry with no core: the next promotion removes it (not_found_cleaned)"
+	case core == nil:
+		d = "stale eligible entry with no core"
+	case ins.InDelayed && core["lifecycle_phase"] != "runnable":
+		d = fmt.Sprintf("in the delayed set but lifecycle_phase is %q: the next promotion removes it (not_runnable_cleaned)", core["lifecycle_phase"])
+	case ins.InDelayed && core["eligibility_state"] != "not_eligible_until_time":
+		d = fmt.Sprintf("already eligible (eligibility_state %q) but in the delayed set: the next promotion removes it and leaves it in no scheduling set", core["eligibility_state"])
+		ins.Stuck = true
+	case ins.InDelayed && du == "":
+		d = "stuck: in the delayed set without delay_until: the engine's promoter fails on it forever"
+		ins.Stuck = true
+	case ins.InDelayed && duErr != nil:
+		d = fmt.Sprintf("stuck: delay_until %q is not a number: the engine's promoter fails on it forever", du)
+		ins.Stuck = true
+	case ins.InDelayed && duMs <= float64(now):
+		d = "due: overdue by " + HumanDuration(time.Duration(now-int64(duMs))*time.Millisecond)
+	case ins.InDelayed:
+		d = fmt.Sprintf("delayed until %d (in %s)", int64(duMs), HumanDuration(time.Duration(int64(duMs)-now)*time.Millisecond))
+		if ins.DelayedScore != nil && *ins.DelayedScore <= float64(now) {
+			d += "; its score says due, so it occupies the engine's 50-entry window until then"
+		}
+	case ins.InEligible:
+		d = "already eligible: waiting for a worker"
+	case core["lifecycle_phase"] == "terminal":
+		d = fmt.Sprintf("terminal (%s): not scheduled", core["terminal_outcome"])
+	case core["lifecycle_phase"] == "active":
+		d = "active: leased by a worker, not scheduled"
+	case core["lifecycle_phase"] == "suspended":
+		d = "suspended: not scheduled until resumed"
+	case core["eligibility_state"] == "eligible_now" || core["eligibility_state"] == "not_eligible_until_time":
+		d = fmt.Sprintf("in no scheduling set although %s: no worker will claim it and no promoter will see it", core["eligibility_state"])
+		ins.Stuck = true
+	default:
+		d = fmt.Sprintf("in no scheduling set (%s, %s)", core["lifecycle_phase"], core["eligibility_state"])
+	}
+	if ins.Partition >= count {
+		d += fmt.Sprintf("; partition %d is beyond the configured count %d, so the engine never scans it", ins.Partition, count)
+		if ins.InDelayed {
+			ins.Stuck = true
+		}
+	}
+	ins.Diagnosis = d
+}
+
+// HumanDuration prints a duration the way on-call engineers read it:
+// 850ms, 4m12s, 3h5m, 2d4h.
+func HumanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(float64(d.Milliseconds())/1000, 'f', 1, 64) + "s"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}

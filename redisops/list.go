@@ -1,0 +1,136 @@
+package redisops
+
+import (
+	"context"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ListRun is a read-only scan of delayed sets. It sends no FCALL and no
+// write, so an ACL user limited to reads can run it.
+type ListRun struct {
+	c            *Client
+	scope        Scope
+	shards       []*shard
+	ServerTimeMs int64
+}
+
+// NewList resolves which primary owns each partition and reads their clocks.
+func (c *Client) NewList(ctx context.Context, scope Scope) (*ListRun, error) {
+	shards, err := c.shards(ctx, scope.allPartitions())
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readClocks(ctx, shards); err != nil {
+		return nil, err
+	}
+	return &ListRun{c: c, scope: scope, shards: shards, ServerTimeMs: earliestClock(shards)}, nil
+}
+
+// listChunk bounds the groups in one pipeline so replies stay small.
+const listChunk = 1024
+
+// Groups reads every group's figures (one pipelined pass per shard) and
+// returns them in partition then lane order. With executions > 0 each group
+// also carries up to that many due executions, oldest first.
+func (l *ListRun) Groups(ctx context.Context, executions int) ([]Group, error) {
+	var out []Group
+	results := make([][]Group, len(l.shards))
+	err := parallel(l.shards, func(sh *shard) error {
+		idx := indexOf(l.shards, sh)
+		groups := l.scope.groupsOf(sh)
+		for start := 0; start < len(groups); start += listChunk {
+			end := min(start+listChunk, len(groups))
+			gs, err := l.readGroups(ctx, sh, groups[start:end], executions)
+			if err != nil {
+				return err
+			}
+			results[idx] = append(results[idx], gs...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Lane < out[j].Lane
+	})
+	return out, nil
+}
+
+func indexOf(shards []*shard, sh *shard) int {
+	for i, s := range shards {
+		if s == sh {
+			return i
+		}
+	}
+	return -1
+}
+
+func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionLane, executions int) ([]Group, error) {
+	now := strconv.FormatInt(sh.nowMs, 10)
+	type cmds struct {
+		card  *redis.IntCmd
+		due   *redis.IntCmd
+		first *redis.ZSliceCmd
+		next  *redis.ZSliceCmd
+	}
+	cs := make([]cmds, len(groups))
+	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, g := range groups {
+			key := DelayedKey(g.Partition, g.Lane)
+			cs[i].card = p.ZCard(ctx, key)
+			cs[i].due = p.ZCount(ctx, key, "-inf", now)
+			cs[i].first = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(max(1, executions))})
+			cs[i].next = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "(" + now, Max: "+inf", Count: 1})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, l.c.wrap(sh.addr, err)
+	}
+	out := make([]Group, 0, len(groups))
+	for i, g := range groups {
+		gr := Group{Partition: g.Partition, Lane: g.Lane, ServerTimeMs: sh.nowMs,
+			Delayed: cs[i].card.Val(), Due: cs[i].due.Val(), Unregistered: l.scope.Unregistered[g.Lane]}
+		if gr.Delayed == 0 {
+			continue
+		}
+		first := cs[i].first.Val()
+		if len(first) > 0 {
+			oldest := scoreMs(first[0].Score)
+			gr.OldestDueMs = &oldest
+			gr.MaxOverdueMs = max(0, sh.nowMs-oldest)
+		}
+		if executions > 0 {
+			for _, z := range first {
+				ms := scoreMs(z.Score)
+				id, _ := z.Member.(string)
+				gr.Executions = append(gr.Executions, DueExecution{ExecutionID: id, DelayUntilMs: ms, OverdueMs: max(0, sh.nowMs-ms)})
+			}
+		}
+		if next := cs[i].next.Val(); len(next) > 0 {
+			n := scoreMs(next[0].Score)
+			gr.NextDueMs = &n
+		}
+		out = append(out, gr)
+	}
+	return out, nil
+}
+
+// scoreMs turns a delayed score (ms, maybe fractional) into whole ms.
+func scoreMs(score float64) int64 {
+	if math.IsInf(score, 0) || math.IsNaN(score) {
+		return 0
+	}
+	return int64(math.Floor(score))
+}

@@ -1,0 +1,685 @@
+package redisops
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+)
+
+// PromoteFunction is FlowFabric's delayed-promotion function.
+const PromoteFunction = "ff_promote_delayed"
+
+// TagFilter selects executions whose tags hash has Key = Value.
+type TagFilter struct{ Key, Value string }
+
+// PromoteOptions says what a promote run does.
+type PromoteOptions struct {
+	Scope  Scope
+	DryRun bool
+	// Namespace and Tags select executions; a missing or unreadable field
+	// means skip (fail closed), as the engine's filter does.
+	Namespace string
+	Tags      []TagFilter
+	// Executions, when set, are the only ids considered.
+	Executions []ExecutionID
+	// Limit stops the run after that many promotions (would_promote in a
+	// dry run); 0 means no limit.
+	Limit int64
+	// Rate caps FCALLs per second; 0 means unlimited.
+	Rate float64
+	// BatchSize is the number of FCALLs in one pipeline.
+	BatchSize int
+	// Backoff reports ids that are skipped this cycle (watch mode).
+	Backoff func(id string) bool
+}
+
+// DefaultBatchSize keeps one pipeline of FCALLs to a few milliseconds of
+// server time (about 30 µs each), so workers' claims are not starved.
+const DefaultBatchSize = 64
+
+// pageSize is how many due members of one set one read returns.
+const pageSize = 256
+
+// readBudget bounds the members read in one pipelined page read.
+const readBudget = 4096
+
+// workersPerShard is the number of pipelines in flight per primary: two, so
+// the server works on one while the client decodes the other.
+const workersPerShard = 2
+
+// PromoteRun is one pass over the scope.
+type PromoteRun struct {
+	c      *Client
+	opts   PromoteOptions
+	shards []*shard
+	plans  map[*shard][]*cursor
+	ids    map[*shard][]ExecutionID
+	// ServerTimeMs is the earliest primary clock.
+	ServerTimeMs int64
+	// Due is how many members were due when the run was planned.
+	Due int64
+
+	emitMu sync.Mutex
+	budget *budget
+	rate   *rate.Limiter
+}
+
+// cursor walks one delayed set. Members that stay in the set (not yet due,
+// failing, filtered out, malformed) are stepped over by offset, so they
+// never block the due members behind them.
+type cursor struct {
+	PartitionLane
+	key    string
+	offset int64
+	due    int64
+}
+
+// NewPromote plans a run: which primary owns what, each primary's clock, and
+// how many members are due in each set (one pipelined ZCOUNT pass).
+func (c *Client) NewPromote(ctx context.Context, opts PromoteOptions) (*PromoteRun, error) {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	r := &PromoteRun{c: c, opts: opts, plans: map[*shard][]*cursor{}, ids: map[*shard][]ExecutionID{}}
+	parts := opts.Scope.allPartitions()
+	if len(opts.Executions) > 0 {
+		parts = parts[:0:0]
+		seen := map[int]bool{}
+		for _, id := range opts.Executions {
+			if !seen[id.Partition] {
+				seen[id.Partition] = true
+				parts = append(parts, id.Partition)
+			}
+		}
+	}
+	shards, err := c.shards(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readClocks(ctx, shards); err != nil {
+		return nil, err
+	}
+	r.shards, r.ServerTimeMs = shards, earliestClock(shards)
+	if opts.Limit > 0 {
+		r.budget = newBudget(opts.Limit)
+	}
+	if opts.Rate > 0 {
+		burst := max(1, min(opts.BatchSize, int(opts.Rate)))
+		r.rate = rate.NewLimiter(rate.Limit(opts.Rate), burst)
+		r.opts.BatchSize = burst
+	}
+	if len(opts.Executions) > 0 {
+		for _, sh := range shards {
+			for _, id := range opts.Executions {
+				if contains1(sh.partitions, id.Partition) {
+					r.ids[sh] = append(r.ids[sh], id)
+				}
+			}
+			r.Due += int64(len(r.ids[sh]))
+		}
+		return r, nil
+	}
+	var mu sync.Mutex
+	err = parallel(shards, func(sh *shard) error {
+		groups := opts.Scope.groupsOf(sh)
+		now := strconv.FormatInt(sh.nowMs, 10)
+		counts := make([]*redis.IntCmd, len(groups))
+		for start := 0; start < len(groups); start += listChunk {
+			end := min(start+listChunk, len(groups))
+			_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := start; i < end; i++ {
+					counts[i] = p.ZCount(ctx, DelayedKey(groups[i].Partition, groups[i].Lane), "-inf", now)
+				}
+				return nil
+			})
+			if err != nil && kindOf(err) != KindOther {
+				return c.wrap(sh.addr, err)
+			}
+		}
+		var plan []*cursor
+		var due int64
+		for i, g := range groups {
+			n, err := counts[i].Result()
+			if err != nil {
+				// A key of the wrong type still gets a cursor: its page read
+				// reports the error against the set.
+				n = 1
+			}
+			if n > 0 {
+				plan = append(plan, &cursor{PartitionLane: g, key: DelayedKey(g.Partition, g.Lane), due: n})
+				due += n
+			}
+		}
+		mu.Lock()
+		r.plans[sh] = plan
+		r.Due += due
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func contains1(list []int, p int) bool {
+	for _, x := range list {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Run promotes (or, in a dry run, predicts) every due execution in scope.
+// emit receives each result, one at a time. When ctx is cancelled the batch
+// in flight completes and Run returns ctx's error; when a server is lost Run
+// returns a ServerError of KindUnreachable after emitting what was done.
+func (r *PromoteRun) Run(ctx context.Context, emit func(Result)) error {
+	safeEmit := func(res Result) {
+		r.emitMu.Lock()
+		emit(res)
+		r.emitMu.Unlock()
+	}
+	return parallel(r.shards, func(sh *shard) error {
+		if len(r.opts.Executions) > 0 {
+			return r.runIDs(ctx, sh, safeEmit)
+		}
+		return r.runShard(ctx, sh, safeEmit)
+	})
+}
+
+func (r *PromoteRun) runShard(ctx context.Context, sh *shard, emit func(Result)) error {
+	queue := r.plans[sh]
+	var mu sync.Mutex
+	take := func() []*cursor {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []*cursor
+		var want int64
+		for len(queue) > 0 && want < readBudget {
+			c := queue[0]
+			queue = queue[1:]
+			out = append(out, c)
+			want += min(c.due, pageSize)
+		}
+		return out
+	}
+	requeue := func(cs []*cursor) {
+		mu.Lock()
+		queue = append(queue, cs...)
+		mu.Unlock()
+	}
+	workers := workersPerShard
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for {
+				if ctx.Err() != nil || r.budget.exhausted() {
+					errs <- nil
+					return
+				}
+				cs := take()
+				if len(cs) == 0 {
+					errs <- nil
+					return
+				}
+				again, err := r.step(ctx, sh, cs, emit)
+				if err != nil {
+					errs <- err
+					return
+				}
+				requeue(again)
+			}
+		}()
+	}
+	var first error
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// candidate is one member read from a delayed set.
+type candidate struct {
+	cur    *cursor
+	member string
+	id     ExecutionID
+	stays  bool
+	done   bool
+}
+
+// step reads one page of each cursor, handles it, and returns the cursors
+// that have more to read.
+func (r *PromoteRun) step(ctx context.Context, sh *shard, cs []*cursor, emit func(Result)) ([]*cursor, error) {
+	now := strconv.FormatInt(sh.nowMs, 10)
+	pages := make([]*redis.StringSliceCmd, len(cs))
+	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range cs {
+			pages[i] = p.ZRangeByScore(ctx, c.key, &redis.ZRangeBy{Min: "-inf", Max: now, Offset: c.offset, Count: pageSize})
+		}
+		return nil
+	})
+	if err != nil && kindOf(err) != KindOther {
+		return nil, r.c.wrap(sh.addr, err)
+	}
+	var cands []*candidate
+	var more []*cursor
+	for i, c := range cs {
+		members, err := pages[i].Result()
+		if err != nil {
+			emit(Result{Partition: c.Partition, Lane: c.Lane, Outcome: Failed,
+				Error: fmt.Sprintf("cannot read delayed set %s: %v", c.key, err)})
+			continue
+		}
+		for _, m := range members {
+			cands = append(cands, &candidate{cur: c, member: m})
+		}
+		if len(members) == pageSize {
+			more = append(more, c)
+		}
+	}
+	if err := r.handle(ctx, sh, cands, emit); err != nil {
+		return nil, err
+	}
+	for _, cd := range cands {
+		if cd.stays {
+			cd.cur.offset++
+		}
+		cd.cur.due--
+	}
+	if ctx.Err() != nil || r.budget.exhausted() {
+		return nil, nil
+	}
+	return more, nil
+}
+
+// runIDs handles --execution: find each id's delayed set among the lanes in
+// scope (one pipelined ZSCORE pass), then treat it like a page member.
+func (r *PromoteRun) runIDs(ctx context.Context, sh *shard, emit func(Result)) error {
+	ids := r.ids[sh]
+	scope := r.opts.Scope
+	inScope := map[int]bool{}
+	for _, p := range scope.allPartitions() {
+		inScope[p] = true
+	}
+	type probe struct {
+		id    ExecutionID
+		lane  string
+		score *redis.FloatCmd
+	}
+	var probes []probe
+	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			if !inScope[id.Partition] {
+				continue
+			}
+			for _, lane := range scope.Lanes {
+				probes = append(probes, probe{id, lane, p.ZScore(ctx, DelayedKey(id.Partition, lane), id.Raw)})
+			}
+		}
+		return nil
+	})
+	if err != nil && !errNil(err) && kindOf(err) != KindOther {
+		return r.c.wrap(sh.addr, err)
+	}
+	var cands []*candidate
+	for _, id := range ids {
+		var found *probe
+		for i := range probes {
+			if probes[i].id.Raw == id.Raw && probes[i].score.Err() == nil {
+				found = &probes[i]
+				break
+			}
+		}
+		if found == nil {
+			emit(Result{Partition: id.Partition, Lane: "", ExecutionID: id.Raw, Outcome: NotInDelayedSet,
+				Reason: "in no delayed set of the lanes and partitions in scope"})
+			continue
+		}
+		if scoreMs(found.score.Val()) > sh.nowMs || found.score.Val() > float64(sh.nowMs) {
+			emit(Result{Partition: id.Partition, Lane: found.lane, ExecutionID: id.Raw, Outcome: NotYetDue,
+				Reason: "its delayed score is in the future"})
+			continue
+		}
+		c := &cursor{PartitionLane: PartitionLane{id.Partition, found.lane}, key: DelayedKey(id.Partition, found.lane)}
+		cands = append(cands, &candidate{cur: c, member: id.Raw})
+	}
+	if err := r.handle(ctx, sh, cands, emit); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// handle decides every candidate's outcome: validation, backoff, filters,
+// then FCALL (or the dry-run prediction) in bounded batches.
+func (r *PromoteRun) handle(ctx context.Context, sh *shard, cands []*candidate, emit func(Result)) error {
+	result := func(cd *candidate, o Outcome, reason, errText string) {
+		cd.done = true
+		cd.stays = staysInSet(o)
+		emit(Result{Partition: cd.cur.Partition, Lane: cd.cur.Lane, ExecutionID: cd.member, Outcome: o, Reason: reason, Error: errText})
+	}
+	var live []*candidate
+	for _, cd := range cands {
+		id, err := ParseExecutionID(cd.member)
+		switch {
+		case err != nil:
+			// Never handed to the function: it would build keys from garbage.
+			result(cd, Failed, "", "malformed member: "+err.Error())
+		case id.Partition != cd.cur.Partition:
+			result(cd, Failed, "", fmt.Sprintf("id is tagged for partition %d but sits in partition %d's delayed set", id.Partition, cd.cur.Partition))
+		case r.opts.Backoff != nil && r.opts.Backoff(cd.member):
+			result(cd, SkippedBackoff, "failed 3 cycles in a row; retried after 10 cycles", "")
+		default:
+			cd.id = id
+			live = append(live, cd)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	if r.opts.Namespace != "" || len(r.opts.Tags) > 0 {
+		var err error
+		if live, err = r.filter(ctx, sh, live, result); err != nil {
+			return err
+		}
+	}
+	for start := 0; start < len(live); {
+		if ctx.Err() != nil {
+			return nil
+		}
+		n := min(r.opts.BatchSize, len(live)-start)
+		n = r.budget.reserve(n)
+		if n == 0 {
+			return nil
+		}
+		if r.rate != nil {
+			if err := r.rate.WaitN(ctx, n); err != nil {
+				r.budget.settle(n, 0)
+				return nil
+			}
+		}
+		batch := live[start : start+n]
+		var used int64
+		var err error
+		if r.opts.DryRun {
+			used, err = r.predict(ctx, sh, batch, result)
+		} else {
+			used, err = r.promote(ctx, sh, batch, result)
+		}
+		r.budget.settle(n, used)
+		if err != nil {
+			return err
+		}
+		start += n
+	}
+	return nil
+}
+
+// staysInSet reports outcomes after which the member is still in its set.
+func staysInSet(o Outcome) bool {
+	switch o {
+	case Promoted, NotFoundCleaned, NotRunnableCleaned, NotDelayedCleaned:
+		return false
+	}
+	return true
+}
+
+func (r *PromoteRun) filter(ctx context.Context, sh *shard, cands []*candidate, result func(*candidate, Outcome, string, string)) ([]*candidate, error) {
+	ns := make([]*redis.StringCmd, len(cands))
+	tags := make([]*redis.SliceCmd, len(cands))
+	keys := make([]string, len(r.opts.Tags))
+	for i, t := range r.opts.Tags {
+		keys[i] = t.Key
+	}
+	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, cd := range cands {
+			if r.opts.Namespace != "" {
+				ns[i] = p.HGet(ctx, CoreKey(cd.id.Partition, cd.id.Raw), "namespace")
+			}
+			if len(keys) > 0 {
+				tags[i] = p.HMGet(ctx, TagsKey(cd.id.Partition, cd.id.Raw), keys...)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errNil(err) && kindOf(err) != KindOther {
+		return nil, r.c.wrap(sh.addr, err)
+	}
+	var keep []*candidate
+	for i, cd := range cands {
+		if r.opts.Namespace != "" {
+			v, err := ns[i].Result()
+			if err != nil {
+				result(cd, SkippedFilter, "namespace unreadable", "")
+				continue
+			}
+			if v != r.opts.Namespace {
+				result(cd, SkippedFilter, "namespace "+v, "")
+				continue
+			}
+		}
+		if len(keys) > 0 {
+			vals, err := tags[i].Result()
+			if err != nil {
+				result(cd, SkippedFilter, "tags unreadable", "")
+				continue
+			}
+			ok := true
+			for j, t := range r.opts.Tags {
+				if s, isStr := vals[j].(string); !isStr || s != t.Value {
+					result(cd, SkippedFilter, "tag "+t.Key+" does not match", "")
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		keep = append(keep, cd)
+	}
+	return keep, nil
+}
+
+// promote sends one pipelined batch of FCALLs. Each FCALL is atomic on the
+// server, so a lost connection leaves every execution in exactly one set.
+func (r *PromoteRun) promote(ctx context.Context, sh *shard, batch []*candidate, result func(*candidate, Outcome, string, string)) (int64, error) {
+	now := strconv.FormatInt(sh.nowMs, 10)
+	cmds := make([]*redis.Cmd, len(batch))
+	// The batch finishes even when the run is being interrupted.
+	bctx := context.WithoutCancel(ctx)
+	_, err := sh.cmd.Pipelined(bctx, func(p redis.Pipeliner) error {
+		for i, cd := range batch {
+			keys := []string{CoreKey(cd.id.Partition, cd.id.Raw), cd.cur.key, EligibleKey(cd.id.Partition, cd.cur.Lane)}
+			cmds[i] = p.FCall(bctx, PromoteFunction, keys, cd.id.Raw, now)
+		}
+		return nil
+	})
+	if err != nil && kindOf(err) == KindUnreachable {
+		return 0, r.c.wrap(sh.addr, err)
+	}
+	var promoted int64
+	for i, cd := range batch {
+		v, err := cmds[i].Result()
+		if err != nil && kindOf(err) != KindOther {
+			return promoted, r.c.wrap(sh.addr, err)
+		}
+		o, detail := DecodePromoteReply(v, err)
+		if o == Promoted {
+			promoted++
+		}
+		if o == Failed {
+			result(cd, o, "", detail)
+		} else {
+			result(cd, o, "", "")
+		}
+	}
+	return promoted, nil
+}
+
+// DecodePromoteReply turns an ff_promote_delayed reply into an outcome. Any
+// reply that is not [1, "OK", <known outcome>] is a failure whose text is
+// kept: an error reply, a Lua runtime error, [0, code, detail], or a reply
+// of another shape.
+func DecodePromoteReply(v any, err error) (Outcome, string) {
+	if err != nil {
+		return Failed, strings.TrimSpace(err.Error())
+	}
+	arr, ok := v.([]any)
+	if !ok || len(arr) < 3 {
+		return Failed, fmt.Sprintf("unexpected reply from %s: %v", PromoteFunction, v)
+	}
+	status, _ := arr[0].(int64)
+	code, _ := arr[1].(string)
+	detail, _ := arr[2].(string)
+	if status == 0 && code != "" {
+		return Failed, code + ": " + detail
+	}
+	if status != 1 || code != "OK" {
+		return Failed, fmt.Sprintf("unexpected reply from %s: %v", PromoteFunction, v)
+	}
+	switch o := Outcome(detail); o {
+	case Promoted, NotYetDue, NotFoundCleaned, NotRunnableCleaned, NotDelayedCleaned:
+		return o, ""
+	}
+	return Failed, fmt.Sprintf("unknown outcome from %s: %q", PromoteFunction, detail)
+}
+
+// predict applies ff_promote_delayed's checks to the cores without writing.
+func (r *PromoteRun) predict(ctx context.Context, sh *shard, batch []*candidate, result func(*candidate, Outcome, string, string)) (int64, error) {
+	exists := make([]*redis.IntCmd, len(batch))
+	fields := make([]*redis.SliceCmd, len(batch))
+	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, cd := range batch {
+			key := CoreKey(cd.id.Partition, cd.id.Raw)
+			exists[i] = p.Exists(ctx, key)
+			fields[i] = p.HMGet(ctx, key, "lifecycle_phase", "eligibility_state", "delay_until")
+		}
+		return nil
+	})
+	if err != nil && kindOf(err) != KindOther {
+		return 0, r.c.wrap(sh.addr, err)
+	}
+	var would int64
+	for i, cd := range batch {
+		n, err1 := exists[i].Result()
+		vals, err2 := fields[i].Result()
+		if err1 != nil || err2 != nil {
+			result(cd, Failed, "", fmt.Sprintf("cannot read core: %v", firstErr(err1, err2)))
+			continue
+		}
+		o, reason := PredictPromote(n > 0, str(vals[0]), str(vals[1]), str(vals[2]), sh.nowMs)
+		if o == WouldPromote {
+			would++
+		}
+		result(cd, o, reason, "")
+	}
+	return would, nil
+}
+
+// PredictPromote is ff_promote_delayed's decision, made without writing.
+func PredictPromote(exists bool, phase, eligibility, delayUntil string, nowMs int64) (Outcome, string) {
+	switch {
+	case !exists:
+		return WouldClean, string(NotFoundCleaned)
+	case phase != "runnable":
+		return WouldClean, string(NotRunnableCleaned)
+	case eligibility != "not_eligible_until_time":
+		return WouldClean, string(NotDelayedCleaned)
+	}
+	du, err := strconv.ParseFloat(strings.TrimSpace(delayUntil), 64)
+	if err != nil {
+		return WouldFail, "core has no numeric delay_until: the function fails with a Lua error"
+	}
+	if du > float64(nowMs) {
+		return NotYetDue, ""
+	}
+	return WouldPromote, ""
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// budget shares --limit between concurrent workers: a batch only goes out
+// with as many slots reserved as it could use, so the limit is never passed.
+type budget struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	limit    int64
+	used     int64
+	reserved int64
+}
+
+func newBudget(limit int64) *budget {
+	b := &budget{limit: limit}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// reserve grants up to n slots, waiting while others hold the rest; 0 means
+// the limit is reached.
+func (b *budget) reserve(n int) int {
+	if b == nil {
+		return n
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for {
+		free := b.limit - b.used - b.reserved
+		if free > 0 {
+			g := min(int64(n), free)
+			b.reserved += g
+			return int(g)
+		}
+		if b.reserved == 0 {
+			return 0
+		}
+		b.cond.Wait()
+	}
+}
+
+// settle returns a reservation of granted slots of which used were used.
+func (b *budget) settle(granted int, used int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.reserved -= int64(granted)
+	b.used += used
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+func (b *budget) exhausted() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used >= b.limit
+}

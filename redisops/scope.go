@@ -1,0 +1,160 @@
+package redisops
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// PartitionConfig is what ff:config:partitions says.
+type PartitionConfig struct {
+	// Count is the usable count: the stored value, or 256 when it is
+	// missing, zero or not a number (as FlowFabric's clients do).
+	Count int
+	// Raw is the stored field; Found is false when the hash or field is missing.
+	Raw   string
+	Found bool
+	// Valid is false when the stored value is 0 or garbage.
+	Valid bool
+}
+
+// Registry is the server's own view of partitions and lanes.
+type Registry struct {
+	Config PartitionConfig
+	// Lanes are the members of ff:idx:lanes, sorted; LanesFound is false
+	// when the set does not exist (FlowFabric before 0.6).
+	Lanes      []string
+	LanesFound bool
+}
+
+// ReadRegistry reads ff:config:partitions and ff:idx:lanes in one round trip.
+func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
+	var hget *redis.StringCmd
+	var lanes *redis.StringSliceCmd
+	_, err := c.uc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hget = p.HGet(ctx, ConfigKey, "num_flow_partitions")
+		lanes = p.SMembers(ctx, LanesKey)
+		return nil
+	})
+	if err != nil && !errNil(err) {
+		return Registry{}, c.wrap(c.Addr(), err)
+	}
+	var r Registry
+	r.Config.Count = DefaultPartitions
+	if raw, err := hget.Result(); err == nil {
+		r.Config.Found, r.Config.Raw = true, raw
+		if n, err := strconv.Atoi(strings.TrimSpace(raw)); err == nil && n > 0 && n <= 65536 {
+			r.Config.Count, r.Config.Valid = n, true
+		}
+	}
+	r.Lanes = lanes.Val()
+	r.LanesFound = len(r.Lanes) > 0
+	sort.Strings(r.Lanes)
+	return r, nil
+}
+
+// DiscoveredSet is a delayed set found by SCAN.
+type DiscoveredSet = PartitionLane
+
+// DiscoverDelayedSets SCANs every primary for delayed sets, in COUNT batches
+// so that a big keyspace is walked in small steps. lanes, when not empty,
+// narrows the pattern to those lanes (their glob characters escaped).
+func (c *Client) DiscoverDelayedSets(ctx context.Context, lanes []string) ([]DiscoveredSet, error) {
+	patterns := []string{DelayedPattern}
+	if len(lanes) > 0 {
+		patterns = patterns[:0]
+		for _, l := range lanes {
+			patterns = append(patterns, "ff:idx:{fp:*}:lane:"+EscapeGlob(l)+":delayed")
+		}
+	}
+	ch := make(chan DiscoveredSet, 1024)
+	done := make(chan []DiscoveredSet)
+	go func() {
+		seen := map[DiscoveredSet]bool{}
+		var out []DiscoveredSet
+		for d := range ch {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+			}
+		}
+		done <- out
+	}()
+	err := c.forEachPrimary(ctx, func(ctx context.Context, addr string, n *redis.Client) error {
+		for _, pat := range patterns {
+			iter := n.Scan(ctx, 0, pat, 1000).Iterator()
+			for iter.Next(ctx) {
+				if p, lane, ok := ParseDelayedKey(iter.Val()); ok {
+					ch <- DiscoveredSet{Partition: p, Lane: lane}
+				}
+			}
+			if err := iter.Err(); err != nil {
+				return c.wrap(addr, err)
+			}
+		}
+		return nil
+	})
+	close(ch)
+	out := <-done
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Lane < out[j].Lane
+	})
+	return out, err
+}
+
+// groupsOf expands a scope into the (partition, lane) pairs of one shard.
+func (s Scope) groupsOf(sh *shard) []PartitionLane {
+	inScope := make(map[int]bool, len(s.Partitions))
+	for _, p := range s.Partitions {
+		inScope[p] = true
+	}
+	var out []PartitionLane
+	for _, p := range sh.partitions {
+		if inScope[p] {
+			for _, l := range s.Lanes {
+				out = append(out, PartitionLane{p, l})
+			}
+		}
+		for _, e := range s.Extra {
+			if e.Partition == p && !(inScope[p] && contains(s.Lanes, e.Lane)) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// allPartitions lists every partition the scope touches, Extra included.
+func (s Scope) allPartitions() []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, p := range s.Partitions {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, e := range s.Extra {
+		if !seen[e.Partition] {
+			seen[e.Partition] = true
+			out = append(out, e.Partition)
+		}
+	}
+	sort.Ints(out)
+	return out
+}

@@ -1,0 +1,176 @@
+package redisops
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// LibraryName is FlowFabric's function library.
+const LibraryName = "flowfabric"
+
+// NodeLibrary says what one primary has of the flowfabric library.
+type NodeLibrary struct {
+	Addr      string
+	Loaded    bool
+	Functions []string
+	// Err is set when FUNCTION LIST failed on this node.
+	Err error
+}
+
+// HasFunction reports whether the node's library registers name.
+func (n NodeLibrary) HasFunction(name string) bool {
+	for _, f := range n.Functions {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Libraries runs FUNCTION LIST LIBRARYNAME flowfabric on every primary.
+func (c *Client) Libraries(ctx context.Context) ([]NodeLibrary, error) {
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]NodeLibrary, len(nodes))
+	for i, n := range nodes {
+		out[i].Addr = n.Options().Addr
+		libs, err := n.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName}).Result()
+		if err != nil {
+			if kindOf(err) == KindUnreachable || kindOf(err) == KindAuth {
+				return nil, c.wrap(out[i].Addr, err)
+			}
+			out[i].Err = c.wrap(out[i].Addr, classifyFunctionErr(err))
+			continue
+		}
+		for _, l := range libs {
+			if l.Name != LibraryName {
+				continue
+			}
+			out[i].Loaded = true
+			for _, f := range l.Functions {
+				out[i].Functions = append(out[i].Functions, f.Name)
+			}
+			sort.Strings(out[i].Functions)
+		}
+	}
+	return out, nil
+}
+
+func classifyFunctionErr(err error) error {
+	s := err.Error()
+	if strings.Contains(strings.ToLower(s), "unknown command") {
+		return &ServerError{Kind: KindNoFunctions, Err: fmt.Errorf("the server has no FUNCTION support (needs Redis >= 7.0 or Valkey): %v", err)}
+	}
+	return err
+}
+
+// RequireLibrary fails with KindNoLibrary unless every primary has the
+// flowfabric library with ff_promote_delayed.
+func (c *Client) RequireLibrary(ctx context.Context) error {
+	libs, err := c.Libraries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range libs {
+		if l.Err != nil {
+			var se *ServerError
+			if asServerError(l.Err, &se) && se.Kind != KindOther {
+				return l.Err
+			}
+			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary, Err: fmt.Errorf("cannot list functions: %v", l.Err)}
+		}
+		if !l.Loaded || !l.HasFunction(PromoteFunction) {
+			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary,
+				Err: fmt.Errorf("%s library with %s is not loaded: start ff-server once (it loads the library) or check --url", LibraryName, PromoteFunction)}
+		}
+	}
+	return nil
+}
+
+func asServerError(err error, se **ServerError) bool {
+	for err != nil {
+		if s, ok := err.(*ServerError); ok {
+			if s.Kind != KindOther || s.Err == nil {
+				*se = s
+				return true
+			}
+			if inner, ok := s.Err.(*ServerError); ok {
+				*se = inner
+				return true
+			}
+			*se = s
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+// ServerVersion is a primary's product and version from INFO server.
+type ServerVersion struct {
+	Addr    string
+	Product string // "redis" or "valkey"
+	Version string
+	Major   int
+}
+
+// Versions reads INFO server from every primary.
+func (c *Client) Versions(ctx context.Context) ([]ServerVersion, error) {
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ServerVersion
+	for _, n := range nodes {
+		info, err := n.Info(ctx, "server").Result()
+		if err != nil {
+			return nil, c.wrap(n.Options().Addr, err)
+		}
+		v := ServerVersion{Addr: n.Options().Addr, Product: "redis"}
+		for _, line := range strings.Split(info, "\n") {
+			k, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+			if !ok {
+				continue
+			}
+			switch k {
+			case "redis_version":
+				if v.Version == "" {
+					v.Version = val
+				}
+			case "valkey_version":
+				v.Version = val
+				v.Product = "valkey"
+			case "server_name":
+				if val == "valkey" {
+					v.Product = "valkey"
+				}
+			}
+		}
+		fmt.Sscanf(v.Version, "%d", &v.Major)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// FFVersion calls ff_version on one primary.
+func (c *Client) FFVersion(ctx context.Context) (string, error) {
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return "", err
+	}
+	v, err := nodes[0].FCall(ctx, "ff_version", nil).Result()
+	if err != nil {
+		return "", c.wrap(nodes[0].Options().Addr, err)
+	}
+	return fmt.Sprint(v), nil
+}

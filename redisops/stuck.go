@@ -1,0 +1,91 @@
+package redisops
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DelayedEntry is one member of a delayed set.
+type DelayedEntry struct {
+	Partition   int
+	Lane        string
+	ExecutionID string
+}
+
+// StuckEntry is a delayed member the engine's promoter cannot resolve.
+type StuckEntry struct {
+	DelayedEntry
+	Reason string
+}
+
+// FindStuck reads the cores of entries (pipelined per primary) and returns
+// those that are stuck: no numeric delay_until (the function fails forever),
+// already eligible (cleaning drops it from every set), or a member that is
+// not a valid id of its partition.
+func (c *Client) FindStuck(ctx context.Context, entries []DelayedEntry) ([]StuckEntry, error) {
+	var stuck []StuckEntry
+	byPart := map[int][]DelayedEntry{}
+	var parts []int
+	for _, e := range entries {
+		id, err := ParseExecutionID(e.ExecutionID)
+		switch {
+		case err != nil:
+			stuck = append(stuck, StuckEntry{e, "member is not a valid execution id"})
+			continue
+		case id.Partition != e.Partition:
+			stuck = append(stuck, StuckEntry{e, fmt.Sprintf("id tagged for partition %d sits in partition %d", id.Partition, e.Partition)})
+			continue
+		}
+		if _, ok := byPart[e.Partition]; !ok {
+			parts = append(parts, e.Partition)
+		}
+		byPart[e.Partition] = append(byPart[e.Partition], e)
+	}
+	shards, err := c.shards(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	results := make([][]StuckEntry, len(shards))
+	err = parallel(shards, func(sh *shard) error {
+		var es []DelayedEntry
+		for _, p := range sh.partitions {
+			es = append(es, byPart[p]...)
+		}
+		exists := make([]*redis.IntCmd, len(es))
+		fields := make([]*redis.SliceCmd, len(es))
+		_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, e := range es {
+				key := CoreKey(e.Partition, e.ExecutionID)
+				exists[i] = p.Exists(ctx, key)
+				fields[i] = p.HMGet(ctx, key, "lifecycle_phase", "eligibility_state", "delay_until")
+			}
+			return nil
+		})
+		if err != nil && kindOf(err) != KindOther {
+			return c.wrap(sh.addr, err)
+		}
+		idx := indexOf(shards, sh)
+		for i, e := range es {
+			vals, err := fields[i].Result()
+			if err != nil || exists[i].Val() == 0 {
+				continue
+			}
+			// Judged as if it were due far in the future: only the
+			// states no clock can fix remain.
+			switch o, reason := PredictPromote(true, str(vals[0]), str(vals[1]), str(vals[2]), math.MaxInt64); {
+			case o == WouldFail:
+				results[idx] = append(results[idx], StuckEntry{e, "no delay_until: ff_promote_delayed fails on it forever"})
+			case o == WouldClean && reason == string(NotDelayedCleaned):
+				results[idx] = append(results[idx], StuckEntry{e, "already " + str(vals[1]) + " but in the delayed set: promotion drops it from every set"})
+			}
+		}
+		return nil
+	})
+	for _, r := range results {
+		stuck = append(stuck, r...)
+	}
+	return stuck, err
+}

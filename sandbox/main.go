@@ -1,0 +1,127 @@
+// Command sandbox starts a throwaway redis-server with the fixture
+// flowfabric library and sample FlowFabric data, then runs ffdelay against
+// it. `make demo` uses it; `make bench` uses its bench subcommand.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/flowfabric/ffdelay/fftest"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: sandbox demo|bench [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "demo":
+		err = demo(os.Args[2:])
+	case "bench":
+		err = bench(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown subcommand %q: use demo or bench", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox:", err)
+		os.Exit(1)
+	}
+}
+
+func demo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	bin := fs.String("ffdelay", "./ffdelay", "ffdelay binary")
+	keep := fs.Bool("keep", false, "leave the server running and print its URL")
+	fs.Parse(args)
+	ctx := context.Background()
+	srv, err := fftest.StartServer("", fftest.ServerOptions{})
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer srv.Stop()
+	}
+	c := srv.Client()
+	defer c.Close()
+	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+		return err
+	}
+	if err := fftest.SetPartitions(ctx, c, 16); err != nil {
+		return err
+	}
+	if err := fftest.RegisterLanes(ctx, c, "default", "payments"); err != nil {
+		return err
+	}
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		return err
+	}
+	var execs []fftest.Exec
+	for i := 0; i < 300; i++ {
+		e := fftest.Exec{Partition: i % 16, Lane: "default", Shape: fftest.Due, OffsetMs: -int64(1000 + i*900), Namespace: "acme"}
+		if i%3 == 0 {
+			e.Lane, e.Namespace = "payments", "globex"
+		}
+		if i%10 == 0 {
+			e.Shape = fftest.Future
+			e.OffsetMs = int64(30_000 + i*1000)
+		}
+		if i%25 == 0 {
+			e.Shape = fftest.Retry
+		}
+		execs = append(execs, e)
+	}
+	execs = append(execs,
+		fftest.Exec{Partition: 3, Lane: "default", Shape: fftest.NoDelayUntil, OffsetMs: -400_000},
+		fftest.Exec{Partition: 5, Lane: "payments", Shape: fftest.PastEligible},
+		fftest.Exec{Partition: 7, Lane: "reports", Shape: fftest.Due, OffsetMs: -90_000},
+	)
+	ids, err := fftest.Seed(ctx, c, now, execs)
+	if err != nil {
+		return err
+	}
+	url := "redis://" + srv.Addr
+	fmt.Printf("# throwaway redis-server at %s with the fixture flowfabric library and %d sample executions\n\n", url, len(ids))
+	steps := [][]string{
+		{"list"},
+		{"check", "--discover-lanes"},
+		{"inspect", ids[len(ids)-3]},
+		{"promote", "--dry-run"},
+		{"promote"},
+		{"list", "--all"},
+	}
+	for _, s := range steps {
+		fmt.Printf("$ ffdelay %s\n", strings.Join(quote(s), " "))
+		cmd := exec.Command(*bin, append(s, "--url", url)...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Printf("(exit status %d)\n", cmd.ProcessState.ExitCode())
+		}
+		fmt.Println()
+	}
+	if *keep {
+		fmt.Printf("server left running: ffdelay list --url %s\n", url)
+	}
+	return nil
+}
+
+func quote(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, "{}: ") {
+			a = "'" + a + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func bench(args []string) error {
+	return fmt.Errorf("bench is not built yet")
+}
