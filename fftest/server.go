@@ -82,6 +82,8 @@ func StartServer(dir string, o ServerOptions) (*Server, error) {
 		if dir, err = os.MkdirTemp("", "ffdelay-redis-"); err != nil {
 			return nil, err
 		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/ffdelay/commands"
+	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/redis/go-redis/v9"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"ffdelay": func() {
+			ctx, stop := commands.SignalContext(context.Background())
+			code := commands.Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr, os.Environ())
+			stop()
+			os.Exit(code)
+		},
+	})
+}
+
+// scriptState is one script's servers and what it seeded.
+type scriptState struct {
+	client  redis.UniversalClient
+	server  *fftest.Server  // standalone
+	cluster *fftest.Cluster // cluster mode
+	seeded  []fftest.Exec
+}
+
+func state(ts *testscript.TestScript) *scriptState {
+	return ts.Value("ff").(*scriptState)
+}
+
+// TestScripts runs every end-to-end script against its own standalone
+// redis-server.
+func TestScripts(t *testing.T) {
+	if _, err := fftest.RedisServerPath(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"testdata/script", "testdata/script/standalone"} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			testscript.Run(t, params(dir, nil))
+		})
+	}
+}
+
+var clusterOnce struct {
+	sync.Once
+	c   *fftest.Cluster
+	err error
+	mu  sync.Mutex
+}
+
+// TestScriptsCluster runs the shared scripts against a local 3-primary
+// cluster, one script at a time.
+func TestScriptsCluster(t *testing.T) {
+	if testing.Short() {
+		t.Log("-short: cluster scripts not run")
+		return
+	}
+	if _, err := fftest.RedisServerPath(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := fftest.StartCluster(t.TempDir(), 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	var mu sync.Mutex
+	testscript.Run(t, params("testdata/script", &clusterSlot{c: c, mu: &mu}))
+}
+
+type clusterSlot struct {
+	c  *fftest.Cluster
+	mu *sync.Mutex
+}
+
+func params(dir string, cl *clusterSlot) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			st := &scriptState{}
+			ctx := context.Background()
+			if cl != nil {
+				cl.mu.Lock()
+				env.Defer(cl.mu.Unlock)
+				if err := cl.c.Reset(ctx); err != nil {
+					return err
+				}
+				st.cluster = cl.c
+				cc := cl.c.Client()
+				st.client = cc
+				env.Setenv("FFDELAY_URL", cl.c.URL())
+				env.Setenv("FFDELAY_CLUSTER", "1")
+				env.Setenv("CLUSTER", "1")
+			} else {
+				s, err := fftest.StartServer(filepath.Join(env.WorkDir, ".redis"), fftest.ServerOptions{})
+				if err != nil {
+					return err
+				}
+				env.Defer(s.Stop)
+				st.server = s
+				st.client = s.Client()
+				if err := fftest.LoadLibrary(ctx, st.client, ""); err != nil {
+					return err
+				}
+				env.Setenv("FFDELAY_URL", "redis://"+s.Addr)
+				env.Setenv("REDIS_ADDR", s.Addr)
+				env.Setenv("REDIS_PORT", strconv.Itoa(s.Port))
+				env.Setenv("CLUSTER", "0")
+			}
+			env.Defer(func() { st.client.Close() })
+			env.Values["ff"] = st
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "cluster":
+				return cl != nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"ff-seed":       cmdSeed,
+			"ff-partitions": cmdPartitions,
+			"ff-lanes":      cmdLanes,
+			"redis":         cmdRedis,
+			"ff-invariant":  cmdInvariant,
+			"ff-unload":     cmdUnload,
+			"ff-version":    cmdVersion,
+			"ffexit":        cmdExit,
+			"sleep":         cmdSleep,
+			"ff-wait-count": cmdWaitCount,
+			"ff-server":     cmdServer,
+			"ff-tls":        cmdTLS,
+		},
+	}
+}
+
+// ff-seed [-n N] [-lane L] [-ns NS] [-tag K=V]... [-priority P] [-offset MS]
+//
+//	[-id ID] [-var NAME] PARTITION SHAPE
+func cmdSeed(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("ff-seed", flag.ContinueOnError)
+	n := fs.Int("n", 1, "how many")
+	lane := fs.String("lane", "default", "lane")
+	ns := fs.String("ns", "", "namespace")
+	priority := fs.Int("priority", 0, "priority")
+	offset := fs.Int64("offset", 0, "delay offset from now, ms")
+	id := fs.String("id", "", "explicit id")
+	varName := fs.String("var", "", "env var to receive the first id")
+	var tags multiFlag
+	fs.Var(&tags, "tag", "K=V")
+	ts.Check(fs.Parse(args))
+	if fs.NArg() != 2 {
+		ts.Fatalf("usage: ff-seed [flags] PARTITION SHAPE")
+	}
+	p, err := strconv.Atoi(fs.Arg(0))
+	ts.Check(err)
+	st := state(ts)
+	ctx := context.Background()
+	now, err := nowMs(ctx, st, p)
+	ts.Check(err)
+	var execs []fftest.Exec
+	for i := 0; i < *n; i++ {
+		e := fftest.Exec{Partition: p, Lane: *lane, Shape: fftest.Shape(fs.Arg(1)), Namespace: *ns, Priority: *priority, OffsetMs: *offset, ID: *id}
+		if len(tags) > 0 {
+			e.Tags = map[string]string{}
+			for _, t := range tags {
+				k, v, _ := strings.Cut(t, "=")
+				e.Tags[k] = v
+			}
+		}
+		execs = append(execs, e)
+	}
+	ids, err := fftest.Seed(ctx, st.client, now, execs)
+	ts.Check(err)
+	st.seeded = append(st.seeded, execs...)
+	if *varName != "" {
+		ts.Setenv(*varName, ids[0])
+	}
+}
+
+func nowMs(ctx context.Context, st *scriptState, partition int) (int64, error) {
+	if cc, ok := st.client.(*redis.ClusterClient); ok {
+		n, err := cc.MasterForKey(ctx, fmt.Sprintf("{fp:%d}", partition))
+		if err != nil {
+			return 0, err
+		}
+		return fftest.ServerNowMs(ctx, n)
+	}
+	return fftest.ServerNowMs(ctx, st.client)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func cmdPartitions(ts *testscript.TestScript, neg bool, args []string) {
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	ts.Check(fftest.SetPartitions(context.Background(), state(ts).client, n))
+}
+
+func cmdLanes(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Check(fftest.RegisterLanes(context.Background(), state(ts).client, args...))
+}
+
+// redis CMD ARGS... prints the reply, one array element per line.
+func cmdRedis(ts *testscript.TestScript, neg bool, args []string) {
+	a := make([]any, len(args))
+	for i, s := range args {
+		a[i] = s
+	}
+	v, err := state(ts).client.Do(context.Background(), a...).Result()
+	if err == redis.Nil {
+		fmt.Fprintln(ts.Stdout(), "(nil)")
+		return
+	}
+	if neg {
+		if err == nil {
+			ts.Fatalf("redis %s: want an error, got %v", strings.Join(args, " "), v)
+		}
+		return
+	}
+	ts.Check(err)
+	printReply(ts, v)
+}
+
+func printReply(ts *testscript.TestScript, v any) {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			printReply(ts, e)
+		}
+	case map[any]any:
+		for k, e := range x {
+			fmt.Fprintf(ts.Stdout(), "%v=%v\n", k, e)
+		}
+	default:
+		fmt.Fprintln(ts.Stdout(), x)
+	}
+}
+
+// ff-invariant checks that every healthy seeded execution is in exactly
+// one of its lane's scheduling sets, with a core that agrees.
+func cmdInvariant(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	if err := fftest.CheckInvariant(context.Background(), st.client, st.seeded); err != nil {
+		ts.Fatalf("invariant: %v", err)
+	}
+}
+
+func cmdUnload(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	ctx := context.Background()
+	if st.cluster != nil {
+		// Only the first primary loses the library, so check can name it.
+		cc := st.client.(*redis.ClusterClient)
+		n, err := cc.MasterForKey(ctx, "{fp:0}")
+		ts.Check(err)
+		ts.Check(n.FunctionDelete(ctx, "flowfabric").Err())
+		ts.Setenv("UNLOADED", n.Options().Addr)
+		return
+	}
+	ts.Check(st.client.FunctionDelete(ctx, "flowfabric").Err())
+	ts.Setenv("UNLOADED", st.server.Addr)
+}
+
+func cmdVersion(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	ctx := context.Background()
+	if st.cluster != nil {
+		ts.Check(st.cluster.ForEachPrimary(ctx, func(n *redis.Client) error { return fftest.LoadLibrary(ctx, n, args[0]) }))
+		return
+	}
+	ts.Check(fftest.LoadLibrary(ctx, st.client, args[0]))
+}
+
+// passEnv are the variables ffexit hands to ffdelay.
+var passEnv = []string{"PATH", "HOME", "TMPDIR", "FFDELAY_URL", "FFDELAY_CLUSTER", "FF_CLUSTER", "FF_HOST", "FF_PORT", "FF_TLS",
+	"FF_LANES", "FF_FLOW_PARTITIONS", "FF_DELAYED_PROMOTER_INTERVAL_MS", "FFDELAY_USER", "FFDELAY_PASSWORD", "REDISCLI_AUTH",
+	"FFDELAY_OUTPUT", "NO_COLOR"}
+
+// ffexit CODE ARGS... runs the ffdelay binary and checks its exit code;
+// its stdout and stderr are then checked with stdout/stderr as usual.
+func cmdExit(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: ffexit CODE [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	bin, err := lookPath(ts.Getenv("PATH"), "ffdelay")
+	ts.Check(err)
+	cmd := exec.Command(bin, args[1:]...)
+	cmd.Dir = ts.Getenv("WORK")
+	for _, k := range passEnv {
+		if v := ts.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	cmd.Stdout, cmd.Stderr = ts.Stdout(), ts.Stderr()
+	err = cmd.Run()
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else {
+		ts.Check(err)
+	}
+	if got != want {
+		ts.Fatalf("ffdelay %s: exit code %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
+}
+
+func lookPath(path, name string) (string, error) {
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found in PATH", name)
+}
+
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
+}
+
+// ff-wait-count KEY N waits up to 15s for ZCARD KEY to equal N.
+func cmdWaitCount(ts *testscript.TestScript, neg bool, args []string) {
+	want, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	var got int64
+	for time.Now().Before(deadline) {
+		got, _ = state(ts).client.ZCard(ctx, args[0]).Result()
+		if got == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("ZCARD %s is %d after 15s, want %d", args[0], got, want)
+}
+
+// ff-server stop|start|restart controls the standalone server.
+func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	if st.server == nil {
+		ts.Fatalf("ff-server needs a standalone server")
+	}
+	switch args[0] {
+	case "stop":
+		st.server.Stop()
+	case "start", "restart":
+		ts.Check(st.server.Restart())
+	default:
+		ts.Fatalf("usage: ff-server stop|start|restart")
+	}
+}
+
+// ff-tls [require-client-cert] starts a TLS-only server with the fixture
+// library and 3 due executions on partition 0, and sets TLS_URL, TLS_CA,
+// TLS_OTHER_CA, TLS_CERT and TLS_KEY.
+func cmdTLS(ts *testscript.TestScript, neg bool, args []string) {
+	dir := ts.MkAbs(".tls")
+	ts.Check(os.MkdirAll(dir, 0o755))
+	files, err := fftest.GenerateTLS(dir)
+	ts.Check(err)
+	files.RequireClientCert = len(args) > 0 && args[0] == "require-client-cert"
+	s, err := fftest.StartServer(filepath.Join(dir, "data"), fftest.ServerOptions{TLS: files})
+	ts.Check(err)
+	ts.Defer(s.Stop)
+	c, err := fftest.TLSClient(s.Addr, files)
+	ts.Check(err)
+	defer c.Close()
+	ctx := context.Background()
+	ts.Check(fftest.LoadLibrary(ctx, c, ""))
+	ts.Check(fftest.SetPartitions(ctx, c, 4))
+	now, err := fftest.ServerNowMs(ctx, c)
+	ts.Check(err)
+	_, err = fftest.Seed(ctx, c, now, []fftest.Exec{{Partition: 0, Shape: fftest.Due}, {Partition: 0, Shape: fftest.Due}, {Partition: 0, Shape: fftest.Due}})
+	ts.Check(err)
+	ts.Setenv("TLS_URL", "rediss://"+s.Addr)
+	ts.Setenv("TLS_PORT", strconv.Itoa(s.Port))
+	ts.Setenv("TLS_CA", files.CA)
+	ts.Setenv("TLS_OTHER_CA", files.OtherCA)
+	ts.Setenv("TLS_CERT", files.ClientCert)
+	ts.Setenv("TLS_KEY", files.ClientKey)
+}
