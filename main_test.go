@@ -55,13 +55,6 @@ func TestScripts(t *testing.T) {
 	}
 }
 
-var clusterOnce struct {
-	sync.Once
-	c   *fftest.Cluster
-	err error
-	mu  sync.Mutex
-}
-
 // TestScriptsCluster runs the shared scripts against a local 3-primary
 // cluster, one script at a time.
 func TestScriptsCluster(t *testing.T) {
@@ -145,6 +138,7 @@ func params(dir string, cl *clusterSlot) testscript.Params {
 			"ff-wait-count": cmdWaitCount,
 			"ff-server":     cmdServer,
 			"ff-tls":        cmdTLS,
+			"ff-auth":       cmdAuth,
 		},
 	}
 }
@@ -358,7 +352,7 @@ func cmdWaitCount(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("ZCARD %s is %d after 15s, want %d", args[0], got, want)
 }
 
-// ff-server stop|start|restart controls the standalone server.
+// ff-server stop|start|restart|aof controls the standalone server.
 func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
 	if st.server == nil {
@@ -369,8 +363,10 @@ func cmdServer(ts *testscript.TestScript, neg bool, args []string) {
 		st.server.Stop()
 	case "start", "restart":
 		ts.Check(st.server.Restart())
+	case "aof":
+		ts.Check(st.server.EnableAOF(context.Background()))
 	default:
-		ts.Fatalf("usage: ff-server stop|start|restart")
+		ts.Fatalf("usage: ff-server stop|start|restart|aof")
 	}
 }
 
@@ -402,4 +398,15 @@ func cmdTLS(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("TLS_OTHER_CA", files.OtherCA)
 	ts.Setenv("TLS_CERT", files.ClientCert)
 	ts.Setenv("TLS_KEY", files.ClientKey)
+}
+
+// ff-auth USER PASSWORD makes the harness's own client log in (after the
+// script set requirepass).
+func cmdAuth(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	if st.server == nil {
+		ts.Fatalf("ff-auth needs a standalone server")
+	}
+	st.client.Close()
+	st.client = redis.NewClient(&redis.Options{Addr: st.server.Addr, Username: args[0], Password: args[1], DisableIdentity: true})
 }

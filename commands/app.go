@@ -39,10 +39,6 @@ func usageError(format string, args ...any) error {
 	return &exitError{ExitUsage, fmt.Errorf(format, args...)}
 }
 
-func unusable(format string, args ...any) error {
-	return &exitError{ExitUnusable, fmt.Errorf(format, args...)}
-}
-
 // errSilentFailure ends a run with exit 1 after its output said why.
 var errSilentFailure = &exitError{ExitFailed, errors.New("")}
 

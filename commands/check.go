@@ -177,6 +177,10 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 	if libOK {
 		v, err := client.FFVersion(ctx)
 		switch {
+		case err != nil && redisops.KindOf(err) == redisops.KindNoPerm:
+			// ff_version is not flagged read-only, so a read-only ACL user
+			// cannot call it (FCALL_RO fails too).
+			k.add("ff_version", output.Warn, "not checked: this user may not run FCALL (a read-only user cannot call ff_version)")
 		case err != nil:
 			k.add("ff_version", output.Fail, "ff_version failed: %v", err)
 		case knownFFVersions[v]:

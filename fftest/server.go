@@ -223,3 +223,36 @@ func LoadLibrary(ctx context.Context, c redis.Cmdable, version string) error {
 	}
 	return c.FunctionLoadReplace(ctx, src).Err()
 }
+
+// EnableAOF turns on the append-only file at run time (so data and the
+// function library survive Restart) and waits for the first rewrite.
+func (s *Server) EnableAOF(ctx context.Context) error {
+	c := s.Client()
+	defer c.Close()
+	if err := c.ConfigSet(ctx, "appendfsync", "always").Err(); err != nil {
+		return err
+	}
+	if err := c.ConfigSet(ctx, "appendonly", "yes").Err(); err != nil {
+		return err
+	}
+	for i := 0; i < 200; i++ {
+		info, err := c.Info(ctx, "persistence").Result()
+		if err != nil {
+			return err
+		}
+		if strings.Contains(info, "aof_enabled:1") && strings.Contains(info, "aof_rewrite_in_progress:0") &&
+			!strings.Contains(info, "aof_rewrite_scheduled:1") {
+			s.mu.Lock()
+			for i, a := range s.args {
+				if a == "--appendonly" {
+					s.args[i+1] = "yes"
+				}
+			}
+			s.args = append(s.args, "--appendfsync", "always")
+			s.mu.Unlock()
+			return nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	return fmt.Errorf("AOF rewrite did not finish on %s", s.Addr)
+}

@@ -65,7 +65,7 @@ func (p *Printer) inspectTable(ins redisops.Inspection) {
 		{"delayed set", setLine(ins.InDelayed, ins.DelayedScore, true)},
 		{"eligible set", setLine(ins.InEligible, ins.EligibleScore, false)},
 	}
-	if ins.Core == nil || len(ins.Core) == 0 {
+	if len(ins.Core) == 0 {
 		rows = append(rows, []string{"core", "(missing)"})
 	} else {
 		shown := map[string]bool{}

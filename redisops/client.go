@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -247,4 +246,12 @@ func (c *Client) wrap(addr string, err error) error {
 	return &ServerError{Addr: addr, Kind: kindOf(err), Err: err}
 }
 
-var _ = fmt.Sprintf
+
+
+// silentLog drops go-redis's own log lines: ffdelay reports failures itself,
+// once, in its own words, and stderr must stay one line per error.
+type silentLog struct{}
+
+func (silentLog) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(silentLog{}) }

@@ -105,7 +105,7 @@ func ParseExecutionID(s string) (ExecutionID, error) {
 	}
 	rest = rest[end+1:]
 	if len(rest) == 0 || rest[0] != ':' || !isUUID(rest[1:]) {
-		return ExecutionID{}, fmt.Errorf("execution id %q must end in a hyphenated uuid after {fp:%d}:", s, p)
+		return ExecutionID{}, fmt.Errorf("execution id %q must end in a hyphenated uuid after the tag {fp:%d}", s, p)
 	}
 	return ExecutionID{Partition: p, Raw: s}, nil
 }

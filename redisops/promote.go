@@ -109,7 +109,9 @@ func (c *Client) NewPromote(ctx context.Context, opts PromoteOptions) (*PromoteR
 		r.budget = newBudget(opts.Limit)
 	}
 	if opts.Rate > 0 {
-		burst := max(1, min(opts.BatchSize, int(opts.Rate)))
+		// A tenth of a second's worth per batch: a bigger burst would let
+		// the first second run well over the rate.
+		burst := max(1, min(opts.BatchSize, int(opts.Rate/10)))
 		r.rate = rate.NewLimiter(rate.Limit(opts.Rate), burst)
 		r.opts.BatchSize = burst
 	}
@@ -518,6 +520,12 @@ func (r *PromoteRun) promote(ctx context.Context, sh *shard, batch []*candidate,
 		if err != nil && kindOf(err) != KindOther {
 			return promoted, r.c.wrap(sh.addr, err)
 		}
+		if err != nil && isMissingFunction(err) {
+			// The library vanished mid-run (a restart without persistence,
+			// a FUNCTION FLUSH): every further call fails the same way.
+			return promoted, &ServerError{Addr: sh.addr, Kind: KindNoLibrary,
+				Err: fmt.Errorf("%s is not loaded (%v): start ff-server once (it loads the library) or check --url", PromoteFunction, err)}
+		}
 		o, detail := DecodePromoteReply(v, err)
 		if o == Promoted {
 			promoted++
@@ -682,4 +690,9 @@ func (b *budget) exhausted() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used >= b.limit
+}
+
+func isMissingFunction(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Function not found") || strings.HasPrefix(s, "NOSCRIPT") || strings.Contains(s, "unknown function")
 }

@@ -1,0 +1,47 @@
+# ffdelay: see, promote and diagnose FlowFabric's delayed executions.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/flowfabric/ffdelay/commands.Version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: build test demo bench lint fuzz deps clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o ffdelay .
+
+# deps installs redis-server (Redis 7, with FUNCTION/FCALL) when missing.
+deps:
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || { \
+		echo "installing redis-server (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
+	@redis-server --version
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 10m ./...
+
+demo: deps build
+	$(GO) run ./sandbox demo --ffdelay ./ffdelay
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem ./redisops/
+	$(GO) run ./sandbox bench --ffdelay ./ffdelay
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExecutionID$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDelayedKey$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateLane$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePromoteReply$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePartitionSpec$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLanes$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTagFilter$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseURL$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./commands/
+
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+clean:
+	rm -f ffdelay
