@@ -246,8 +246,6 @@ func (c *Client) wrap(addr string, err error) error {
 	return &ServerError{Addr: addr, Kind: kindOf(err), Err: err}
 }
 
-
-
 // silentLog drops go-redis's own log lines: ffdelay reports failures itself,
 // once, in its own words, and stderr must stay one line per error.
 type silentLog struct{}
