@@ -198,21 +198,25 @@ func parseOneURL(s string) (Target, error) {
 	return t, nil
 }
 
-// RedactURL hides the password of every URL in s.
+// RedactURL hides the password of every URL in s. It works on text that
+// did not parse as a URL too: whatever sits between the user name and the
+// last '@' of an entry is replaced.
 func RedactURL(s string) string {
 	var out []string
 	for _, piece := range strings.Split(s, ",") {
-		if i := strings.Index(piece, "://"); i >= 0 {
-			rest := piece[i+3:]
-			if at := strings.LastIndex(rest, "@"); at >= 0 {
-				cred := rest[:at]
-				if c := strings.Index(cred, ":"); c >= 0 {
-					cred = cred[:c] + ":xxxxx"
-				}
-				piece = piece[:i+3] + cred + rest[at:]
-			}
+		at := strings.LastIndex(piece, "@")
+		if at < 0 {
+			out = append(out, piece)
+			continue
 		}
-		out = append(out, piece)
+		prefix, cred := "", piece[:at]
+		if i := strings.Index(piece, "://"); i >= 0 && i < at {
+			prefix, cred = piece[:i+3], piece[i+3:at]
+		}
+		if c := strings.Index(cred, ":"); c >= 0 {
+			cred = cred[:c] + ":xxxxx"
+		}
+		out = append(out, prefix+cred+piece[at:])
 	}
 	return strings.Join(out, ",")
 }

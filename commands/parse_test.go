@@ -1,0 +1,194 @@
+package commands
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParsePartitionSpec(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []int
+		wantErr string
+	}{
+		{"7", []int{7}, ""},
+		{"0-3", []int{0, 1, 2, 3}, ""},
+		{"0-2,42", []int{0, 1, 2, 42}, ""},
+		{"5,1-2,2", []int{1, 2, 5}, ""},
+		{" 3 , 4 ", []int{3, 4}, ""},
+		{"", nil, "empty"},
+		{"a", nil, "not a partition number"},
+		{"3-1", nil, "runs backwards"},
+		{"1-", nil, "missing number"},
+		{"-1", nil, "missing number"},
+		{"1,,2", nil, "missing number"},
+		{"70000", nil, "0 to 65535"},
+		{"1-2-3", nil, "not a partition number"},
+	} {
+		got, err := ParsePartitionSpec(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParsePartitionSpec(%q) error = %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParsePartitionSpec(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseLanes(t *testing.T) {
+	got, err := ParseLanes([]string{"a,b", "c", "a"})
+	if err != nil || !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Errorf("ParseLanes = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "a,", strings.Repeat("x", 65), "bad\x01"} {
+		if _, err := ParseLanes([]string{bad}); err == nil {
+			t.Errorf("ParseLanes(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseTagFilter(t *testing.T) {
+	f, err := ParseTagFilter("acme.instance=eu-1=x")
+	if err != nil || f.Key != "acme.instance" || f.Value != "eu-1=x" {
+		t.Errorf("ParseTagFilter = %+v, %v", f, err)
+	}
+	if f, err := ParseTagFilter("k="); err != nil || f.Value != "" {
+		t.Errorf("empty value: %+v, %v", f, err)
+	}
+	for _, bad := range []string{"", "k", "=v"} {
+		if _, err := ParseTagFilter(bad); err == nil {
+			t.Errorf("ParseTagFilter(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseBoolEnv(t *testing.T) {
+	for in, want := range map[string]bool{"1": true, "true": true, "TRUE": true, "True": true, "yes": false, "0": false, "": false, "on": false} {
+		if ParseBoolEnv(in) != want {
+			t.Errorf("ParseBoolEnv(%q) = %v", in, !want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	if d, err := ParseDuration("--x", "750ms"); err != nil || d != 750*time.Millisecond {
+		t.Errorf("750ms = %v, %v", d, err)
+	}
+	for in, want := range map[string]string{"5": "needs a unit", "0s": "must be positive", "-1s": "must be positive", "soon": "not a duration"} {
+		if _, err := ParseDuration("--x", in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseDuration(%q) = %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Target
+	}{
+		{"redis://localhost", Target{Addrs: []string{"localhost:6379"}}},
+		{"rediss://u:p%40ss@10.0.0.5:7000/3", Target{Addrs: []string{"10.0.0.5:7000"}, User: "u", Password: "p@ss", HasPassword: true, DB: 3, TLS: true}},
+		{"valkey://:pw@h:1", Target{Addrs: []string{"h:1"}, Password: "pw", HasPassword: true}},
+		{"valkeys://[::1]:6380", Target{Addrs: []string{"[::1]:6380"}, TLS: true}},
+		{"redis://a:7000,redis://b:7001", Target{Addrs: []string{"a:7000", "b:7001"}}},
+	} {
+		got, err := ParseURL(tc.in)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseURL(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"localhost:6379", "http://h", "redis://", "redis://h:0", "redis://h:x", "redis://h/db", "redis://h?x=1",
+		"redis://a,rediss://b", "redis://h,"} {
+		if _, err := ParseURL(bad); err == nil {
+			t.Errorf("ParseURL(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://u:secret@h:1":            "redis://u:xxxxx@h:1",
+		"redis://:secret@h,redis://:s2@g": "redis://:xxxxx@h,redis://:xxxxx@g",
+		"redis://h":                       "redis://h",
+		"redis://user@h":                  "redis://user@h",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestReorderArgs(t *testing.T) {
+	app := newApp(nil, &deps{env: map[string]string{}})
+	got := reorderArgs(app, []string{"ffdelay", "-o", "json", "inspect", "ID1", "--lane", "x", "ID2", "--quiet"})
+	want := []string{"ffdelay", "-o", "json", "inspect", "--lane", "x", "--quiet", "--", "ID1", "ID2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("reorderArgs = %q, want %q", got, want)
+	}
+}
+
+func FuzzParsePartitionSpec(f *testing.F) {
+	f.Add("0-15,42")
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := ParsePartitionSpec(s)
+		if err != nil {
+			return
+		}
+		for i, p := range ps {
+			if p < 0 || p > 65535 || (i > 0 && ps[i-1] >= p) {
+				t.Fatalf("%q gave %v", s, ps)
+			}
+		}
+	})
+}
+
+func FuzzParseLanes(f *testing.F) {
+	f.Add("a,b")
+	f.Fuzz(func(t *testing.T, s string) {
+		lanes, err := ParseLanes([]string{s})
+		if err != nil {
+			return
+		}
+		for _, l := range lanes {
+			if l == "" || len(l) > 64 || strings.Contains(l, ",") {
+				t.Fatalf("%q gave lane %q", s, l)
+			}
+		}
+	})
+}
+
+func FuzzParseTagFilter(f *testing.F) {
+	f.Add("k=v")
+	f.Fuzz(func(t *testing.T, s string) {
+		tf, err := ParseTagFilter(s)
+		if err == nil && (tf.Key == "" || tf.Key+"="+tf.Value != s) {
+			t.Fatalf("%q gave %+v", s, tf)
+		}
+	})
+}
+
+func FuzzParseURL(f *testing.F) {
+	f.Add("redis://u:secret@h:1/2")
+	f.Add("rediss://:secret@[::1]:7000,redis://x")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, err := ParseURL(s)
+		if err != nil && strings.Contains(s, "://") && strings.Contains(s, ":secret@") && strings.Contains(err.Error(), "secret@") {
+			t.Fatalf("error leaks the password: %v", err)
+		}
+	})
+}
+
+func FuzzParseDuration(f *testing.F) {
+	f.Add("750ms")
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration("--x", s)
+		if err == nil && d <= 0 {
+			t.Fatalf("%q gave %v", s, d)
+		}
+	})
+}
