@@ -1,0 +1,290 @@
+package redisops_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/redis/go-redis/v9"
+)
+
+// server starts a redis-server with the fixture library for one test.
+func server(t testing.TB) (*fftest.Server, *redis.Client, *redisops.Client) {
+	t.Helper()
+	s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	c := s.Client()
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { oc.Close() })
+	return s, c, oc
+}
+
+func seed(t testing.TB, c redis.Cmdable, execs []fftest.Exec) []string {
+	t.Helper()
+	ctx := context.Background()
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := fftest.Seed(ctx, c, now, execs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func many(n int, e fftest.Exec) []fftest.Exec {
+	out := make([]fftest.Exec, n)
+	for i := range out {
+		out[i] = e
+	}
+	return out
+}
+
+func scope(count int, lanes ...string) redisops.Scope {
+	s := redisops.Scope{Count: count, Lanes: lanes}
+	for p := 0; p < count; p++ {
+		s.Partitions = append(s.Partitions, p)
+	}
+	return s
+}
+
+func promote(t *testing.T, oc *redisops.Client, opts redisops.PromoteOptions) (redisops.PromoteTotals, []redisops.Result) {
+	t.Helper()
+	ctx := context.Background()
+	run, err := oc.NewPromote(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var totals redisops.PromoteTotals
+	var results []redisops.Result
+	err = run.Run(ctx, func(r redisops.Result) {
+		totals.Add(r.Outcome)
+		results = append(results, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return totals, results
+}
+
+// More stayers than one page holds sit in front of the due entries: the
+// cursor steps over them page after page and every due entry is promoted.
+func TestPromoteStepsOverManyStuckEntries(t *testing.T) {
+	_, c, oc := server(t)
+	var execs []fftest.Exec
+	execs = append(execs, many(700, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})...)
+	execs = append(execs, many(300, fftest.Exec{Partition: 0, Shape: fftest.StaleScore, OffsetMs: -800_000})...)
+	execs = append(execs, many(900, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
+	seed(t, c, execs)
+	totals, _ := promote(t, oc, redisops.PromoteOptions{Scope: scope(1, "default")})
+	want := redisops.PromoteTotals{Promoted: 900, NotYetDue: 300, Failed: 700}
+	if totals != want {
+		t.Errorf("totals = %+v, want %+v", totals, want)
+	}
+	if err := fftest.CheckInvariant(context.Background(), c, execs); err != nil {
+		t.Error(err)
+	}
+}
+
+// --limit is exact even with two workers per shard and many sets.
+func TestPromoteLimitIsExact(t *testing.T) {
+	_, c, oc := server(t)
+	var execs []fftest.Exec
+	for p := 0; p < 16; p++ {
+		execs = append(execs, many(40, fftest.Exec{Partition: p, Shape: fftest.Due})...)
+	}
+	seed(t, c, execs)
+	for _, limit := range []int64{1, 63, 64, 65, 333} {
+		totals, _ := promote(t, oc, redisops.PromoteOptions{Scope: scope(16, "default"), Limit: limit, BatchSize: 7})
+		if totals.Promoted != limit {
+			t.Errorf("limit %d: promoted %d", limit, totals.Promoted)
+		}
+	}
+	if err := fftest.CheckInvariant(context.Background(), c, execs); err != nil {
+		t.Error(err)
+	}
+}
+
+// Every due execution gets exactly one result, also across pages.
+func TestPromoteOneResultEach(t *testing.T) {
+	_, c, oc := server(t)
+	ids := seed(t, c, many(1000, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
+	_, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(4, "default"), BatchSize: 50})
+	seen := map[string]int{}
+	for _, r := range results {
+		seen[r.ExecutionID]++
+	}
+	for _, id := range ids {
+		if seen[id] != 1 {
+			t.Fatalf("%s has %d results", id, seen[id])
+		}
+	}
+}
+
+// A delayed set of the wrong type is reported against the set, and the
+// other sets are still worked.
+func TestPromoteWrongTypeSet(t *testing.T) {
+	_, c, oc := server(t)
+	ctx := context.Background()
+	c.Set(ctx, redisops.DelayedKey(1, "default"), "not a zset", 0)
+	seed(t, c, many(5, fftest.Exec{Partition: 2, Shape: fftest.Due}))
+	totals, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(4, "default")})
+	if totals.Promoted != 5 || totals.Failed != 1 {
+		t.Fatalf("totals = %+v", totals)
+	}
+	var found bool
+	for _, r := range results {
+		if r.Outcome == redisops.Failed && strings.Contains(r.Error, "WRONGTYPE") && r.Partition == 1 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no WRONGTYPE failure among %+v", results)
+	}
+}
+
+// A function that answers in an unexpected shape is a failure, never a
+// success; the execution stays delayed.
+func TestPromoteUnexpectedReplyShape(t *testing.T) {
+	_, c, oc := server(t)
+	ctx := context.Background()
+	for _, body := range []string{
+		`return 'promoted'`,
+		`return {1, 'OK'}`,
+		`return {1, 'OK', 'teleported'}`,
+		`return {0, 'boom', 'detail'}`,
+		`return redis.error_reply('WEIRD thing')`,
+	} {
+		lib := "#!lua name=flowfabric\nredis.register_function('ff_version', function() return '15' end)\n" +
+			"redis.register_function('ff_promote_delayed', function(keys, args) " + body + " end)\n"
+		if err := c.FunctionLoadReplace(ctx, lib).Err(); err != nil {
+			t.Fatal(err)
+		}
+		execs := many(3, fftest.Exec{Partition: 0, Shape: fftest.Due})
+		seed(t, c, execs)
+		totals, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(1, "default")})
+		if totals.Failed == 0 || totals.Promoted != 0 {
+			t.Errorf("%s: totals %+v", body, totals)
+		}
+		for _, r := range results {
+			if r.Outcome != redisops.Failed || r.Error == "" {
+				t.Errorf("%s: result %+v", body, r)
+			}
+		}
+		c.FlushAll(ctx)
+	}
+}
+
+// list sends its commands for every group in one pipelined pass, not one
+// round trip per group.
+func TestListIsPipelined(t *testing.T) {
+	_, c, oc := server(t)
+	ctx := context.Background()
+	seed(t, c, many(50, fftest.Exec{Partition: 9, Shape: fftest.Due}))
+	run, err := oc.NewList(ctx, scope(256, "default", "a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := clientStats(t, c)
+	groups, err := run.Groups(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := clientStats(t, c)
+	if len(groups) != 1 || groups[0].Due != 50 || len(groups[0].Executions) != 5 {
+		t.Fatalf("groups = %+v", groups)
+	}
+	// 256 partitions x 3 lanes x 4 commands, in very few reads.
+	if cmds := after.cmds - before.cmds; cmds < 3072 {
+		t.Errorf("only %d commands ran", cmds)
+	}
+	// One read per group (768) would mean a round trip per group; a
+	// pipelined pass costs a few reads of 16 KiB each.
+	if reads := after.reads - before.reads; reads > 50 {
+		t.Errorf("list took %d reads of the server's socket, want a few", reads)
+	}
+}
+
+type stats struct{ cmds, reads int64 }
+
+// clientStats reads the server's processed commands and socket reads
+// (excluding the INFO call itself, which adds one of each).
+func clientStats(t *testing.T, c *redis.Client) stats {
+	info, err := c.Info(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s stats
+	for _, l := range strings.Split(info, "\r\n") {
+		k, v, _ := strings.Cut(l, ":")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "total_commands_processed":
+			s.cmds = n
+		case "total_reads_processed":
+			s.reads = n
+		}
+	}
+	return s
+}
+
+// Concurrent runs never promote an execution twice: each promotion is one
+// atomic FCALL, and the loser sees not_delayed_cleaned.
+func TestConcurrentPromotersPromoteOnce(t *testing.T) {
+	s, c, _ := server(t)
+	ctx := context.Background()
+	var execs []fftest.Exec
+	for p := 0; p < 8; p++ {
+		execs = append(execs, many(500, fftest.Exec{Partition: p, Shape: fftest.Due})...)
+	}
+	seed(t, c, execs)
+	var mu sync.Mutex
+	var total redisops.PromoteTotals
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer oc.Close()
+			run, err := oc.NewPromote(ctx, redisops.PromoteOptions{Scope: scope(8, "default")})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			run.Run(ctx, func(r redisops.Result) {
+				mu.Lock()
+				total.Add(r.Outcome)
+				mu.Unlock()
+			})
+		}()
+	}
+	wg.Wait()
+	if total.Promoted != 4000 || total.Failed != 0 {
+		t.Errorf("totals = %+v", total)
+	}
+	if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+		t.Error(err)
+	}
+}
