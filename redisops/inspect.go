@@ -203,8 +203,10 @@ func HumanDuration(d time.Duration) string {
 	switch {
 	case d < time.Second:
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	case d < 10*time.Second:
+		return strconv.FormatFloat(float64(d.Milliseconds()/100)/10, 'f', 1, 64) + "s"
 	case d < time.Minute:
-		return strconv.FormatFloat(float64(d.Milliseconds())/1000, 'f', 1, 64) + "s"
+		return strconv.Itoa(int(d.Seconds())) + "s"
 	case d < time.Hour:
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	case d < 48*time.Hour:
