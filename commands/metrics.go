@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -64,7 +65,7 @@ func writeMetrics(path string, m metricsRun) error {
 	last.With(cmd).Set(float64(time.Now().UnixMilli()) / 1000)
 	dur.With(cmd).Set(time.Since(m.started).Seconds())
 	if err := prometheus.WriteToTextfile(path, reg); err != nil {
-		return usageError("--metrics-file: cannot write %s: %v", path, err)
+		return &exitError{ExitFailed, fmt.Errorf("--metrics-file: cannot write %s: %v", path, err)}
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,6 +59,13 @@ func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 	}
 	o.Discover, _ = boolean(c, "discover-lanes")
 	o.MetricsFile, _ = str(c, "metrics-file")
+	if o.MetricsFile != "" {
+		// Checked before any work is done, so a typo does not cost a run.
+		dir := filepath.Dir(o.MetricsFile)
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return o, usageError("--metrics-file %s: directory %s does not exist", o.MetricsFile, dir)
+		}
+	}
 	o.envPartitions = d.getenv("FF_FLOW_PARTITIONS")
 	o.envLanes = d.getenv("FF_LANES")
 	return o, nil

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/redis/go-redis/v9"
+)
+
+// buildBinary builds ffdelay once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ffdelay")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// countSets sums ZCARD of delayed and eligible over partitions.
+func countSets(t *testing.T, c *redis.Client, partitions int) (delayed, eligible int64) {
+	ctx := context.Background()
+	for p := 0; p < partitions; p++ {
+		delayed += c.ZCard(ctx, redisops.DelayedKey(p, "default")).Val()
+		eligible += c.ZCard(ctx, redisops.EligibleKey(p, "default")).Val()
+	}
+	return
+}
+
+// A signal in the middle of a 50k promote: the batch in flight completes,
+// the partial summary is printed, the exit code is 130 or 143, and every
+// execution is in exactly one set.
+func TestSignalMidPromote(t *testing.T) {
+	if _, err := fftest.RedisServerPath(); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Stop()
+			c := s.Client()
+			defer c.Close()
+			ctx := context.Background()
+			if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+				t.Fatal(err)
+			}
+			fftest.SetPartitions(ctx, c, 64)
+			now, _ := fftest.ServerNowMs(ctx, c)
+			execs := make([]fftest.Exec, 50_000)
+			for i := range execs {
+				execs[i] = fftest.Exec{Partition: i % 64, Shape: fftest.Due, Priority: i % 3}
+			}
+			if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json", "--rate", "20000")
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if _, e := countSets(t, c, 64); e > 2000 {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("nothing promoted in 20s: %s", stderr.String())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			cmd.Process.Signal(tc.sig)
+			err = cmd.Wait()
+			if got := cmd.ProcessState.ExitCode(); got != tc.code {
+				t.Fatalf("exit code %d, want %d (%v); stderr: %s", got, tc.code, err, stderr.String())
+			}
+			var doc struct {
+				Totals      redisops.PromoteTotals `json:"totals"`
+				Interrupted bool                   `json:"interrupted"`
+				Results     []redisops.Result      `json:"results"`
+			}
+			if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+				t.Fatalf("stdout is not one JSON document: %v\n%.300s", err, stdout.String())
+			}
+			delayed, eligible := countSets(t, c, 64)
+			if !doc.Interrupted || doc.Totals.Promoted != eligible || int64(len(doc.Results)) != doc.Totals.Promoted {
+				t.Errorf("interrupted=%v promoted=%d results=%d, but %d are eligible", doc.Interrupted, doc.Totals.Promoted, len(doc.Results), eligible)
+			}
+			if delayed+eligible != 50_000 || delayed == 0 {
+				t.Errorf("delayed %d + eligible %d, want 50000 with some left delayed", delayed, eligible)
+			}
+			if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
