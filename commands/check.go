@@ -129,6 +129,10 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		return finish(err)
 	}
 	defer client.Close()
+	if err := client.Ping(ctx); err != nil {
+		k.add("connection", output.Fail, "%v", err)
+		return finish(err)
+	}
 	mode := "standalone"
 	if client.IsCluster() {
 		mode = "cluster"

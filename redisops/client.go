@@ -30,6 +30,32 @@ type Client struct {
 	cluster *redis.ClusterClient
 	single  *redis.Client
 	opts    Options
+
+	// On a standalone server ReadRegistry also reads the clock and the
+	// library in the same round trip; the next readClocks and Libraries
+	// use them once, so a whole list or promote costs a handful of round
+	// trips even across a slow link.
+	prefetchedClock *prefetched[int64]
+	prefetchedLibs  *prefetched[[]NodeLibrary]
+}
+
+type prefetched[T any] struct {
+	val T
+	at  time.Time
+}
+
+// prefetchMaxAge bounds how stale a prefetched clock may be. A clock read a
+// few milliseconds early only makes fewer entries due, never more.
+const prefetchMaxAge = 250 * time.Millisecond
+
+// takeClock returns the prefetched clock once, if it is fresh.
+func (c *Client) takeClock() (int64, bool) {
+	p := c.prefetchedClock
+	c.prefetchedClock = nil
+	if p == nil || time.Since(p.at) > prefetchMaxAge {
+		return 0, false
+	}
+	return p.val, true
 }
 
 // connsPerNode bounds how many connections ffdelay opens to one node: one or
@@ -37,7 +63,9 @@ type Client struct {
 // clients.
 const connsPerNode = 3
 
-// Connect creates the client and checks that the server answers.
+// Connect creates the client. It sends nothing yet: the first command
+// (normally ReadRegistry) reports an unreachable server or refused
+// credentials; Ping checks explicitly.
 func Connect(ctx context.Context, opts Options) (*Client, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -77,10 +105,6 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 			DisableIdentity: true,
 		})
 		c.uc = c.single
-	}
-	if err := c.Ping(ctx); err != nil {
-		c.Close()
-		return nil, err
 	}
 	return c, nil
 }
@@ -175,6 +199,12 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*shard, error)
 
 // readClocks sets every shard's nowMs from its own primary's TIME.
 func (c *Client) readClocks(ctx context.Context, shards []*shard) error {
+	if c.single != nil {
+		if now, ok := c.takeClock(); ok {
+			shards[0].nowMs = now
+			return nil
+		}
+	}
 	return parallel(shards, func(sh *shard) error {
 		t, err := sh.node.Time(ctx).Result()
 		if err != nil {

@@ -76,13 +76,18 @@ func indexOf(shards []*shard, sh *shard) int {
 	return -1
 }
 
+// readGroups costs one pipelined pass of three cheap commands per group:
+// ZCARD, ZCOUNT up to now, and the lowest members by rank (which give the
+// oldest due entries and, when they run past now, the next one to fall
+// due). Only groups whose next due time is still unknown need a second,
+// smaller pass.
 func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionLane, executions int) ([]Group, error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
+	nowF := float64(sh.nowMs)
+	k := int64(max(1, executions))
 	type cmds struct {
-		card  *redis.IntCmd
-		due   *redis.IntCmd
-		first *redis.ZSliceCmd
-		next  *redis.ZSliceCmd
+		card, due *redis.IntCmd
+		lowest    *redis.ZSliceCmd
 	}
 	cs := make([]cmds, len(groups))
 	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -90,39 +95,62 @@ func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionL
 			key := DelayedKey(g.Partition, g.Lane)
 			cs[i].card = p.ZCard(ctx, key)
 			cs[i].due = p.ZCount(ctx, key, "-inf", now)
-			cs[i].first = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "-inf", Max: now, Count: int64(max(1, executions))})
-			cs[i].next = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: "(" + now, Max: "+inf", Count: 1})
+			// The k lowest, plus one to see past the due ones.
+			cs[i].lowest = p.ZRangeWithScores(ctx, key, 0, k)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errNil(err) {
 		return nil, l.c.wrap(sh.addr, err)
 	}
 	out := make([]Group, 0, len(groups))
+	var unknownNext []int
 	for i, g := range groups {
 		gr := Group{Partition: g.Partition, Lane: g.Lane, ServerTimeMs: sh.nowMs,
 			Delayed: cs[i].card.Val(), Due: cs[i].due.Val(), Unregistered: l.scope.Unregistered[g.Lane]}
 		if gr.Delayed == 0 {
 			continue
 		}
-		first := cs[i].first.Val()
-		if len(first) > 0 {
-			oldest := scoreMs(first[0].Score)
-			gr.OldestDueMs = &oldest
-			gr.MaxOverdueMs = max(0, sh.nowMs-oldest)
-		}
-		if executions > 0 {
-			for _, z := range first {
-				ms := scoreMs(z.Score)
+		lowest := cs[i].lowest.Val()
+		for j, z := range lowest {
+			ms := scoreMs(z.Score)
+			if z.Score > nowF {
+				gr.NextDueMs = &ms
+				break
+			}
+			if j == 0 {
+				gr.OldestDueMs = &ms
+				gr.MaxOverdueMs = max(0, sh.nowMs-ms)
+			}
+			if int64(j) < int64(executions) {
 				id, _ := z.Member.(string)
 				gr.Executions = append(gr.Executions, DueExecution{ExecutionID: id, DelayUntilMs: ms, OverdueMs: max(0, sh.nowMs-ms)})
 			}
 		}
-		if next := cs[i].next.Val(); len(next) > 0 {
-			n := scoreMs(next[0].Score)
-			gr.NextDueMs = &n
+		if gr.NextDueMs == nil && gr.Delayed > gr.Due {
+			unknownNext = append(unknownNext, len(out))
 		}
 		out = append(out, gr)
+	}
+	if len(unknownNext) == 0 {
+		return out, nil
+	}
+	next := make([]*redis.ZSliceCmd, len(unknownNext))
+	_, err = sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, gi := range unknownNext {
+			g := out[gi]
+			next[i] = p.ZRangeByScoreWithScores(ctx, DelayedKey(g.Partition, g.Lane), &redis.ZRangeBy{Min: "(" + now, Max: "+inf", Count: 1})
+		}
+		return nil
+	})
+	if err != nil && !errNil(err) {
+		return nil, l.c.wrap(sh.addr, err)
+	}
+	for i, gi := range unknownNext {
+		if z := next[i].Val(); len(z) > 0 {
+			ms := scoreMs(z[0].Score)
+			out[gi].NextDueMs = &ms
+		}
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -30,17 +31,36 @@ type Registry struct {
 	LanesFound bool
 }
 
-// ReadRegistry reads ff:config:partitions and ff:idx:lanes in one round trip.
+// ReadRegistry reads ff:config:partitions and ff:idx:lanes in one round
+// trip. On a standalone server the same pipeline reads TIME and the
+// flowfabric library, for the run that follows.
 func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 	var hget *redis.StringCmd
 	var lanes *redis.StringSliceCmd
+	var clock *redis.TimeCmd
+	var libs *redis.FunctionListCmd
 	_, err := c.uc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		hget = p.HGet(ctx, ConfigKey, "num_flow_partitions")
 		lanes = p.SMembers(ctx, LanesKey)
+		if c.single != nil {
+			clock = p.Time(ctx)
+			libs = p.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName})
+		}
 		return nil
 	})
-	if err != nil && !errNil(err) {
+	if err := firstErr(hget.Err(), lanes.Err()); err != nil && !errNil(err) {
 		return Registry{}, c.wrap(c.Addr(), err)
+	}
+	if err != nil && kindOf(err) != KindOther {
+		return Registry{}, c.wrap(c.Addr(), err)
+	}
+	if clock != nil {
+		if t, err := clock.Result(); err == nil {
+			c.prefetchedClock = &prefetched[int64]{t.UnixMilli(), time.Now()}
+		}
+		if l, err := libs.Result(); err == nil {
+			c.prefetchedLibs = &prefetched[[]NodeLibrary]{[]NodeLibrary{nodeLibrary(c.single.Options().Addr, l)}, time.Now()}
+		}
 	}
 	var r Registry
 	r.Config.Count = DefaultPartitions

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -33,6 +34,12 @@ func (n NodeLibrary) HasFunction(name string) bool {
 
 // Libraries runs FUNCTION LIST LIBRARYNAME flowfabric on every primary.
 func (c *Client) Libraries(ctx context.Context) ([]NodeLibrary, error) {
+	if p := c.prefetchedLibs; p != nil {
+		c.prefetchedLibs = nil
+		if time.Since(p.at) < prefetchMaxAge {
+			return p.val, nil
+		}
+	}
 	nodes, err := c.primaries(ctx)
 	if err != nil {
 		return nil, err
@@ -48,18 +55,24 @@ func (c *Client) Libraries(ctx context.Context) ([]NodeLibrary, error) {
 			out[i].Err = c.wrap(out[i].Addr, classifyFunctionErr(err))
 			continue
 		}
-		for _, l := range libs {
-			if l.Name != LibraryName {
-				continue
-			}
-			out[i].Loaded = true
-			for _, f := range l.Functions {
-				out[i].Functions = append(out[i].Functions, f.Name)
-			}
-			sort.Strings(out[i].Functions)
-		}
+		out[i] = nodeLibrary(out[i].Addr, libs)
 	}
 	return out, nil
+}
+
+func nodeLibrary(addr string, libs []redis.Library) NodeLibrary {
+	n := NodeLibrary{Addr: addr}
+	for _, l := range libs {
+		if l.Name != LibraryName {
+			continue
+		}
+		n.Loaded = true
+		for _, f := range l.Functions {
+			n.Functions = append(n.Functions, f.Name)
+		}
+		sort.Strings(n.Functions)
+	}
+	return n
 }
 
 func classifyFunctionErr(err error) error {

@@ -121,7 +121,3 @@ func quote(args []string) []string {
 	}
 	return out
 }
-
-func bench(args []string) error {
-	return fmt.Errorf("bench is not built yet")
-}

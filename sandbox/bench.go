@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/redis/go-redis/v9"
+)
+
+// benchConfig says which cases to run and how big.
+type benchConfig struct {
+	bin       string
+	small     int // the "10k" case
+	large     int // the "100k" case
+	huge      int // the "1M" memory case; 0 skips it
+	partitons int
+	latency   time.Duration
+}
+
+type benchRow struct {
+	name, ffdelay, baseline, ratio, ping, rss, target string
+	ok                                                bool
+}
+
+func bench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	bin := fs.String("ffdelay", "./ffdelay", "ffdelay binary")
+	quick := fs.Bool("quick", false, "small sizes, to check the bench itself")
+	huge := fs.Int("huge", 1_000_000, "executions for the peak-memory case (0 skips it)")
+	fs.Parse(args)
+	cfg := benchConfig{bin: *bin, small: 10_000, large: 100_000, huge: *huge, partitons: 256, latency: 2 * time.Millisecond}
+	if *quick {
+		cfg.small, cfg.large, cfg.huge = 1_000, 5_000, 0
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("# ffdelay benchmarks: %s, %d cores, %s, redis-server %s\n", host, numCPU(), time.Now().UTC().Format(time.RFC3339), redisVersion())
+	fmt.Printf("# ratios are measured in one run on one server; wall is the whole ffdelay process, start to exit\n\n")
+	var rows []benchRow
+	emit := func(r benchRow) {
+		rows = append(rows, r)
+		fmt.Fprintf(os.Stderr, "%s: %s | %s | %s | ping %s | %s\n", strings.TrimSpace(r.name), r.ffdelay, r.baseline, r.ratio, r.ping, r.rss)
+	}
+	defer func() {
+		tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "case\tffdelay\tbaseline\tratio\tother client PING p50 / p99 / max\tpeak RSS\ttarget\tverdict")
+		for _, r := range rows {
+			verdict := "ok"
+			if !r.ok {
+				verdict = "MISSED"
+			}
+			if r.target == "" {
+				verdict = ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.ffdelay, r.baseline, r.ratio, r.ping, r.rss, r.target, verdict)
+		}
+		tw.Flush()
+	}()
+	steps := []func(benchConfig, func(benchRow)) error{
+		benchPromoteStandalone,
+		benchIdle,
+		benchCluster,
+		benchMemory,
+	}
+	for _, s := range steps {
+		if err := s(cfg, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- helpers ---------------------------------------------------------------
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func redisVersion() string {
+	out, _ := exec.Command("redis-server", "--version").Output()
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "v=") {
+			return f[2:]
+		}
+	}
+	return "?"
+}
+
+type runResult struct {
+	wall   time.Duration
+	rssKB  int64
+	stdout []byte
+	code   int
+}
+
+// runFFDelay runs the binary and measures its wall time and peak RSS.
+func runFFDelay(bin string, args ...string) (runResult, error) {
+	cmd := exec.Command(bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := runResult{wall: time.Since(start), stdout: out.Bytes(), code: cmd.ProcessState.ExitCode()}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.rssKB = ru.Maxrss
+	}
+	if err != nil && r.code != 1 {
+		return r, fmt.Errorf("ffdelay %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return r, nil
+}
+
+// runToDevNull streams stdout away (so the process's memory is measured,
+// not a buffer of ours).
+func runToDevNull(bin string, args ...string) (runResult, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = io.Discard
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := runResult{wall: time.Since(start), code: cmd.ProcessState.ExitCode()}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.rssKB = ru.Maxrss
+	}
+	if err != nil && r.code != 1 {
+		return r, fmt.Errorf("ffdelay %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return r, nil
+}
+
+func newServer(partitions int, lanes []string) (*fftest.Server, *redis.Client, error) {
+	s, err := fftest.StartServer("", fftest.ServerOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	c := s.Client()
+	ctx := context.Background()
+	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+		return nil, nil, err
+	}
+	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
+		return nil, nil, err
+	}
+	if err := fftest.RegisterLanes(ctx, c, lanes...); err != nil {
+		return nil, nil, err
+	}
+	return s, c, nil
+}
+
+func lanesN(n int) []string {
+	out := []string{"default"}
+	for i := 1; i < n; i++ {
+		out = append(out, "lane-"+strconv.Itoa(i))
+	}
+	return out
+}
+
+// seedBacklog writes n due executions spread over partitions and lanes.
+func seedBacklog(c redis.Cmdable, n, partitions int, lanes []string, shape fftest.Shape) error {
+	ctx := context.Background()
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		return err
+	}
+	const batch = 20_000
+	for start := 0; start < n; start += batch {
+		end := min(start+batch, n)
+		execs := make([]fftest.Exec, 0, end-start)
+		for i := start; i < end; i++ {
+			execs = append(execs, fftest.Exec{Partition: i % partitions, Lane: lanes[(i/partitions)%len(lanes)], Shape: shape, Priority: i % 5, OffsetMs: -1000 - int64(i%5000)})
+		}
+		if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fcallUsec reads the server's own time inside FCALL since CONFIG RESETSTAT.
+func fcallUsec(c redis.Cmdable) (calls, usec int64) {
+	info, _ := c.Info(context.Background(), "commandstats").Result()
+	for _, l := range strings.Split(info, "\r\n") {
+		if !strings.HasPrefix(l, "cmdstat_fcall:") {
+			continue
+		}
+		for _, kv := range strings.Split(strings.TrimPrefix(l, "cmdstat_fcall:"), ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				calls = n
+			case "usec":
+				usec = n
+			}
+		}
+	}
+	return
+}
+
+func pct(lat []time.Duration) string {
+	if len(lat) == 0 {
+		return "-"
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	return fmt.Sprintf("%s / %s / %s", ms(p(0.5)), ms(p(0.99)), ms(lat[len(lat)-1]))
+}
+
+func p99(lat []time.Duration) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[min(len(lat)-1, int(0.99*float64(len(lat))))]
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
+}
+
+func mb(kb int64) string { return strconv.FormatFloat(float64(kb)/1024, 'f', 1, 64) + " MB" }
+
+func count(n int) string {
+	if n >= 1_000_000 && n%1_000_000 == 0 {
+		return strconv.Itoa(n/1_000_000) + "M"
+	}
+	if n >= 1000 && n%1000 == 0 {
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+// --- cases -----------------------------------------------------------------
+
+// benchPromoteStandalone: promote 10k and 100k over 256 partitions with 1
+// and 4 lanes; the server floor and the engine's algorithm on the same
+// server in the same run; another client's PING latency meanwhile.
+func benchPromoteStandalone(cfg benchConfig, emit func(benchRow)) error {
+	ctx := context.Background()
+	for _, n := range []int{cfg.small, cfg.large} {
+		for _, nl := range []int{1, 4} {
+			lanes := lanesN(nl)
+			s, c, err := newServer(cfg.partitons, lanes)
+			if err != nil {
+				return err
+			}
+			if err := seedBacklog(c, n, cfg.partitons, lanes, fftest.Due); err != nil {
+				return err
+			}
+			c.ConfigResetStat(ctx)
+			pg := startPinger(s.Addr)
+			r, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+			lat := pg.Stop()
+			if err != nil {
+				return err
+			}
+			calls, usec := fcallUsec(c)
+			floor := time.Duration(usec) * time.Microsecond
+			ratio := float64(r.wall) / float64(floor)
+			name := fmt.Sprintf("promote %s, %d partitions x %d lane(s)", count(n), cfg.partitons, nl)
+			row := benchRow{name: name, ffdelay: r.wall.Round(time.Millisecond).String(),
+				baseline: fmt.Sprintf("floor %s (%d FCALLs)", floor.Round(time.Millisecond), calls),
+				ratio:    fmt.Sprintf("%.2fx floor", ratio), ping: pct(lat), rss: mb(r.rssKB),
+				target: "PING p99 <= 5ms", ok: p99(lat) <= 5*time.Millisecond}
+			if n == cfg.large {
+				// The floor target is set for the large backlog, where the
+				// process's fixed start-up cost is small beside the work.
+				row.target = "<= 1.2x floor, PING p99 <= 5ms"
+				row.ok = row.ok && ratio <= 1.2
+			}
+			emit(row)
+
+			// The engine's algorithm on the same server, same backlog.
+			c.FlushAll(ctx)
+			fftest.SetPartitions(ctx, c, cfg.partitons)
+			fftest.RegisterLanes(ctx, c, lanes...)
+			if err := seedBacklog(c, n, cfg.partitons, lanes, fftest.Due); err != nil {
+				return err
+			}
+			c.ConfigResetStat(ctx)
+			pg = startPinger(s.Addr)
+			start := time.Now()
+			engineCalls, cycles, err := engineAlgorithm(ctx, c, cfg.partitons, lanes, nil)
+			ew := time.Since(start)
+			lat = pg.Stop()
+			if err != nil {
+				return err
+			}
+			_, eusec := fcallUsec(c)
+			speedup := float64(ew) / float64(r.wall)
+			emit(benchRow{name: "  engine's algorithm, same backlog", ffdelay: "-", baseline: fmt.Sprintf("%s (%d FCALLs, %d cycles, floor %s)", ew.Round(time.Millisecond), engineCalls, cycles, (time.Duration(eusec) * time.Microsecond).Round(time.Millisecond)),
+				ratio: fmt.Sprintf("ffdelay %.1fx faster", speedup), ping: pct(lat), rss: "-", target: ">= 4x faster", ok: speedup >= 4})
+			c.Close()
+			s.Stop()
+			os.RemoveAll(s.Dir)
+		}
+	}
+	return nil
+}
+
+// benchIdle: list and an idle promote pass over 256 partitions x 3 and 4
+// lanes, locally and through a proxy adding 2 ms to every reply; the
+// engine's idle pass through the same proxy.
+func benchIdle(cfg benchConfig, emit func(benchRow)) error {
+	ctx := context.Background()
+	for _, nl := range []int{3, 4} {
+		lanes := lanesN(nl)
+		s, c, err := newServer(cfg.partitons, lanes)
+		if err != nil {
+			return err
+		}
+		// Some future entries so the sets exist but nothing is due.
+		if err := seedBacklog(c, 1000, cfg.partitons, lanes, fftest.Future); err != nil {
+			return err
+		}
+		proxy, err := newLatencyProxy(s.Addr, cfg.latency)
+		if err != nil {
+			return err
+		}
+		for _, via := range []struct {
+			name, addr string
+			proxied    bool
+		}{{"local", s.Addr, false}, {"via 2ms proxy", proxy.Addr(), true}} {
+			for _, cmd := range [][]string{{"list"}, {"promote"}} {
+				before := proxy.roundTrips.Load()
+				// Best of 3: the figure is round trips, not scheduler noise.
+				var best runResult
+				for i := 0; i < 3; i++ {
+					r, err := runFFDelay(cfg.bin, append(cmd, "--url", "redis://"+via.addr, "-o", "json")...)
+					if err != nil {
+						return err
+					}
+					if i == 0 || r.wall < best.wall {
+						best = r
+					}
+				}
+				rts := (proxy.roundTrips.Load() - before) / 3
+				row := benchRow{name: fmt.Sprintf("idle %s, %d x %d lanes, %s", cmd[0], cfg.partitons, nl, via.name),
+					ffdelay: best.wall.Round(100 * time.Microsecond).String(), baseline: "-", ratio: "-", ping: "-", rss: mb(best.rssKB), ok: true}
+				if via.proxied {
+					row.baseline = fmt.Sprintf("%d round trips", rts)
+					row.target = "< 30ms, a handful of round trips"
+					row.ok = best.wall < 30*time.Millisecond
+				}
+				emit(row)
+			}
+		}
+		// The engine's idle pass, through the proxy.
+		pc := redis.NewClient(&redis.Options{Addr: proxy.Addr(), PoolSize: 1, DisableIdentity: true})
+		start := time.Now()
+		if _, _, err := engineAlgorithm(ctx, pc, cfg.partitons, lanes, nil); err != nil {
+			return err
+		}
+		emit(benchRow{name: fmt.Sprintf("  engine's idle pass, %d x %d lanes, via 2ms proxy", cfg.partitons, nl), ffdelay: "-",
+			baseline: time.Since(start).Round(time.Millisecond).String(), ratio: "-", ping: "-", rss: "-", target: "(about 2.4s in the spec)", ok: true})
+		pc.Close()
+		proxy.Close()
+		c.Close()
+		s.Stop()
+		os.RemoveAll(s.Dir)
+	}
+	return nil
+}
+
+// benchCluster: 100k promote on a local 3-primary cluster against the same
+// backlog on one standalone server, in the same run.
+func benchCluster(cfg benchConfig, emit func(benchRow)) error {
+	ctx := context.Background()
+	lanes := lanesN(1)
+	s, c, err := newServer(cfg.partitons, lanes)
+	if err != nil {
+		return err
+	}
+	if err := seedBacklog(c, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
+		return err
+	}
+	c.ConfigResetStat(ctx)
+	single, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+	if err != nil {
+		return err
+	}
+	_, singleUsec := fcallUsec(c)
+	c.Close()
+	s.Stop()
+	os.RemoveAll(s.Dir)
+
+	cl, err := fftest.StartCluster("", 3, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
+	if err := cl.Reset(ctx); err != nil {
+		return err
+	}
+	cc := cl.Client()
+	defer cc.Close()
+	fftest.SetPartitions(ctx, cc, cfg.partitons)
+	fftest.RegisterLanes(ctx, cc, lanes...)
+	if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
+		return err
+	}
+	cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
+	var pingers []*pinger
+	for _, n := range cl.Nodes {
+		pingers = append(pingers, startPinger(n.Addr))
+	}
+	r, err := runToDevNull(cfg.bin, "promote", "--cluster", "--url", cl.URL(), "-o", "json")
+	var worst []time.Duration
+	var worstP99 time.Duration
+	for _, p := range pingers {
+		lat := p.Stop()
+		if q := p99(lat); q >= worstP99 {
+			worstP99, worst = q, lat
+		}
+	}
+	if err != nil {
+		return err
+	}
+	var maxUsec, sumUsec int64
+	cl.ForEachPrimary(ctx, func(n *redis.Client) error {
+		_, u := fcallUsec(n)
+		sumUsec += u
+		maxUsec = max(maxUsec, u)
+		return nil
+	})
+	speed := float64(single.wall) / float64(r.wall)
+	emit(benchRow{name: fmt.Sprintf("promote %s, 3-primary cluster", count(cfg.large)), ffdelay: r.wall.Round(time.Millisecond).String(),
+		baseline: fmt.Sprintf("standalone %s (floor %s); cluster floor max %s, sum %s", single.wall.Round(time.Millisecond),
+			(time.Duration(singleUsec) * time.Microsecond).Round(time.Millisecond), (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond),
+			(time.Duration(sumUsec) * time.Microsecond).Round(time.Millisecond)),
+		ratio: fmt.Sprintf("%.2fx standalone speed", speed), ping: pct(worst) + " (worst primary)", rss: mb(r.rssKB),
+		target: "faster than standalone, PING p99 <= 5ms", ok: speed > 1 && worstP99 <= 5*time.Millisecond})
+	return nil
+}
+
+// benchMemory: peak RSS of promote -o json at 100k and at 1M executions.
+func benchMemory(cfg benchConfig, emit func(benchRow)) error {
+	sizes := []struct {
+		n     int
+		limit int64
+	}{{cfg.large, 60 << 10}}
+	if cfg.huge > 0 {
+		sizes = append(sizes, struct {
+			n     int
+			limit int64
+		}{cfg.huge, 100 << 10})
+	}
+	for _, sz := range sizes {
+		lanes := lanesN(1)
+		s, c, err := newServer(cfg.partitons, lanes)
+		if err != nil {
+			return err
+		}
+		if err := seedBacklog(c, sz.n, cfg.partitons, lanes, fftest.Due); err != nil {
+			return err
+		}
+		r, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+		if err != nil {
+			return err
+		}
+		emit(benchRow{name: fmt.Sprintf("peak memory, promote %s -o json", count(sz.n)), ffdelay: r.wall.Round(time.Millisecond).String(),
+			baseline: "-", ratio: "-", ping: "-", rss: mb(r.rssKB), target: "RSS < " + mb(sz.limit), ok: r.rssKB < sz.limit})
+		c.Close()
+		s.Stop()
+		os.RemoveAll(s.Dir)
+	}
+	return nil
+}
