@@ -27,23 +27,23 @@ func PartitionTag(p int) string {
 
 // DelayedKey returns the delayed sorted set of a partition and lane.
 func DelayedKey(p int, lane string) string {
-	return "ff:idx:" + PartitionTag(p) + ":lane:" + lane + ":delayed"
+	return "ff:idx:{fp:" + strconv.Itoa(p) + "}:lane:" + lane + ":delayed"
 }
 
 // EligibleKey returns the eligible sorted set of a partition and lane.
 func EligibleKey(p int, lane string) string {
-	return "ff:idx:" + PartitionTag(p) + ":lane:" + lane + ":eligible"
+	return "ff:idx:{fp:" + strconv.Itoa(p) + "}:lane:" + lane + ":eligible"
 }
 
 // CoreKey returns the core hash of an execution. The partition tag appears
 // twice: once as the key's tag, once at the start of the full id.
 func CoreKey(p int, id string) string {
-	return "ff:exec:" + PartitionTag(p) + ":" + id + ":core"
+	return "ff:exec:{fp:" + strconv.Itoa(p) + "}:" + id + ":core"
 }
 
 // TagsKey returns the user tags hash of an execution.
 func TagsKey(p int, id string) string {
-	return "ff:exec:" + PartitionTag(p) + ":" + id + ":tags"
+	return "ff:exec:{fp:" + strconv.Itoa(p) + "}:" + id + ":tags"
 }
 
 // AllExecutionsKey returns the set of every execution id of a partition.
