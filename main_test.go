@@ -35,6 +35,7 @@ type scriptState struct {
 	client  redis.UniversalClient
 	server  *fftest.Server  // standalone
 	cluster *fftest.Cluster // cluster mode
+	proxy   *fftest.FaultProxy
 	seeded  []fftest.Exec
 }
 
@@ -139,6 +140,8 @@ func params(dir string, cl *clusterSlot) testscript.Params {
 			"ff-server":     cmdServer,
 			"ff-tls":        cmdTLS,
 			"ff-auth":       cmdAuth,
+			"ff-proxy":      cmdProxy,
+			"ff-stall":      cmdStall,
 		},
 	}
 }
@@ -409,4 +412,55 @@ func cmdAuth(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	st.client.Close()
 	st.client = redis.NewClient(&redis.Options{Addr: st.server.Addr, Username: args[0], Password: args[1], DisableIdentity: true})
+}
+
+// ff-proxy start | cut | refuse D | latency D: a fault-injecting proxy in
+// front of the server; start sets PROXY_URL.
+func cmdProxy(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	switch args[0] {
+	case "start":
+		p, err := fftest.StartFaultProxy(st.server.Addr)
+		ts.Check(err)
+		ts.Defer(p.Close)
+		st.proxy = p
+		ts.Setenv("PROXY_URL", "redis://"+p.Addr())
+	case "cut":
+		st.proxy.Cut()
+	case "refuse":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		st.proxy.Refuse(d)
+	case "latency":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		st.proxy.SetLatency(d)
+	default:
+		ts.Fatalf("usage: ff-proxy start|cut|refuse D|latency D")
+	}
+}
+
+// ff-stall sleep|pause D stalls the server for D without waiting for it:
+// DEBUG SLEEP on a connection of its own, or CLIENT PAUSE ALL.
+func cmdStall(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	d, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	ctx := context.Background()
+	switch args[0] {
+	case "sleep":
+		c := st.server.Client()
+		started := make(chan struct{})
+		go func() {
+			defer c.Close()
+			close(started)
+			c.Do(ctx, "DEBUG", "SLEEP", strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
+		}()
+		<-started
+		time.Sleep(50 * time.Millisecond)
+	case "pause":
+		ts.Check(st.client.Do(ctx, "CLIENT", "PAUSE", strconv.FormatInt(d.Milliseconds(), 10), "ALL").Err())
+	default:
+		ts.Fatalf("usage: ff-stall sleep|pause D")
+	}
 }

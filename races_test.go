@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/redis/go-redis/v9"
+)
+
+// Three ffdelay processes and an engine-style promoter on one backlog: no
+// failures, every execution promoted exactly once, the losers of each race
+// see not_delayed_cleaned (or nothing, when the winner had already
+// removed the entry before they read it).
+func TestRacingPromoters(t *testing.T) {
+	if _, err := fftest.RedisServerPath(); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	c := s.Client()
+	defer c.Close()
+	ctx := context.Background()
+	fftest.LoadLibrary(ctx, c, "")
+	fftest.SetPartitions(ctx, c, 16)
+	now, _ := fftest.ServerNowMs(ctx, c)
+	execs := make([]fftest.Exec, 20_000)
+	for i := range execs {
+		execs[i] = fftest.Exec{Partition: i % 16, Shape: fftest.Due, Priority: i % 4}
+	}
+	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	outs := make([]bytes.Buffer, 3)
+	codes := make([]int, 3)
+	for i := range outs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cmd := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+			cmd.Stdout = &outs[i]
+			cmd.Run()
+			codes[i] = cmd.ProcessState.ExitCode()
+		}(i)
+	}
+	var engine fftest.EngineStats
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ec := s.Client()
+		defer ec.Close()
+		engine, _ = fftest.EnginePromoter(ctx, ec, 16, []string{"default"}, nil)
+	}()
+	wg.Wait()
+	var total redisops.PromoteTotals
+	for i, out := range outs {
+		var doc struct {
+			Totals redisops.PromoteTotals `json:"totals"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("process %d: %v", i, err)
+		}
+		if codes[i] != 0 || doc.Totals.Failed != 0 {
+			t.Errorf("process %d: exit %d, totals %+v", i, codes[i], doc.Totals)
+		}
+		total.Merge(doc.Totals)
+	}
+	promoted := total.Promoted + int64(engine.Results["promoted"])
+	if promoted != 20_000 {
+		t.Errorf("promoted %d in all (ffdelay %d, engine %d), want each of 20000 once", promoted, total.Promoted, engine.Results["promoted"])
+	}
+	if engine.Results["failed"] != 0 {
+		t.Errorf("engine saw failures: %v", engine.Results)
+	}
+	cleaned := total.Cleaned + int64(engine.Results["not_delayed_cleaned"])
+	t.Logf("ffdelay promoted %d, engine %d; races lost (not_delayed_cleaned): %d", total.Promoted, engine.Results["promoted"], cleaned)
+	if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+		t.Error(err)
+	}
+}
+
+// A primary fails over to its replica (CLUSTER FAILOVER) while promote
+// --watch runs: the loop follows the new primary and promotes what falls
+// due after the failover; nothing is lost.
+func TestClusterFailoverDuringWatch(t *testing.T) {
+	if testing.Short() {
+		t.Log("-short: cluster failover not run")
+		return
+	}
+	if _, err := fftest.RedisServerPath(); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	cl, err := fftest.StartCluster(t.TempDir(), 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	ctx := context.Background()
+	if err := cl.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cc := cl.Client()
+	defer cc.Close()
+	fftest.SetPartitions(ctx, cc, 16)
+	seed := func(n int) []fftest.Exec {
+		var execs []fftest.Exec
+		for i := 0; i < n; i++ {
+			execs = append(execs, fftest.Exec{Partition: i % 16, Shape: fftest.Due})
+		}
+		master, _ := cc.MasterForKey(ctx, "{fp:0}")
+		now, _ := fftest.ServerNowMs(ctx, master)
+		if _, err := fftest.Seed(ctx, cc, now, execs); err != nil {
+			t.Fatal(err)
+		}
+		return execs
+	}
+	all := seed(2000)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "promote", "--watch", "--cluster", "--url", cl.URL(), "--interval", "100ms", "--timeout", "1s", "-o", "ndjson")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitEligible(t, cc, 16, 2000)
+
+	// Fail over the primary that owns partition 0.
+	old, err := cc.MasterForKey(ctx, "{fp:0}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := replicaOf(t, cl, old.Options().Addr)
+	if err := replica.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		info, _ := replica.Info(ctx, "replication").Result()
+		if strings.Contains(info, "role:master") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("failover did not happen: %s", info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	replica.Close()
+	cc.ReloadState(ctx)
+	all = append(all, seed(2000)...)
+	waitEligible(t, cc, 16, 4000)
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("watch exit code %d; stderr: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"type":"summary"`) || !strings.Contains(stdout.String(), `"promoted":4000,`) {
+		t.Errorf("summary missing or wrong: %s", tail(stdout.String(), 600))
+	}
+	if err := fftest.CheckInvariant(ctx, cc, all); err != nil {
+		t.Error(err)
+	}
+}
+
+func waitEligible(t *testing.T, c redis.Cmdable, partitions int, want int64) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	var got int64
+	for time.Now().Before(deadline) {
+		got = 0
+		for p := 0; p < partitions; p++ {
+			got += c.ZCard(ctx, redisops.EligibleKey(p, "default")).Val()
+		}
+		if got == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%d eligible after 30s, want %d", got, want)
+}
+
+func replicaOf(t *testing.T, cl *fftest.Cluster, primary string) *redis.Client {
+	t.Helper()
+	ctx := context.Background()
+	for _, n := range cl.Nodes {
+		c := n.Client()
+		info, _ := c.Info(ctx, "replication").Result()
+		host, port, _ := strings.Cut(primary, ":")
+		if strings.Contains(info, "role:slave") && strings.Contains(info, "master_host:"+host) && strings.Contains(info, "master_port:"+port+"\r") {
+			return c
+		}
+		c.Close()
+	}
+	t.Fatalf("no replica of %s", primary)
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
