@@ -92,7 +92,7 @@ func StartServer(dir string, o ServerOptions) (*Server, error) {
 			return nil, err
 		}
 		args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir,
-			"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
+			"--daemonize", "no", "--protected-mode", "no", "--enable-debug-command", "local", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
 		if o.AOF {
 			args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 		} else {

@@ -17,9 +17,9 @@ type latencyProxy struct {
 	target     string
 	latency    time.Duration
 	roundTrips atomic.Int64
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   []net.Conn
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	conns      []net.Conn
 }
 
 func newLatencyProxy(target string, latency time.Duration) (*latencyProxy, error) {
