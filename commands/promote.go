@@ -23,6 +23,7 @@ type promoteOptions struct {
 	Limit      int64
 	Rate       float64
 	BatchSize  int
+	Pipelines  int
 	Verbose    bool
 	Watch      bool
 	Interval   time.Duration
@@ -57,6 +58,7 @@ Examples:
 			&cli.StringFlag{Name: "limit", Usage: "stop after `N` promotions"},
 			&cli.StringFlag{Name: "rate", Usage: "at most `N` promotions per second"},
 			&cli.StringFlag{Name: "batch-size", Usage: "FCALLs per pipeline", Value: strconv.Itoa(redisops.DefaultBatchSize), Hidden: true},
+			&cli.StringFlag{Name: "pipelines", Usage: "pipelines in flight per primary", Value: strconv.Itoa(redisops.DefaultPipelines), Hidden: true},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list every execution in the table"},
 			&cli.BoolFlag{Name: "watch", Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
 			&cli.StringFlag{Name: "interval", Usage: "watch interval `D`, start to start, minimum 100ms (default: $FF_DELAYED_PROMOTER_INTERVAL_MS or 750ms)"},
@@ -140,6 +142,9 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, usageError("--batch-size %q must be 1 to 10000", c.String("batch-size"))
 	}
 	o.BatchSize = n
+	if o.Pipelines, err = strconv.Atoi(c.String("pipelines")); err != nil || o.Pipelines < 1 || o.Pipelines > 8 {
+		return o, usageError("--pipelines %q must be 1 to 8", c.String("pipelines"))
+	}
 	o.Interval = 750 * time.Millisecond
 	if s := c.String("interval"); s != "" {
 		if o.Interval, err = ParseDuration("--interval", s); err != nil {
@@ -170,7 +175,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 
 func (o promoteOptions) runOptions(scope redisops.Scope) redisops.PromoteOptions {
 	return redisops.PromoteOptions{Scope: scope, DryRun: o.DryRun, Namespace: o.Namespace, Tags: o.Tags,
-		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize}
+		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, Pipelines: o.Pipelines}
 }
 
 // progressThreshold is the backlog size from which a progress bar is shown.

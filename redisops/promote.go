@@ -34,6 +34,9 @@ type PromoteOptions struct {
 	Rate float64
 	// BatchSize is the number of FCALLs in one pipeline.
 	BatchSize int
+	// Pipelines is the number of pipelines in flight per primary
+	// (default 2).
+	Pipelines int
 	// Backoff reports ids that are skipped this cycle (watch mode).
 	Backoff func(id string) bool
 }
@@ -48,9 +51,9 @@ const pageSize = 256
 // readBudget bounds the members read in one pipelined page read.
 const readBudget = 4096
 
-// workersPerShard is the number of pipelines in flight per primary: two, so
-// the server works on one while the client decodes the other.
-const workersPerShard = 2
+// DefaultPipelines is the number of pipelines in flight per primary: two,
+// so the server works on one while the client decodes the other.
+const DefaultPipelines = 2
 
 // PromoteRun is one pass over the scope.
 type PromoteRun struct {
@@ -84,6 +87,9 @@ type cursor struct {
 func (c *Client) NewPromote(ctx context.Context, opts PromoteOptions) (*PromoteRun, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.Pipelines <= 0 {
+		opts.Pipelines = DefaultPipelines
 	}
 	r := &PromoteRun{c: c, opts: opts, plans: map[*shard][]*cursor{}, ids: map[*shard][]ExecutionID{}}
 	parts := opts.Scope.allPartitions()
@@ -217,7 +223,7 @@ func (r *PromoteRun) runShard(ctx context.Context, sh *shard, emit func(Result))
 		queue = append(queue, cs...)
 		mu.Unlock()
 	}
-	workers := workersPerShard
+	workers := r.opts.Pipelines
 	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
 		go func() {

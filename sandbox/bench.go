@@ -455,47 +455,53 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		return err
 	}
 	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
-	if err := cl.Reset(ctx); err != nil {
-		return err
-	}
 	cc := cl.Client()
 	defer cc.Close()
-	fftest.SetPartitions(ctx, cc, cfg.partitons)
-	fftest.RegisterLanes(ctx, cc, lanes...)
-	if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
-		return err
-	}
-	cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
-	var pingers []*pinger
-	for _, n := range cl.Nodes {
-		pingers = append(pingers, startPinger(n.Addr))
-	}
-	r, err := runToDevNull(cfg.bin, "promote", "--cluster", "--url", cl.URL(), "-o", "json")
-	var worst []time.Duration
-	var worstP99 time.Duration
-	for _, p := range pingers {
-		lat := p.Stop()
-		if q := p99(lat); q >= worstP99 {
-			worstP99, worst = q, lat
+	// The default (2 pipelines per primary) and 1 per primary: on this
+	// 2-core machine three busy primaries, ffdelay and the PING loops share
+	// two cores, so the fairness figure shows CPU scheduling as much as
+	// the servers' event loops.
+	for _, pipelines := range []string{"2", "1"} {
+		if err := cl.Reset(ctx); err != nil {
+			return err
 		}
+		fftest.SetPartitions(ctx, cc, cfg.partitons)
+		fftest.RegisterLanes(ctx, cc, lanes...)
+		if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
+			return err
+		}
+		cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
+		var pingers []*pinger
+		for _, n := range cl.Nodes {
+			pingers = append(pingers, startPinger(n.Addr))
+		}
+		r, err := runToDevNull(cfg.bin, "promote", "--cluster", "--url", cl.URL(), "-o", "json", "--pipelines", pipelines)
+		var worst []time.Duration
+		var worstP99 time.Duration
+		for _, p := range pingers {
+			lat := p.Stop()
+			if q := p99(lat); q >= worstP99 {
+				worstP99, worst = q, lat
+			}
+		}
+		if err != nil {
+			return err
+		}
+		var maxUsec, sumUsec int64
+		cl.ForEachPrimary(ctx, func(n *redis.Client) error {
+			_, u := fcallUsec(n)
+			sumUsec += u
+			maxUsec = max(maxUsec, u)
+			return nil
+		})
+		speed := float64(single.wall) / float64(r.wall)
+		emit(benchRow{name: fmt.Sprintf("promote %s, 3-primary cluster, %s pipeline(s)/primary", count(cfg.large), pipelines), ffdelay: r.wall.Round(time.Millisecond).String(),
+			baseline: fmt.Sprintf("standalone %s (floor %s); cluster floor max %s, sum %s", single.wall.Round(time.Millisecond),
+				(time.Duration(singleUsec) * time.Microsecond).Round(time.Millisecond), (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond),
+				(time.Duration(sumUsec) * time.Microsecond).Round(time.Millisecond)),
+			ratio: fmt.Sprintf("%.2fx standalone speed", speed), ping: pct(worst) + " (worst primary)", rss: mb(r.rssKB),
+			target: "faster than standalone, PING p99 <= 5ms", ok: speed > 1 && worstP99 <= 5*time.Millisecond})
 	}
-	if err != nil {
-		return err
-	}
-	var maxUsec, sumUsec int64
-	cl.ForEachPrimary(ctx, func(n *redis.Client) error {
-		_, u := fcallUsec(n)
-		sumUsec += u
-		maxUsec = max(maxUsec, u)
-		return nil
-	})
-	speed := float64(single.wall) / float64(r.wall)
-	emit(benchRow{name: fmt.Sprintf("promote %s, 3-primary cluster", count(cfg.large)), ffdelay: r.wall.Round(time.Millisecond).String(),
-		baseline: fmt.Sprintf("standalone %s (floor %s); cluster floor max %s, sum %s", single.wall.Round(time.Millisecond),
-			(time.Duration(singleUsec) * time.Microsecond).Round(time.Millisecond), (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond),
-			(time.Duration(sumUsec) * time.Microsecond).Round(time.Millisecond)),
-		ratio: fmt.Sprintf("%.2fx standalone speed", speed), ping: pct(worst) + " (worst primary)", rss: mb(r.rssKB),
-		target: "faster than standalone, PING p99 <= 5ms", ok: speed > 1 && worstP99 <= 5*time.Millisecond})
 	return nil
 }
 
