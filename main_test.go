@@ -338,16 +338,18 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	time.Sleep(d)
 }
 
-// ff-wait-count KEY N waits up to 15s for ZCARD KEY to equal N.
+// ff-wait-count KEY N [atleast] waits up to 15s for ZCARD KEY to equal
+// (or reach) N.
 func cmdWaitCount(ts *testscript.TestScript, neg bool, args []string) {
 	want, err := strconv.ParseInt(args[1], 10, 64)
 	ts.Check(err)
+	atLeast := len(args) > 2 && args[2] == "atleast"
 	ctx := context.Background()
 	deadline := time.Now().Add(15 * time.Second)
 	var got int64
 	for time.Now().Before(deadline) {
 		got, _ = state(ts).client.ZCard(ctx, args[0]).Result()
-		if got == want {
+		if got == want || atLeast && got >= want {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -2,6 +2,7 @@ package redisops
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -101,6 +102,15 @@ func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionL
 		return nil
 	})
 	if err != nil && !errNil(err) {
+		if kindOf(err) != KindOther {
+			return nil, l.c.wrap(sh.addr, err)
+		}
+		// Name the set that answered with an error (WRONGTYPE, say).
+		for i, g := range groups {
+			if e := firstErr(cs[i].card.Err(), cs[i].due.Err(), cs[i].lowest.Err()); e != nil {
+				return nil, l.c.wrap(sh.addr, fmt.Errorf("delayed set %s: %w", DelayedKey(g.Partition, g.Lane), e))
+			}
+		}
 		return nil, l.c.wrap(sh.addr, err)
 	}
 	out := make([]Group, 0, len(groups))
