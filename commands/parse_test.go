@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
@@ -124,7 +125,7 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestReorderArgs(t *testing.T) {
-	app := newApp(nil, &deps{env: map[string]string{}})
+	app := newApp(context.Background(), &deps{env: map[string]string{}})
 	got := reorderArgs(app, []string{"ffdelay", "-o", "json", "inspect", "ID1", "--lane", "x", "ID2", "--quiet"})
 	want := []string{"ffdelay", "-o", "json", "inspect", "--lane", "x", "--quiet", "--", "ID1", "ID2"}
 	if !reflect.DeepEqual(got, want) {

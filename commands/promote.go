@@ -30,8 +30,10 @@ type promoteOptions struct {
 	MaxCycles  int
 	// IntervalRaised is set when a too-short interval was raised to 100ms.
 	IntervalRaised bool
-	// Progress shows a progress bar on stderr (a terminal, not quiet).
-	Progress bool
+	// Progress shows a progress bar on stderr for backlogs of at least
+	// ProgressMin executions.
+	Progress    bool
+	ProgressMin int64
 }
 
 // minInterval is the engine's own floor for its promoter interval.
@@ -58,11 +60,12 @@ Examples:
 			&cli.StringFlag{Name: "limit", Usage: "stop after `N` promotions"},
 			&cli.StringFlag{Name: "rate", Usage: "at most `N` promotions per second"},
 			&cli.StringFlag{Name: "batch-size", Usage: "FCALLs per pipeline", Value: strconv.Itoa(redisops.DefaultBatchSize), Hidden: true},
-			&cli.StringFlag{Name: "pipelines", Usage: "pipelines in flight per primary", Value: strconv.Itoa(redisops.DefaultPipelines), Hidden: true},
+			&cli.StringFlag{Name: "pipelines", Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list every execution in the table"},
 			&cli.BoolFlag{Name: "watch", Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
 			&cli.StringFlag{Name: "interval", Usage: "watch interval `D`, start to start, minimum 100ms (default: $FF_DELAYED_PROMOTER_INTERVAL_MS or 750ms)"},
 			&cli.StringFlag{Name: "max-cycles", Usage: "stop watching after `N` cycles"},
+			&cli.StringFlag{Name: "progress", Usage: "progress bar on stderr: auto (a terminal and a big backlog), always or never", Value: "auto"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {
@@ -142,8 +145,10 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, usageError("--batch-size %q must be 1 to 10000", c.String("batch-size"))
 	}
 	o.BatchSize = n
-	if o.Pipelines, err = strconv.Atoi(c.String("pipelines")); err != nil || o.Pipelines < 1 || o.Pipelines > 8 {
-		return o, usageError("--pipelines %q must be 1 to 8", c.String("pipelines"))
+	if s := c.String("pipelines"); s != "" {
+		if o.Pipelines, err = strconv.Atoi(s); err != nil || o.Pipelines < 1 || o.Pipelines > 8 {
+			return o, usageError("--pipelines %q must be 1 to 8", s)
+		}
 	}
 	o.Interval = 750 * time.Millisecond
 	if s := c.String("interval"); s != "" {
@@ -169,7 +174,16 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, usageError("--interval and --max-cycles only apply with --watch")
 	}
 	quiet, _ := boolean(c, "quiet")
-	o.Progress = !quiet && !o.Watch && isTerminal(d.stderr)
+	switch mode := c.String("progress"); mode {
+	case "auto":
+		o.Progress = !quiet && !o.Watch && isTerminal(d.stderr)
+		o.ProgressMin = progressThreshold
+	case "always":
+		o.Progress = !o.Watch
+	case "never":
+	default:
+		return o, usageError("--progress %q: use auto, always or never", mode)
+	}
 	return o, nil
 }
 
@@ -178,7 +192,7 @@ func (o promoteOptions) runOptions(scope redisops.Scope) redisops.PromoteOptions
 		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, Pipelines: o.Pipelines}
 }
 
-// progressThreshold is the backlog size from which a progress bar is shown.
+// progressThreshold is the backlog from which a terminal gets a progress bar.
 const progressThreshold = 2000
 
 // runPromote promotes everything due in scope once.
@@ -198,7 +212,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		return err
 	}
 	var bar *progressbar.ProgressBar
-	if o.Progress && run.Due >= progressThreshold {
+	if o.Progress && run.Due > 0 && run.Due >= o.ProgressMin {
 		bar = newProgressBar(run.Due, o.DryRun, p)
 	}
 	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.DryRun, Verbose: o.Verbose})

@@ -67,19 +67,6 @@ func (p *Printer) Warn(format string, args ...any) {
 	fmt.Fprintln(p.errw, p.paint(color.FgYellow, "warning: ")+msg)
 }
 
-// Info prints a progress or status note on stderr, unless quiet.
-func (p *Printer) Info(format string, args ...any) {
-	if p.Quiet {
-		return
-	}
-	msg := fmt.Sprintf(format, args...)
-	if p.Machine() {
-		p.errJSON(map[string]any{"info": msg})
-		return
-	}
-	fmt.Fprintln(p.errw, msg)
-}
-
 // Error prints one line saying what went wrong and what to do.
 func (p *Printer) Error(err error, code int) {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")

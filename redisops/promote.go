@@ -34,8 +34,8 @@ type PromoteOptions struct {
 	Rate float64
 	// BatchSize is the number of FCALLs in one pipeline.
 	BatchSize int
-	// Pipelines is the number of pipelines in flight per primary
-	// (default 2).
+	// Pipelines is the number of pipelines in flight per primary; 0 picks
+	// DefaultPipelines on a single server and 1 per primary in a cluster.
 	Pipelines int
 	// Backoff reports ids that are skipped this cycle (watch mode).
 	Backoff func(id string) bool
@@ -51,8 +51,12 @@ const pageSize = 256
 // readBudget bounds the members read in one pipelined page read.
 const readBudget = 4096
 
-// DefaultPipelines is the number of pipelines in flight per primary: two,
-// so the server works on one while the client decodes the other.
+// DefaultPipelines is the number of pipelines in flight to a standalone
+// server: two, so the server works on one while the client decodes the
+// other. In a cluster the primaries already work in parallel and one
+// pipeline each measured both faster and fairer (BENCHMARKS.md): two per
+// primary let the client's decoding fall behind and the primaries' Lua
+// time grow.
 const DefaultPipelines = 2
 
 // PromoteRun is one pass over the scope.
@@ -88,9 +92,6 @@ func (c *Client) NewPromote(ctx context.Context, opts PromoteOptions) (*PromoteR
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
-	if opts.Pipelines <= 0 {
-		opts.Pipelines = DefaultPipelines
-	}
 	r := &PromoteRun{c: c, opts: opts, plans: map[*shard][]*cursor{}, ids: map[*shard][]ExecutionID{}}
 	parts := opts.Scope.allPartitions()
 	if len(opts.Executions) > 0 {
@@ -111,6 +112,12 @@ func (c *Client) NewPromote(ctx context.Context, opts PromoteOptions) (*PromoteR
 		return nil, err
 	}
 	r.shards, r.ServerTimeMs = shards, earliestClock(shards)
+	if r.opts.Pipelines <= 0 {
+		r.opts.Pipelines = DefaultPipelines
+		if c.IsCluster() {
+			r.opts.Pipelines = 1
+		}
+	}
 	if opts.Limit > 0 {
 		r.budget = newBudget(opts.Limit)
 	}
@@ -355,7 +362,7 @@ func (r *PromoteRun) runIDs(ctx context.Context, sh *shard, emit func(Result)) e
 				Reason: "in no delayed set of the lanes and partitions in scope"})
 			continue
 		}
-		if scoreMs(found.score.Val()) > sh.nowMs || found.score.Val() > float64(sh.nowMs) {
+		if found.score.Val() > float64(sh.nowMs) {
 			emit(Result{Partition: id.Partition, Lane: found.lane, ExecutionID: id.Raw, Outcome: NotYetDue,
 				Reason: "its delayed score is in the future"})
 			continue

@@ -39,7 +39,11 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 	var lanes *redis.StringSliceCmd
 	var clock *redis.TimeCmd
 	var libs *redis.FunctionListCmd
-	_, err := c.uc.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// Only the registry's own replies matter here: a user who may not run
+	// FUNCTION LIST (or TIME) still gets a registry, and the later call
+	// that needs them reports the refusal. So the pipeline's first error
+	// is not looked at; each command's is.
+	c.uc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		hget = p.HGet(ctx, ConfigKey, "num_flow_partitions")
 		lanes = p.SMembers(ctx, LanesKey)
 		if c.single != nil {
@@ -49,9 +53,6 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 		return nil
 	})
 	if err := firstErr(hget.Err(), lanes.Err()); err != nil && !errNil(err) {
-		return Registry{}, c.wrap(c.Addr(), err)
-	}
-	if err != nil && kindOf(err) != KindOther {
 		return Registry{}, c.wrap(c.Addr(), err)
 	}
 	if clock != nil {

@@ -92,8 +92,7 @@ func (c *Client) RequireLibrary(ctx context.Context) error {
 	}
 	for _, l := range libs {
 		if l.Err != nil {
-			var se *ServerError
-			if asServerError(l.Err, &se) && se.Kind != KindOther {
+			if KindOf(l.Err) != KindOther {
 				return l.Err
 			}
 			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary, Err: fmt.Errorf("cannot list functions: %v", l.Err)}
@@ -104,29 +103,6 @@ func (c *Client) RequireLibrary(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func asServerError(err error, se **ServerError) bool {
-	for err != nil {
-		if s, ok := err.(*ServerError); ok {
-			if s.Kind != KindOther || s.Err == nil {
-				*se = s
-				return true
-			}
-			if inner, ok := s.Err.(*ServerError); ok {
-				*se = inner
-				return true
-			}
-			*se = s
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }
 
 // ServerVersion is a primary's product and version from INFO server.

@@ -17,7 +17,6 @@ type latencyProxy struct {
 	target     string
 	latency    time.Duration
 	roundTrips atomic.Int64
-	wg         sync.WaitGroup
 	mu         sync.Mutex
 	conns      []net.Conn
 }
