@@ -25,24 +25,8 @@ func TestRacingPromoters(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := buildBinary(t)
-	s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop()
-	c := s.Client()
-	defer c.Close()
+	s, c, execs := backlogServer(t, 16, 20_000)
 	ctx := context.Background()
-	fftest.LoadLibrary(ctx, c, "")
-	fftest.SetPartitions(ctx, c, 16)
-	now, _ := fftest.ServerNowMs(ctx, c)
-	execs := make([]fftest.Exec, 20_000)
-	for i := range execs {
-		execs[i] = fftest.Exec{Partition: i % 16, Shape: fftest.Due, Priority: i % 4}
-	}
-	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
-		t.Fatal(err)
-	}
 	var wg sync.WaitGroup
 	outs := make([]bytes.Buffer, 3)
 	codes := make([]int, 3)

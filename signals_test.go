@@ -25,6 +25,38 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// backlogServer starts a server with the fixture library and n due
+// executions spread over the partitions, with a few priorities.
+func backlogServer(t *testing.T, partitions, n int) (*fftest.Server, *redis.Client, []fftest.Exec) {
+	t.Helper()
+	s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	c := s.Client()
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
+		t.Fatal(err)
+	}
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs := make([]fftest.Exec, n)
+	for i := range execs {
+		execs[i] = fftest.Exec{Partition: i % partitions, Shape: fftest.Due, Priority: i % 4}
+	}
+	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+		t.Fatal(err)
+	}
+	return s, c, execs
+}
+
 // countSets sums ZCARD of delayed and eligible over partitions.
 func countSets(t *testing.T, c *redis.Client, partitions int) (delayed, eligible int64) {
 	ctx := context.Background()
@@ -48,26 +80,8 @@ func TestSignalMidPromote(t *testing.T) {
 		code int
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
-			s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Stop()
-			c := s.Client()
-			defer c.Close()
+			s, c, execs := backlogServer(t, 64, 50_000)
 			ctx := context.Background()
-			if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-				t.Fatal(err)
-			}
-			fftest.SetPartitions(ctx, c, 64)
-			now, _ := fftest.ServerNowMs(ctx, c)
-			execs := make([]fftest.Exec, 50_000)
-			for i := range execs {
-				execs[i] = fftest.Exec{Partition: i % 64, Shape: fftest.Due, Priority: i % 3}
-			}
-			if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
-				t.Fatal(err)
-			}
 			var stdout, stderr bytes.Buffer
 			cmd := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json", "--rate", "20000")
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -86,7 +100,7 @@ func TestSignalMidPromote(t *testing.T) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			cmd.Process.Signal(tc.sig)
-			err = cmd.Wait()
+			err := cmd.Wait()
 			if got := cmd.ProcessState.ExitCode(); got != tc.code {
 				t.Fatalf("exit code %d, want %d (%v); stderr: %s", got, tc.code, err, stderr.String())
 			}

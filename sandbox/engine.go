@@ -10,33 +10,42 @@ import (
 // pinger measures another client's PING latency while work runs.
 type pinger struct {
 	stop chan struct{}
-	done chan []time.Duration
+	done chan [][]time.Duration
 }
 
-func startPinger(addr string) *pinger {
-	p := &pinger{stop: make(chan struct{}), done: make(chan []time.Duration, 1)}
-	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 1, DisableIdentity: true})
+// startPinger sends PING in a loop, to each address in turn (one client,
+// so that measuring a cluster does not add a busy loop per primary to a
+// small machine).
+func startPinger(addrs ...string) *pinger {
+	p := &pinger{stop: make(chan struct{}), done: make(chan [][]time.Duration, 1)}
+	var cs []*redis.Client
+	for _, a := range addrs {
+		cs = append(cs, redis.NewClient(&redis.Options{Addr: a, PoolSize: 1, DisableIdentity: true}))
+	}
 	go func() {
-		defer c.Close()
 		ctx := context.Background()
-		var lat []time.Duration
-		for {
+		lat := make([][]time.Duration, len(cs))
+		for i := 0; ; i = (i + 1) % len(cs) {
 			select {
 			case <-p.stop:
+				for _, c := range cs {
+					c.Close()
+				}
 				p.done <- lat
 				return
 			default:
 			}
 			start := time.Now()
-			if c.Ping(ctx).Err() == nil {
-				lat = append(lat, time.Since(start))
+			if cs[i].Ping(ctx).Err() == nil {
+				lat[i] = append(lat[i], time.Since(start))
 			}
 		}
 	}()
 	return p
 }
 
-func (p *pinger) Stop() []time.Duration {
+// Stop ends the loop and returns the latencies seen per address.
+func (p *pinger) Stop() [][]time.Duration {
 	close(p.stop)
 	return <-p.done
 }
