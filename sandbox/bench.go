@@ -39,8 +39,10 @@ func bench(args []string) error {
 	quick := fs.Bool("quick", false, "small sizes, to check the bench itself")
 	huge := fs.Int("huge", 1_000_000, "executions for the peak-memory case (0 skips it)")
 	cases := fs.String("cases", "promote,idle,cluster,memory", "which cases to run")
+	extra := fs.String("args", "", "extra ffdelay arguments for every run, space-separated (for tuning)")
 	fs.Parse(args)
 	cfg := benchConfig{bin: *bin, small: 10_000, large: 100_000, huge: *huge, partitons: 256, latency: 2 * time.Millisecond}
+	extraArgs = strings.Fields(*extra)
 	if *quick {
 		cfg.small, cfg.large, cfg.huge = 1_000, 5_000, 0
 	}
@@ -102,6 +104,9 @@ func redisVersion() string {
 	return "?"
 }
 
+// extraArgs are appended to every ffdelay run (--args).
+var extraArgs []string
+
 type runResult struct {
 	wall   time.Duration
 	rssKB  int64
@@ -125,7 +130,7 @@ func runToDevNull(bin string, args ...string) (runResult, error) {
 // child forked from this (large) process would report this process's
 // high-water mark, not ffdelay's.
 func run(stdout io.Writer, bin string, args ...string) (runResult, error) {
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append(args, extraArgs...)...)
 	cmd.Stdout = stdout
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
