@@ -133,7 +133,7 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	}
 	if cl, ok := boolean(c, "cluster"); ok {
 		o.Cluster = cl
-	} else if v, ok := d.env["FFDELAY_CLUSTER"]; ok {
+	} else if v := d.getenv("FFDELAY_CLUSTER"); v != "" {
 		o.Cluster = ParseBoolEnv(v)
 	} else {
 		o.Cluster = ParseBoolEnv(d.getenv("FF_CLUSTER"))

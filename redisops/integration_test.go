@@ -288,3 +288,27 @@ func TestConcurrentPromotersPromoteOnce(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A library without ff_promote_delayed (or one that vanished mid-run) is
+// not a per-execution failure: the run stops with KindNoLibrary (exit 3).
+func TestPromoteMissingFunction(t *testing.T) {
+	_, c, oc := server(t)
+	ctx := context.Background()
+	lib := "#!lua name=flowfabric\nredis.register_function('ff_version', function() return '15' end)\n"
+	if err := c.FunctionLoadReplace(ctx, lib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, c, many(3, fftest.Exec{Partition: 0, Shape: fftest.Due}))
+	if err := oc.RequireLibrary(ctx); redisops.KindOf(err) != redisops.KindNoLibrary {
+		t.Errorf("RequireLibrary = %v, want KindNoLibrary", err)
+	}
+	run, err := oc.NewPromote(ctx, redisops.PromoteOptions{Scope: scope(1, "default")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results int
+	err = run.Run(ctx, func(redisops.Result) { results++ })
+	if redisops.KindOf(err) != redisops.KindNoLibrary || results != 0 {
+		t.Errorf("Run = %v with %d results, want KindNoLibrary and none", err, results)
+	}
+}
