@@ -45,8 +45,10 @@ type PromoteOptions struct {
 // server time (about 30 µs each), so workers' claims are not starved.
 const DefaultBatchSize = 64
 
-// pageSize is how many due members of one set one read returns.
-const pageSize = 256
+// pageSize is how many due members of one set one read returns: several
+// batches, so a backlog in a single set (a lane's solo executions all land
+// on one partition) still keeps Pipelines batches in flight.
+const pageSize = 1024
 
 // readBudget bounds the members read in one pipelined page read.
 const readBudget = 4096
@@ -117,6 +119,9 @@ func (c *Client) NewPromote(ctx context.Context, opts PromoteOptions) (*PromoteR
 		if c.IsCluster() {
 			r.opts.Pipelines = 1
 		}
+	}
+	for _, sh := range shards {
+		sh.inflight = make(chan struct{}, r.opts.Pipelines)
 	}
 	if opts.Limit > 0 {
 		r.budget = newBudget(opts.Limit)
@@ -412,36 +417,54 @@ func (r *PromoteRun) handle(ctx context.Context, sh *shard, cands []*candidate, 
 			return err
 		}
 	}
-	for start := 0; start < len(live); {
-		if ctx.Err() != nil {
-			return nil
-		}
-		n := min(r.opts.BatchSize, len(live)-start)
-		n = r.budget.reserve(n)
+	// Batches go out concurrently, at most Pipelines per primary in
+	// flight (the shard's semaphore), so even a single delayed set keeps
+	// the server busy while the client decodes; the step waits for all of
+	// them because the cursors' offsets depend on their outcomes.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fatal error
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return fatal != nil
+	}
+	for start := 0; start < len(live) && ctx.Err() == nil && !failed(); {
+		n := r.budget.reserve(min(r.opts.BatchSize, len(live)-start))
 		if n == 0 {
-			return nil
+			break
 		}
 		if r.rate != nil {
 			if err := r.rate.WaitN(ctx, n); err != nil {
 				r.budget.settle(n, 0)
-				return nil
+				break
 			}
 		}
 		batch := live[start : start+n]
-		var used int64
-		var err error
-		if r.opts.DryRun {
-			used, err = r.predict(ctx, sh, batch, result)
-		} else {
-			used, err = r.promote(ctx, sh, batch, result)
-		}
-		r.budget.settle(n, used)
-		if err != nil {
-			return err
-		}
 		start += n
+		sh.inflight <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sh.inflight; wg.Done() }()
+			var used int64
+			var err error
+			if r.opts.DryRun {
+				used, err = r.predict(ctx, sh, batch, result)
+			} else {
+				used, err = r.promote(ctx, sh, batch, result)
+			}
+			r.budget.settle(len(batch), used)
+			if err != nil {
+				mu.Lock()
+				if fatal == nil {
+					fatal = err
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return fatal
 }
 
 // staysInSet reports outcomes after which the member is still in its set.

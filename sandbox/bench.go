@@ -371,6 +371,33 @@ func benchPromoteStandalone(cfg benchConfig, emit func(benchRow)) error {
 			os.RemoveAll(s.Dir)
 		}
 	}
+	return benchOneSet(cfg, emit)
+}
+
+// benchOneSet: the large backlog in a single delayed set, as when a lane's
+// solo executions all land on one partition.
+func benchOneSet(cfg benchConfig, emit func(benchRow)) error {
+	ctx := context.Background()
+	lanes := lanesN(1)
+	s, c, err := newServer(cfg.partitons, lanes)
+	if err != nil {
+		return err
+	}
+	defer func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }()
+	if err := seedBacklog(c, cfg.large, 1, lanes, fftest.Due); err != nil {
+		return err
+	}
+	c.ConfigResetStat(ctx)
+	r, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+	if err != nil {
+		return err
+	}
+	calls, usec := fcallUsec(c)
+	floor := time.Duration(usec) * time.Microsecond
+	ratio := float64(r.wall) / float64(floor)
+	emit(benchRow{name: fmt.Sprintf("promote %s, all in one delayed set", count(cfg.large)), ffdelay: r.wall.Round(time.Millisecond).String(),
+		baseline: fmt.Sprintf("floor %s (%d FCALLs)", floor.Round(time.Millisecond), calls), ratio: fmt.Sprintf("%.2fx floor", ratio),
+		ping: "-", rss: mb(r.rssKB), target: "<= 1.2x floor", ok: ratio <= 1.2})
 	return nil
 }
 
