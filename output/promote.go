@@ -174,7 +174,11 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 	} else {
 		s := "promoted " + count(t.Promoted)
 		if secs := e.Elapsed.Seconds(); t.Promoted > 0 && secs > 0 {
-			s += fmt.Sprintf(" (%s/s)", count(int64(float64(t.Promoted)/secs)))
+			if rate := float64(t.Promoted) / secs; rate >= 10 {
+				s += fmt.Sprintf(" (%s/s)", count(int64(rate)))
+			} else {
+				s += fmt.Sprintf(" (%.1f/s)", rate)
+			}
 		}
 		parts = append(parts, s)
 		if t.Cleaned > 0 {
