@@ -30,6 +30,9 @@ type scopeOptions struct {
 	Lanes         []string // empty: from the server
 	Discover      bool
 	MetricsFile   string
+	// Discovered, when set, stands in for a fresh SCAN (watch mode reuses
+	// one for a while rather than walking the keyspace every cycle).
+	Discovered    []redisops.DiscoveredSet
 	envPartitions string
 	envLanes      string
 }
@@ -130,9 +133,14 @@ func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, 
 		if len(o.Lanes) > 0 {
 			narrow = o.Lanes
 		}
-		found, err := client.DiscoverDelayedSets(ctx, narrow)
-		if err != nil {
-			return rs, err
+		found := o.Discovered
+		if found == nil {
+			if found, err = client.DiscoverDelayedSets(ctx, narrow); err != nil {
+				return rs, err
+			}
+			if found == nil {
+				found = []redisops.DiscoveredSet{}
+			}
 		}
 		rs.Discovered = found
 		registered := map[string]bool{}

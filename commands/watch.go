@@ -15,6 +15,9 @@ const (
 	strikes       = 3
 	backoffCycles = 10
 	maxReconnect  = 10 * time.Second
+	// rediscoverEvery bounds how often --discover-lanes walks the keyspace
+	// in a watch loop.
+	rediscoverEvery = time.Minute
 )
 
 // backoff tracks failing ids across watch cycles.
@@ -70,6 +73,10 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	var sum output.WatchSummary
 	retryDelay := o.Interval
 	libraryChecked := false
+	var discoveredAt time.Time
+	if !p.Machine() {
+		p.Note("watching for due executions every %s; Ctrl-C stops after the batch in flight", o.Interval)
+	}
 	for cycle := 1; o.MaxCycles == 0 || cycle <= o.MaxCycles; cycle++ {
 		if ctx.Err() != nil {
 			break
@@ -79,7 +86,13 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		if cycle > 1 {
 			warn = output.Discard()
 		}
-		c, err := watchCycle(ctx, o, conn, &client, &libraryChecked, bo, cycle, warn)
+		if time.Since(discoveredAt) > rediscoverEvery {
+			o.Scope.Discovered = nil
+		}
+		c, scope, err := watchCycle(ctx, o, conn, &client, &libraryChecked, bo, cycle, warn)
+		if o.Scope.Discover && o.Scope.Discovered == nil && scope.Discovered != nil {
+			o.Scope.Discovered, discoveredAt = scope.Discovered, time.Now()
+		}
 		sum.Cycles++
 		sum.Totals.Merge(c.Totals)
 		sum.LastFailed = c.Totals.Failed > 0
@@ -133,25 +146,26 @@ func permanent(err error) bool {
 }
 
 func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, client **redisops.Client,
-	libraryChecked *bool, bo *backoff, cycle int, warn *output.Printer) (output.Cycle, error) {
+	libraryChecked *bool, bo *backoff, cycle int, warn *output.Printer) (output.Cycle, resolvedScope, error) {
 	c := output.Cycle{Cycle: cycle, StartedMs: time.Now().UnixMilli()}
 	start := time.Now()
 	defer func() { c.DurationMs = time.Since(start).Milliseconds() }()
+	var scope resolvedScope
 	if *client == nil {
 		cl, err := connectWith(ctx, conn)
 		if err != nil {
-			return c, err
+			return c, scope, err
 		}
 		*client = cl
 	}
 	cl := *client
 	scope, err := resolveScope(ctx, cl, o.Scope, warn)
 	if err != nil {
-		return c, err
+		return c, scope, err
 	}
 	if !o.DryRun && !*libraryChecked {
 		if err := cl.RequireLibrary(ctx); err != nil {
-			return c, err
+			return c, scope, err
 		}
 		*libraryChecked = true
 	}
@@ -159,7 +173,7 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	ro.Backoff = func(id string) bool { return bo.skip(id, cycle) }
 	run, err := cl.NewPromote(ctx, ro)
 	if err != nil {
-		return c, err
+		return c, scope, err
 	}
 	c.StartedMs = run.ServerTimeMs
 	err = run.Run(ctx, func(r redisops.Result) {
@@ -169,5 +183,5 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 		}
 	})
 	c.DurationMs = time.Since(start).Milliseconds()
-	return c, err
+	return c, scope, err
 }

@@ -67,6 +67,19 @@ func (p *Printer) Warn(format string, args ...any) {
 	fmt.Fprintln(p.errw, p.paint(color.FgYellow, "warning: ")+msg)
 }
 
+// Note prints a status line on stderr, unless quiet.
+func (p *Printer) Note(format string, args ...any) {
+	if p.Quiet {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if p.Machine() {
+		p.errJSON(map[string]any{"note": msg})
+		return
+	}
+	fmt.Fprintln(p.errw, msg)
+}
+
 // Error prints one line saying what went wrong and what to do.
 func (p *Printer) Error(err error, code int) {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
