@@ -45,7 +45,7 @@ func demo(args []string) error {
 		return err
 	}
 	if !*keep {
-		defer srv.Stop()
+		defer func() { srv.Stop(); os.RemoveAll(srv.Dir) }()
 	}
 	c := srv.Client()
 	defer c.Close()
@@ -93,8 +93,8 @@ func demo(args []string) error {
 		{"check", "--discover-lanes"},
 		{"inspect", ids[len(ids)-3]},
 		{"promote", "--dry-run"},
-		{"promote"},
-		{"list", "--all"},
+		{"promote", "--discover-lanes"},
+		{"list", "--all", "--discover-lanes"},
 	}
 	for _, s := range steps {
 		fmt.Printf("$ ffdelay %s\n", strings.Join(quote(s), " "))
