@@ -215,11 +215,20 @@ func (r *PromoteRun) Run(ctx context.Context, emit func(Result)) error {
 }
 
 func (r *PromoteRun) runShard(ctx context.Context, sh *shard, emit func(Result)) error {
+	// Workers take a share of the cursors, read a page of each and handle
+	// it; a cursor with more to read goes back in the queue. A worker that
+	// finds the queue empty waits while another is busy, since that one may
+	// put cursors back.
 	queue := r.plans[sh]
 	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	busy := 0
 	take := func() []*cursor {
 		mu.Lock()
 		defer mu.Unlock()
+		for len(queue) == 0 && busy > 0 {
+			cond.Wait()
+		}
 		var out []*cursor
 		var want int64
 		for len(queue) > 0 && want < readBudget {
@@ -228,11 +237,16 @@ func (r *PromoteRun) runShard(ctx context.Context, sh *shard, emit func(Result))
 			out = append(out, c)
 			want += min(c.due, pageSize)
 		}
+		if len(out) > 0 {
+			busy++
+		}
 		return out
 	}
-	requeue := func(cs []*cursor) {
+	release := func(again []*cursor) {
 		mu.Lock()
-		queue = append(queue, cs...)
+		queue = append(queue, again...)
+		busy--
+		cond.Broadcast()
 		mu.Unlock()
 	}
 	workers := r.opts.Pipelines
@@ -251,10 +265,11 @@ func (r *PromoteRun) runShard(ctx context.Context, sh *shard, emit func(Result))
 				}
 				again, err := r.step(ctx, sh, cs, emit)
 				if err != nil {
+					release(nil)
 					errs <- err
 					return
 				}
-				requeue(again)
+				release(again)
 			}
 		}()
 	}
@@ -276,7 +291,6 @@ type candidate struct {
 	member string
 	id     ExecutionID
 	stays  bool
-	done   bool
 }
 
 // step reads one page of each cursor, handles it, and returns the cursors
@@ -388,7 +402,6 @@ func (r *PromoteRun) runIDs(ctx context.Context, sh *shard, emit func(Result)) e
 // then FCALL (or the dry-run prediction) in bounded batches.
 func (r *PromoteRun) handle(ctx context.Context, sh *shard, cands []*candidate, emit func(Result)) error {
 	result := func(cd *candidate, o Outcome, reason, errText string) {
-		cd.done = true
 		cd.stays = staysInSet(o)
 		emit(Result{Partition: cd.cur.Partition, Lane: cd.cur.Lane, ExecutionID: cd.member, Outcome: o, Reason: reason, Error: errText})
 	}
