@@ -29,17 +29,13 @@ func buildBinary(t *testing.T) string {
 // executions spread over the partitions, with a few priorities.
 func backlogServer(t *testing.T, partitions, n int) (*fftest.Server, *redis.Client, []fftest.Exec) {
 	t.Helper()
-	s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
+	s, c, err := fftest.StartFlowFabric(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	c := s.Client()
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-		t.Fatal(err)
-	}
 	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
 		t.Fatal(err)
 	}

@@ -256,3 +256,19 @@ func (s *Server) EnableAOF(ctx context.Context) error {
 	}
 	return fmt.Errorf("AOF rewrite did not finish on %s", s.Addr)
 }
+
+// StartFlowFabric starts a server in dir with the fixture flowfabric
+// library loaded, and returns a client for it.
+func StartFlowFabric(dir string) (*Server, *redis.Client, error) {
+	s, err := StartServer(dir, ServerOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	c := s.Client()
+	if err := LoadLibrary(context.Background(), c, ""); err != nil {
+		c.Close()
+		s.Stop()
+		return nil, nil, err
+	}
+	return s, c, nil
+}

@@ -16,17 +16,13 @@ import (
 // server starts a redis-server with the fixture library for one test.
 func server(t testing.TB) (*fftest.Server, *redis.Client, *redisops.Client) {
 	t.Helper()
-	s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{})
+	s, c, err := fftest.StartFlowFabric(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
-	c := s.Client()
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-		t.Fatal(err)
-	}
 	oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -184,15 +184,11 @@ func vmHWM(path string) int64 {
 }
 
 func newServer(partitions int, lanes []string) (*fftest.Server, *redis.Client, error) {
-	s, err := fftest.StartServer("", fftest.ServerOptions{})
+	s, c, err := fftest.StartFlowFabric("")
 	if err != nil {
 		return nil, nil, err
 	}
-	c := s.Client()
 	ctx := context.Background()
-	if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-		return nil, nil, err
-	}
 	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
 		return nil, nil, err
 	}
@@ -229,6 +225,18 @@ func seedBacklog(c redis.Cmdable, n, partitions int, lanes []string, shape fftes
 		}
 	}
 	return nil
+}
+
+// promoteTimed runs ffdelay promote against a freshly reset commandstats
+// and returns the run and the server's FCALL count and time.
+func promoteTimed(bin string, c redis.Cmdable, args ...string) (runResult, int64, time.Duration, error) {
+	c.ConfigResetStat(context.Background())
+	r, err := runToDevNull(bin, append([]string{"promote", "-o", "json"}, args...)...)
+	if err != nil {
+		return r, 0, 0, err
+	}
+	calls, usec := fcallUsec(c)
+	return r, calls, time.Duration(usec) * time.Microsecond, nil
 }
 
 // fcallUsec reads the server's own time inside FCALL since CONFIG RESETSTAT.
@@ -377,7 +385,6 @@ func benchPromoteStandalone(cfg benchConfig, emit func(benchRow)) error {
 // benchOneSet: the large backlog in a single delayed set, as when a lane's
 // solo executions all land on one partition.
 func benchOneSet(cfg benchConfig, emit func(benchRow)) error {
-	ctx := context.Background()
 	lanes := lanesN(1)
 	s, c, err := newServer(cfg.partitons, lanes)
 	if err != nil {
@@ -387,13 +394,10 @@ func benchOneSet(cfg benchConfig, emit func(benchRow)) error {
 	if err := seedBacklog(c, cfg.large, 1, lanes, fftest.Due); err != nil {
 		return err
 	}
-	c.ConfigResetStat(ctx)
-	r, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+	r, calls, floor, err := promoteTimed(cfg.bin, c, "--url", "redis://"+s.Addr)
 	if err != nil {
 		return err
 	}
-	calls, usec := fcallUsec(c)
-	floor := time.Duration(usec) * time.Microsecond
 	ratio := float64(r.wall) / float64(floor)
 	emit(benchRow{name: fmt.Sprintf("promote %s, all in one delayed set", count(cfg.large)), ffdelay: r.wall.Round(time.Millisecond).String(),
 		baseline: fmt.Sprintf("floor %s (%d FCALLs)", floor.Round(time.Millisecond), calls), ratio: fmt.Sprintf("%.2fx floor", ratio),
@@ -477,12 +481,10 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 	if err := seedBacklog(c, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
 		return err
 	}
-	c.ConfigResetStat(ctx)
-	single, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+	single, _, singleFloor, err := promoteTimed(cfg.bin, c, "--url", "redis://"+s.Addr)
 	if err != nil {
 		return err
 	}
-	_, singleUsec := fcallUsec(c)
 	c.Close()
 	s.Stop()
 	os.RemoveAll(s.Dir)
@@ -543,7 +545,7 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		speed := float64(single.wall) / float64(r.wall)
 		emit(benchRow{name: fmt.Sprintf("promote %s, 3-primary cluster, %s pipeline(s)/primary", count(cfg.large), pipelines), ffdelay: r.wall.Round(time.Millisecond).String(),
 			baseline: fmt.Sprintf("standalone %s (floor %s); cluster floor max %s, sum %s", single.wall.Round(time.Millisecond),
-				(time.Duration(singleUsec) * time.Microsecond).Round(time.Millisecond), (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond),
+				singleFloor.Round(time.Millisecond), (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond),
 				(time.Duration(sumUsec) * time.Microsecond).Round(time.Millisecond)),
 			ratio: fmt.Sprintf("%.2fx standalone speed", speed), ping: "-", rss: mb(r.rssKB),
 			target: "faster than standalone", ok: speed > 1})
