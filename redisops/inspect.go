@@ -12,7 +12,9 @@ import (
 
 // Inspect reads everything about each execution's delay: core, tags, which
 // scheduling set holds it and with which score, then diagnoses it. lanes are
-// the lanes to look in besides the one the core names.
+// the lanes to look in besides the one the core names. Per primary it costs
+// one pipelined pass for all ids, and a second only for ids whose core names
+// a lane outside lanes.
 func (c *Client) Inspect(ctx context.Context, ids []ExecutionID, lanes []string, count int) ([]Inspection, error) {
 	parts := make([]int, 0, len(ids))
 	for _, id := range ids {
@@ -27,16 +29,18 @@ func (c *Client) Inspect(ctx context.Context, ids []ExecutionID, lanes []string,
 	}
 	out := make([]Inspection, len(ids))
 	err = parallel(shards, func(sh *shard) error {
+		var mine []int
 		for i, id := range ids {
-			if !contains1(sh.partitions, id.Partition) {
-				continue
+			if contains1(sh.partitions, id.Partition) {
+				mine = append(mine, i)
+				out[i] = Inspection{ExecutionID: id.Raw, Partition: id.Partition, ServerTimeMs: sh.nowMs}
 			}
-			ins, err := c.inspectOne(ctx, sh, id, lanes)
-			if err != nil {
-				return err
-			}
-			Diagnose(&ins, count)
-			out[i] = ins
+		}
+		if err := c.inspectShard(ctx, sh, ids, mine, out, lanes); err != nil {
+			return err
+		}
+		for _, i := range mine {
+			Diagnose(&out[i], count)
 		}
 		return nil
 	})
@@ -55,78 +59,97 @@ func dedupe(ps []int) []int {
 	return out
 }
 
-func (c *Client) inspectOne(ctx context.Context, sh *shard, id ExecutionID, lanes []string) (Inspection, error) {
-	ins := Inspection{ExecutionID: id.Raw, Partition: id.Partition, ServerTimeMs: sh.nowMs}
-	var core, tags *redis.MapStringStringCmd
-	probe := func(lanes []string) ([]*redis.FloatCmd, []*redis.FloatCmd, error) {
-		del := make([]*redis.FloatCmd, len(lanes))
-		eli := make([]*redis.FloatCmd, len(lanes))
+// setProbe is one id's scores in one lane's two scheduling sets.
+type setProbe struct {
+	i        int
+	lane     string
+	del, eli *redis.FloatCmd
+}
+
+func (c *Client) inspectShard(ctx context.Context, sh *shard, ids []ExecutionID, mine []int, out []Inspection, lanes []string) error {
+	cores := map[int]*redis.MapStringStringCmd{}
+	tags := map[int]*redis.MapStringStringCmd{}
+	probe := func(pairs map[int][]string, first bool) ([]setProbe, error) {
+		var probes []setProbe
 		_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if core == nil {
-				core = p.HGetAll(ctx, CoreKey(id.Partition, id.Raw))
-				tags = p.HGetAll(ctx, TagsKey(id.Partition, id.Raw))
-			}
-			for i, l := range lanes {
-				del[i] = p.ZScore(ctx, DelayedKey(id.Partition, l), id.Raw)
-				eli[i] = p.ZScore(ctx, EligibleKey(id.Partition, l), id.Raw)
+			for _, i := range mine {
+				id := ids[i]
+				if first {
+					cores[i] = p.HGetAll(ctx, CoreKey(id.Partition, id.Raw))
+					tags[i] = p.HGetAll(ctx, TagsKey(id.Partition, id.Raw))
+				}
+				for _, l := range pairs[i] {
+					probes = append(probes, setProbe{i, l,
+						p.ZScore(ctx, DelayedKey(id.Partition, l), id.Raw),
+						p.ZScore(ctx, EligibleKey(id.Partition, l), id.Raw)})
+				}
 			}
 			return nil
 		})
 		if err != nil && !errNil(err) && kindOf(err) != KindOther {
-			return nil, nil, c.wrap(sh.addr, err)
+			return nil, c.wrap(sh.addr, err)
 		}
-		return del, eli, nil
+		return probes, nil
 	}
-	look := func(lanes []string) error {
-		del, eli, err := probe(lanes)
-		if err != nil {
-			return err
-		}
-		for i, l := range lanes {
-			if s, err := del[i].Result(); err == nil && !ins.InDelayed {
-				ins.InDelayed, ins.DelayedScore = true, &s
-				ins.Lane = l
+	record := func(probes []setProbe) {
+		for _, pr := range probes {
+			ins := &out[pr.i]
+			if s, err := pr.del.Result(); err == nil && !ins.InDelayed {
+				ins.InDelayed, ins.DelayedScore, ins.Lane = true, &s, pr.lane
 			}
-			if s, err := eli[i].Result(); err == nil && !ins.InEligible {
+			if s, err := pr.eli.Result(); err == nil && !ins.InEligible {
 				ins.InEligible, ins.EligibleScore = true, &s
 				if ins.Lane == "" {
-					ins.Lane = l
+					ins.Lane = pr.lane
 				}
 			}
 		}
-		return nil
 	}
-	if err := look(lanes); err != nil {
-		return ins, err
+	all := map[int][]string{}
+	for _, i := range mine {
+		all[i] = lanes
 	}
-	if err := core.Err(); err != nil && !errNil(err) {
-		return ins, c.wrap(sh.addr, fmt.Errorf("reading %s: %w", CoreKey(id.Partition, id.Raw), err))
+	probes, err := probe(all, true)
+	if err != nil {
+		return err
 	}
-	ins.Core, ins.Tags = core.Val(), tags.Val()
-	if len(ins.Core) == 0 {
-		ins.Core = nil
-	}
-	if len(ins.Tags) == 0 {
-		ins.Tags = nil
-	}
+	record(probes)
 	// The core names the lane it belongs to; look there too when the
 	// scope did not include it.
-	var extra []string
-	for _, f := range []string{"lane_id", "current_lane"} {
-		if l := ins.Core[f]; l != "" && !contains(lanes, l) && !contains(extra, l) && ValidateLane(l) == nil {
-			extra = append(extra, l)
+	extra := map[int][]string{}
+	for _, i := range mine {
+		ins := &out[i]
+		if err := cores[i].Err(); err != nil && !errNil(err) {
+			return c.wrap(sh.addr, fmt.Errorf("reading %s: %w", CoreKey(ins.Partition, ins.ExecutionID), err))
+		}
+		ins.Core, ins.Tags = cores[i].Val(), tags[i].Val()
+		if len(ins.Core) == 0 {
+			ins.Core = nil
+		}
+		if len(ins.Tags) == 0 {
+			ins.Tags = nil
+		}
+		for _, f := range []string{"lane_id", "current_lane"} {
+			if l := ins.Core[f]; l != "" && !contains(lanes, l) && !contains(extra[i], l) && ValidateLane(l) == nil {
+				extra[i] = append(extra[i], l)
+			}
 		}
 	}
 	if len(extra) > 0 {
-		if err := look(extra); err != nil {
-			return ins, err
+		probes, err := probe(extra, false)
+		if err != nil {
+			return err
 		}
+		record(probes)
 	}
-	if ins.Lane == "" {
-		ins.Lane = firstNonEmpty(ins.Core["current_lane"], ins.Core["lane_id"])
+	for _, i := range mine {
+		ins := &out[i]
+		if ins.Lane == "" {
+			ins.Lane = firstNonEmpty(ins.Core["current_lane"], ins.Core["lane_id"])
+		}
+		ins.Found = ins.Core != nil || ins.InDelayed || ins.InEligible
 	}
-	ins.Found = ins.Core != nil || ins.InDelayed || ins.InEligible
-	return ins, nil
+	return nil
 }
 
 func firstNonEmpty(s ...string) string {
