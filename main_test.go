@@ -59,10 +59,6 @@ func TestScripts(t *testing.T) {
 // TestScriptsCluster runs the shared scripts against a local 3-primary
 // cluster, one script at a time.
 func TestScriptsCluster(t *testing.T) {
-	if testing.Short() {
-		t.Log("-short: cluster scripts not run")
-		return
-	}
 	if _, err := fftest.RedisServerPath(); err != nil {
 		t.Fatal(err)
 	}

@@ -80,10 +80,6 @@ func TestRacingPromoters(t *testing.T) {
 // --watch runs: the loop follows the new primary and promotes what falls
 // due after the failover; nothing is lost.
 func TestClusterFailoverDuringWatch(t *testing.T) {
-	if testing.Short() {
-		t.Log("-short: cluster failover not run")
-		return
-	}
 	if _, err := fftest.RedisServerPath(); err != nil {
 		t.Fatal(err)
 	}

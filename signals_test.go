@@ -29,12 +29,7 @@ func buildBinary(t *testing.T) string {
 // executions spread over the partitions, with a few priorities.
 func backlogServer(t *testing.T, partitions, n int) (*fftest.Server, *redis.Client, []fftest.Exec) {
 	t.Helper()
-	s, c, err := fftest.StartFlowFabric(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	t.Cleanup(func() { c.Close() })
+	s, c := fftest.NewFlowFabric(t)
 	ctx := context.Background()
 	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -271,4 +272,18 @@ func StartFlowFabric(dir string) (*Server, *redis.Client, error) {
 		return nil, nil, err
 	}
 	return s, c, nil
+}
+
+// NewFlowFabric is StartFlowFabric for a test: it fails the test when the
+// server cannot start (saying how to install redis-server) and stops the
+// server and closes the client when the test ends.
+func NewFlowFabric(t testing.TB) (*Server, *redis.Client) {
+	t.Helper()
+	s, c, err := StartFlowFabric(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	t.Cleanup(func() { c.Close() })
+	return s, c
 }

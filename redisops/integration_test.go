@@ -16,12 +16,7 @@ import (
 // server starts a redis-server with the fixture library for one test.
 func server(t testing.TB) (*fftest.Server, *redis.Client, *redisops.Client) {
 	t.Helper()
-	s, c, err := fftest.StartFlowFabric(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	t.Cleanup(func() { c.Close() })
+	s, c := fftest.NewFlowFabric(t)
 	ctx := context.Background()
 	oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}, Timeout: 5 * time.Second})
 	if err != nil {
