@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/flowfabric/ffdelay/commands.Version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: build test demo bench lint fuzz deps clean
+.PHONY: build test race demo bench lint fuzz deps clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o ffdelay .
@@ -16,9 +16,15 @@ deps:
 		apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
 	@redis-server --version
 
+# test runs everything; the packages with the concurrent promotion engine
+# also run under the race detector (make race runs all of it that way).
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 10m ./redisops/ ./commands/ ./output/
+
+race: deps
+	$(GO) test -race -count=1 -timeout 15m ./...
 
 demo: deps build
 	$(GO) run ./sandbox demo --ffdelay ./ffdelay
