@@ -154,17 +154,19 @@ func (p *Printer) table(header []string, rows [][]string, right map[int]bool) {
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
 		tablewriter.WithTrimSpace(tw.Off),
 	)
-	hs := make([]string, len(header))
-	for i, h := range header {
-		hs[i] = p.bold(h)
-	}
-	t.Header(hs)
+	t.Header(header)
 	for _, r := range rows {
 		t.Append(r)
 	}
 	t.Render()
-	for _, l := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
-		p.out.WriteString(strings.TrimRight(l, " ") + "\n")
+	for i, l := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+		l = strings.TrimRight(l, " ")
+		if i == 0 {
+			// Bold after layout, so the padding stays outside the escape
+			// codes and trailing blanks can be trimmed.
+			l = p.bold(l)
+		}
+		p.out.WriteString(l + "\n")
 	}
 }
 
