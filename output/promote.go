@@ -64,7 +64,7 @@ func (w *PromoteWriter) Result(r redisops.Result) {
 		if w.h.Verbose || notable(r.Outcome) {
 			if len(w.notable) < maxNotable || w.h.Verbose {
 				w.notable = append(w.notable, []string{strconv.Itoa(r.Partition), r.Lane, r.ExecutionID,
-					w.outcome(r.Outcome), firstOf(r.Error, r.Reason)})
+					w.outcome(r.Outcome), firstOf(r.Reason, r.Error)})
 			} else {
 				w.hidden++
 			}

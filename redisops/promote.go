@@ -580,7 +580,7 @@ func (r *PromoteRun) promote(ctx context.Context, sh *shard, batch []*candidate,
 			promoted++
 		}
 		if o == Failed {
-			result(cd, o, "", detail)
+			result(cd, o, failureReason(detail), detail)
 		} else {
 			result(cd, o, "", "")
 		}
@@ -744,4 +744,13 @@ func (b *budget) exhausted() bool {
 func isMissingFunction(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "Function not found") || strings.HasPrefix(s, "NOSCRIPT") || strings.Contains(s, "unknown function")
+}
+
+// failureReason explains the failures FlowFabric is known for; the error
+// text itself is kept beside it.
+func failureReason(errText string) string {
+	if strings.Contains(errText, "compare number with nil") || strings.Contains(errText, "compare nil with number") {
+		return "stuck: no delay_until in the core (resumed with a delay); the engine's promoter fails on it forever"
+	}
+	return ""
 }
