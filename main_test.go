@@ -448,14 +448,20 @@ func cmdStall(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "sleep":
 		c := st.server.Client()
-		started := make(chan struct{})
 		go func() {
 			defer c.Close()
-			close(started)
 			c.Do(ctx, "DEBUG", "SLEEP", strconv.FormatFloat(d.Seconds(), 'f', 3, 64))
 		}()
-		<-started
-		time.Sleep(50 * time.Millisecond)
+		// Return once the server has stopped answering.
+		probe := redis.NewClient(&redis.Options{Addr: st.server.Addr, DisableIdentity: true, ReadTimeout: 50 * time.Millisecond, MaxRetries: -1})
+		defer probe.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for probe.Ping(ctx).Err() == nil {
+			if time.Now().After(deadline) {
+				ts.Fatalf("the server never stalled")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	case "pause":
 		ts.Check(st.client.Do(ctx, "CLIENT", "PAUSE", strconv.FormatInt(d.Milliseconds(), 10), "ALL").Err())
 	default:
