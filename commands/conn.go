@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -268,4 +267,3 @@ func connectWith(ctx context.Context, o redisops.Options) (*redisops.Client, err
 	return client, nil
 }
 
-var _ = fmt.Sprint
