@@ -266,4 +266,3 @@ func connectWith(ctx context.Context, o redisops.Options) (*redisops.Client, err
 	}
 	return client, nil
 }
-
