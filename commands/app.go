@@ -100,7 +100,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		d.printer.Flush()
 	}
 	code := exitCode(ctx, err)
-	if err != nil && err != errSilentFailure && !errors.Is(err, errHelpShown) {
+	if err != nil && err != errSilentFailure {
 		msg := err
 		if code == ExitUsage {
 			msg = fmt.Errorf("%v (see ffdelay --help)", err)
@@ -113,8 +113,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	return code
 }
-
-var errHelpShown = errors.New("help shown")
 
 func exitCode(ctx context.Context, err error) int {
 	if err == nil {
