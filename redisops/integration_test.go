@@ -80,12 +80,13 @@ func promote(t *testing.T, oc *redisops.Client, opts redisops.PromoteOptions) (r
 func TestPromoteStepsOverManyStuckEntries(t *testing.T) {
 	_, c, oc := server(t)
 	var execs []fftest.Exec
-	execs = append(execs, many(700, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})...)
-	execs = append(execs, many(300, fftest.Exec{Partition: 0, Shape: fftest.StaleScore, OffsetMs: -800_000})...)
-	execs = append(execs, many(900, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
+	// 1,800 stayers: more than one page (1,024) of them.
+	execs = append(execs, many(1300, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})...)
+	execs = append(execs, many(500, fftest.Exec{Partition: 0, Shape: fftest.StaleScore, OffsetMs: -800_000})...)
+	execs = append(execs, many(1500, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
 	seed(t, c, execs)
 	totals, _ := promote(t, oc, redisops.PromoteOptions{Scope: scope(1, "default")})
-	want := redisops.PromoteTotals{Promoted: 900, NotYetDue: 300, Failed: 700}
+	want := redisops.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300}
 	if totals != want {
 		t.Errorf("totals = %+v, want %+v", totals, want)
 	}
@@ -116,7 +117,7 @@ func TestPromoteLimitIsExact(t *testing.T) {
 // Every due execution gets exactly one result, also across pages.
 func TestPromoteOneResultEach(t *testing.T) {
 	_, c, oc := server(t)
-	ids := seed(t, c, many(1000, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
+	ids := seed(t, c, many(2500, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
 	_, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(4, "default"), BatchSize: 50})
 	seen := map[string]int{}
 	for _, r := range results {
