@@ -133,6 +133,17 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		k.add("connection", output.Fail, "%v", err)
 		return finish(err)
 	}
+	// failed records a step that could not run as a failed check. Only a
+	// server that cannot be reached or refuses our credentials makes it
+	// exit 3; anything else (a refused INFO, a key of the wrong type) is a
+	// failed check, exit 1.
+	failed := func(name string, err error) error {
+		k.add(name, output.Fail, "%v", err)
+		if kind := redisops.KindOf(err); kind == redisops.KindUnreachable || kind == redisops.KindAuth {
+			return finish(err)
+		}
+		return finish(nil)
+	}
 	mode := "standalone"
 	if client.IsCluster() {
 		mode = "cluster"
@@ -141,7 +152,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 
 	versions, err := client.Versions(ctx)
 	if err != nil {
-		return finish(err)
+		return failed("server_version", err)
 	}
 	var old, seen []string
 	for _, v := range versions {
@@ -158,7 +169,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 
 	libs, err := client.Libraries(ctx)
 	if err != nil {
-		return finish(err)
+		return failed("library", err)
 	}
 	var missing []string
 	libOK := true
@@ -198,7 +209,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 
 	scope, err := resolveScope(ctx, client, o.Scope, output.Discard())
 	if err != nil {
-		return finish(err)
+		return failed("partitions_config", err)
 	}
 	cfg := scope.Registry.Config
 	switch {
@@ -217,11 +228,11 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 
 	run, err := client.NewList(ctx, scope.Scope)
 	if err != nil {
-		return finish(err)
+		return failed("overdue", err)
 	}
 	groups, err := run.Groups(ctx, stuckSample)
 	if err != nil {
-		return finish(err)
+		return failed("overdue", err)
 	}
 	var due, worst int64
 	var worstGroup redisops.Group
@@ -254,7 +265,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 	}
 	stuck, err := client.FindStuck(ctx, sample)
 	if err != nil {
-		return finish(err)
+		return failed("stuck", err)
 	}
 	if len(stuck) > 0 {
 		var ex []string
