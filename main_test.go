@@ -136,6 +136,7 @@ func params(dir string, cl *clusterSlot) testscript.Params {
 			"ff-server":     cmdServer,
 			"ff-tls":        cmdTLS,
 			"ff-auth":       cmdAuth,
+			"ff-acl":        cmdACL,
 			"ff-proxy":      cmdProxy,
 			"ff-stall":      cmdStall,
 		},
@@ -467,4 +468,20 @@ func cmdStall(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: ff-stall sleep|pause D")
 	}
+}
+
+// ff-acl USER RULES... runs ACL SETUSER USER reset on RULES... on the
+// standalone server or on every primary of the cluster.
+func cmdACL(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	ctx := context.Background()
+	cmd := []any{"ACL", "SETUSER", args[0], "reset"}
+	for _, r := range args[1:] {
+		cmd = append(cmd, r)
+	}
+	if st.cluster != nil {
+		ts.Check(st.cluster.ForEachPrimary(ctx, func(n *redis.Client) error { return n.Do(ctx, cmd...).Err() }))
+		return
+	}
+	ts.Check(st.client.Do(ctx, cmd...).Err())
 }
