@@ -1,15 +1,18 @@
 package fftest
 
 import (
-	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// FaultProxy sits between ffdelay and a server and injects network faults:
-// it can cut every open connection, refuse new ones for a while, and delay
-// traffic.
+// FaultProxy sits between a client and a server on loopback. It injects
+// network faults (cut every open connection, refuse new ones for a while)
+// and latency: every chunk the server sends is held back by the latency,
+// as on a longer link (pipelined replies still arrive together, so round
+// trips show and bandwidth does not). It counts round trips: a client write
+// that follows a delivered reply starts a new one.
 type FaultProxy struct {
 	ln     net.Listener
 	target string
@@ -18,6 +21,7 @@ type FaultProxy struct {
 	conns       map[net.Conn]bool
 	refuseUntil time.Time
 	latency     time.Duration
+	roundTrips  atomic.Int64
 }
 
 // StartFaultProxy listens on a loopback port and forwards to target.
@@ -33,6 +37,9 @@ func StartFaultProxy(target string) (*FaultProxy, error) {
 
 // Addr is the proxy's address.
 func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
+
+// RoundTrips is how many round trips clients have made so far.
+func (p *FaultProxy) RoundTrips() int64 { return p.roundTrips.Load() }
 
 // Cut closes every open connection.
 func (p *FaultProxy) Cut() {
@@ -52,7 +59,7 @@ func (p *FaultProxy) Refuse(d time.Duration) {
 	p.Cut()
 }
 
-// SetLatency delays every chunk forwarded in either direction by d.
+// SetLatency delays every reply chunk by d.
 func (p *FaultProxy) SetLatency(d time.Duration) {
 	p.mu.Lock()
 	p.latency = d
@@ -86,32 +93,65 @@ func (p *FaultProxy) accept() {
 		p.mu.Lock()
 		p.conns[c], p.conns[s] = true, true
 		p.mu.Unlock()
-		go p.pipe(s, c)
-		go p.pipe(c, s)
+		var replied atomic.Bool
+		replied.Store(true)
+		go p.requests(c, s, &replied)
+		go p.replies(c, s, &replied)
 	}
 }
 
-func (p *FaultProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
+// requests copies client -> server, counting round trips.
+func (p *FaultProxy) requests(c, s net.Conn, replied *atomic.Bool) {
+	defer s.Close()
+	defer c.Close()
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := src.Read(buf)
+		n, err := c.Read(buf)
 		if n > 0 {
-			p.mu.Lock()
-			d := p.latency
-			p.mu.Unlock()
-			if d > 0 {
-				time.Sleep(d)
+			if replied.Swap(false) {
+				p.roundTrips.Add(1)
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := s.Write(buf[:n]); werr != nil {
 				return
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
+			return
+		}
+	}
+}
+
+type chunk struct {
+	at   time.Time
+	data []byte
+}
+
+// replies copies server -> client, each chunk held back by the latency
+// from the moment it was read, so latency does not add up across chunks.
+func (p *FaultProxy) replies(c, s net.Conn, replied *atomic.Bool) {
+	q := make(chan chunk, 1024)
+	go func() {
+		defer c.Close()
+		for ch := range q {
+			time.Sleep(time.Until(ch.at))
+			if _, err := c.Write(ch.data); err != nil {
 				return
 			}
+			replied.Store(true)
+		}
+	}()
+	defer close(q)
+	defer s.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			d := p.latency
+			p.mu.Unlock()
+			q <- chunk{time.Now().Add(d), append([]byte(nil), buf[:n]...)}
+		}
+		if err != nil {
 			return
 		}
 	}

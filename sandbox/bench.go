@@ -198,6 +198,21 @@ func newServer(partitions int, lanes []string) (*fftest.Server, *redis.Client, e
 	return s, c, nil
 }
 
+// backlogServer starts a server and seeds n executions of shape spread
+// over the first spread partitions; stop removes it again.
+func backlogServer(cfg benchConfig, n, spread int, lanes []string, shape fftest.Shape) (s *fftest.Server, c *redis.Client, stop func(), err error) {
+	s, c, err = newServer(cfg.partitons, lanes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stop = func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }
+	if err := seedBacklog(c, n, spread, lanes, shape); err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return s, c, stop, nil
+}
+
 func lanesN(n int) []string {
 	out := []string{"default"}
 	for i := 1; i < n; i++ {
@@ -385,15 +400,11 @@ func benchPromoteStandalone(cfg benchConfig, emit func(benchRow)) error {
 // benchOneSet: the large backlog in a single delayed set, as when a lane's
 // solo executions all land on one partition.
 func benchOneSet(cfg benchConfig, emit func(benchRow)) error {
-	lanes := lanesN(1)
-	s, c, err := newServer(cfg.partitons, lanes)
+	s, c, stop, err := backlogServer(cfg, cfg.large, 1, lanesN(1), fftest.Due)
 	if err != nil {
 		return err
 	}
-	defer func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }()
-	if err := seedBacklog(c, cfg.large, 1, lanes, fftest.Due); err != nil {
-		return err
-	}
+	defer stop()
 	r, calls, floor, err := promoteTimed(cfg.bin, c, "--url", "redis://"+s.Addr)
 	if err != nil {
 		return err
@@ -412,24 +423,23 @@ func benchIdle(cfg benchConfig, emit func(benchRow)) error {
 	ctx := context.Background()
 	for _, nl := range []int{3, 4} {
 		lanes := lanesN(nl)
-		s, c, err := newServer(cfg.partitons, lanes)
-		if err != nil {
-			return err
-		}
 		// Some future entries so the sets exist but nothing is due.
-		if err := seedBacklog(c, 1000, cfg.partitons, lanes, fftest.Future); err != nil {
-			return err
-		}
-		proxy, err := newLatencyProxy(s.Addr, cfg.latency)
+		s, _, stop, err := backlogServer(cfg, 1000, cfg.partitons, lanes, fftest.Future)
 		if err != nil {
 			return err
 		}
+		proxy, err := fftest.StartFaultProxy(s.Addr)
+		if err != nil {
+			stop()
+			return err
+		}
+		proxy.SetLatency(cfg.latency)
 		for _, via := range []struct {
 			name, addr string
 			proxied    bool
 		}{{"local", s.Addr, false}, {"via 2ms proxy", proxy.Addr(), true}} {
 			for _, cmd := range [][]string{{"list"}, {"promote"}} {
-				before := proxy.roundTrips.Load()
+				before := proxy.RoundTrips()
 				// Best of 3: the figure is round trips, not scheduler noise.
 				var best runResult
 				for i := 0; i < 3; i++ {
@@ -441,7 +451,7 @@ func benchIdle(cfg benchConfig, emit func(benchRow)) error {
 						best = r
 					}
 				}
-				rts := (proxy.roundTrips.Load() - before) / 3
+				rts := (proxy.RoundTrips() - before) / 3
 				row := benchRow{name: fmt.Sprintf("idle %s, %d x %d lanes, %s", cmd[0], cfg.partitons, nl, via.name),
 					ffdelay: best.wall.Round(100 * time.Microsecond).String(), baseline: "-", ratio: "-", ping: "-", rss: mb(best.rssKB), ok: true}
 				if via.proxied {
@@ -462,9 +472,7 @@ func benchIdle(cfg benchConfig, emit func(benchRow)) error {
 			baseline: time.Since(start).Round(time.Millisecond).String(), ratio: "-", ping: "-", rss: "-", target: "(about 2.4s in the spec)", ok: true})
 		pc.Close()
 		proxy.Close()
-		c.Close()
-		s.Stop()
-		os.RemoveAll(s.Dir)
+		stop()
 	}
 	return nil
 }
@@ -474,20 +482,15 @@ func benchIdle(cfg benchConfig, emit func(benchRow)) error {
 func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 	ctx := context.Background()
 	lanes := lanesN(1)
-	s, c, err := newServer(cfg.partitons, lanes)
+	s, c, stop, err := backlogServer(cfg, cfg.large, cfg.partitons, lanes, fftest.Due)
 	if err != nil {
-		return err
-	}
-	if err := seedBacklog(c, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
 		return err
 	}
 	single, _, singleFloor, err := promoteTimed(cfg.bin, c, "--url", "redis://"+s.Addr)
+	stop()
 	if err != nil {
 		return err
 	}
-	c.Close()
-	s.Stop()
-	os.RemoveAll(s.Dir)
 
 	cl, err := fftest.StartCluster("", 3, 0)
 	if err != nil {
@@ -557,34 +560,26 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 
 // benchMemory: peak RSS of promote -o json at 100k and at 1M executions.
 func benchMemory(cfg benchConfig, emit func(benchRow)) error {
-	sizes := []struct {
-		n     int
-		limit int64
-	}{{cfg.large, 60 << 10}}
+	type size struct {
+		n       int
+		limitKB int64
+	}
+	sizes := []size{{cfg.large, 60 << 10}}
 	if cfg.huge > 0 {
-		sizes = append(sizes, struct {
-			n     int
-			limit int64
-		}{cfg.huge, 100 << 10})
+		sizes = append(sizes, size{cfg.huge, 100 << 10})
 	}
 	for _, sz := range sizes {
-		lanes := lanesN(1)
-		s, c, err := newServer(cfg.partitons, lanes)
+		s, _, stop, err := backlogServer(cfg, sz.n, cfg.partitons, lanesN(1), fftest.Due)
 		if err != nil {
 			return err
 		}
-		if err := seedBacklog(c, sz.n, cfg.partitons, lanes, fftest.Due); err != nil {
-			return err
-		}
 		r, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
+		stop()
 		if err != nil {
 			return err
 		}
 		emit(benchRow{name: fmt.Sprintf("peak memory, promote %s -o json", count(sz.n)), ffdelay: r.wall.Round(time.Millisecond).String(),
-			baseline: "-", ratio: "-", ping: "-", rss: mb(r.rssKB), target: "RSS < " + mb(sz.limit), ok: r.rssKB < sz.limit})
-		c.Close()
-		s.Stop()
-		os.RemoveAll(s.Dir)
+			baseline: "-", ratio: "-", ping: "-", rss: mb(r.rssKB), target: "RSS < " + mb(sz.limitKB), ok: r.rssKB < sz.limitKB})
 	}
 	return nil
 }
