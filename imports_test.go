@@ -15,7 +15,7 @@ import (
 // the only one that formats, and the test harness is never linked in.
 func TestOnlyRedisopsImportsGoRedis(t *testing.T) {
 	files, _ := filepath.Glob("*.go")
-	for _, dir := range []string{"commands", "output"} {
+	for _, dir := range []string{"internal/commands", "internal/output"} {
 		more, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		files = append(files, more...)
 	}
@@ -36,7 +36,7 @@ func TestOnlyRedisopsImportsGoRedis(t *testing.T) {
 			if strings.HasSuffix(path, "/fftest") {
 				t.Errorf("%s imports the test harness %s", f, path)
 			}
-			if filepath.Dir(f) == "output" && strings.HasSuffix(path, "/commands") {
+			if filepath.Dir(f) == "internal/output" && strings.HasSuffix(path, "/commands") {
 				t.Errorf("%s imports commands: output renders plain structs only", f)
 			}
 		}

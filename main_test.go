@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/commands"
-	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/flowfabric/ffdelay/internal/commands"
+	"github.com/flowfabric/ffdelay/internal/fftest"
 	"github.com/redis/go-redis/v9"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 
 // scriptState is one script's servers and what it seeded.
 type scriptState struct {
+	lib     fftest.Library
 	client  redis.UniversalClient
 	server  *fftest.Server  // standalone
 	cluster *fftest.Cluster // cluster mode
@@ -44,31 +45,59 @@ func state(ts *testscript.TestScript) *scriptState {
 }
 
 // TestScripts runs every end-to-end script against its own standalone
-// redis-server.
+// server, once per server of the matrix (fftest.Binaries).
 func TestScripts(t *testing.T) {
-	if _, err := fftest.RedisServerPath(); err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{"testdata/script", "testdata/script/standalone"} {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			testscript.Run(t, params(dir, nil))
-		})
-	}
+	fftest.EachServer(t, func(t *testing.T, bin fftest.Binary) {
+		for _, dir := range []string{"testdata/script", "testdata/script/standalone"} {
+			t.Run(filepath.Base(dir), func(t *testing.T) {
+				testscript.Run(t, params(dir, bin, fftest.Fixture(), nil))
+			})
+		}
+	})
 }
 
 // TestScriptsCluster runs the shared scripts against a local 3-primary
-// cluster, one script at a time.
+// cluster of each server, one script at a time.
 func TestScriptsCluster(t *testing.T) {
-	if _, err := fftest.RedisServerPath(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := fftest.StartCluster(t.TempDir(), 3, 0)
+	fftest.EachServer(t, func(t *testing.T, bin fftest.Binary) {
+		c, err := fftest.StartCluster(t.TempDir(), bin, 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Stop)
+		var mu sync.Mutex
+		testscript.Run(t, params("testdata/script", bin, fftest.Fixture(), &clusterSlot{c: c, mu: &mu}))
+	})
+}
+
+// releaseScripts are the scripts that also run against FlowFabric's real
+// libraries: everything that calls or predicts ff_promote_delayed.
+var releaseScripts = []string{"list", "promote", "promote_stuck", "promote_select", "watch", "inspect", "check"}
+
+// TestScriptsReleases runs the core scripts against every FlowFabric
+// release's own library (fftest.Releases), on every server of the matrix.
+func TestScriptsReleases(t *testing.T) {
+	libs, note, err := fftest.Releases()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Stop)
-	var mu sync.Mutex
-	testscript.Run(t, params("testdata/script", &clusterSlot{c: c, mu: &mu}))
+	t.Log(note)
+	if len(libs) == 0 {
+		return
+	}
+	var files []string
+	for _, name := range releaseScripts {
+		files = append(files, filepath.Join("testdata/script", name+".txtar"))
+	}
+	fftest.EachServer(t, func(t *testing.T, bin fftest.Binary) {
+		for _, lib := range libs {
+			t.Run(lib.Name, func(t *testing.T) {
+				p := params("", bin, lib, nil)
+				p.Files = files
+				testscript.Run(t, p)
+			})
+		}
+	})
 }
 
 type clusterSlot struct {
@@ -76,13 +105,16 @@ type clusterSlot struct {
 	mu *sync.Mutex
 }
 
-func params(dir string, cl *clusterSlot) testscript.Params {
+// params runs the scripts of dir (or p.Files) against a server of bin with
+// lib loaded: a standalone server per script, or the shared cluster.
+func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) testscript.Params {
 	return testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			st := &scriptState{}
+			st := &scriptState{lib: lib}
 			ctx := context.Background()
+			var version string
 			if cl != nil {
 				cl.mu.Lock()
 				env.Defer(cl.mu.Unlock)
@@ -92,18 +124,25 @@ func params(dir string, cl *clusterSlot) testscript.Params {
 				st.cluster = cl.c
 				cc := cl.c.Client()
 				st.client = cc
+				err := cl.c.ForEachPrimary(ctx, func(n *redis.Client) (err error) {
+					version, err = lib.Load(ctx, n)
+					return err
+				})
+				if err != nil {
+					return err
+				}
 				env.Setenv("FFDELAY_URL", cl.c.URL())
 				env.Setenv("FFDELAY_CLUSTER", "1")
 				env.Setenv("CLUSTER", "1")
 			} else {
-				s, err := fftest.StartServer(filepath.Join(env.WorkDir, ".redis"), fftest.ServerOptions{})
+				s, err := fftest.StartServer(filepath.Join(env.WorkDir, ".redis"), fftest.ServerOptions{Binary: bin})
 				if err != nil {
 					return err
 				}
 				env.Defer(s.Stop)
 				st.server = s
 				st.client = s.Client()
-				if err := fftest.LoadLibrary(ctx, st.client, ""); err != nil {
+				if version, err = lib.Load(ctx, st.client); err != nil {
 					return err
 				}
 				env.Setenv("FFDELAY_URL", "redis://"+s.Addr)
@@ -111,6 +150,9 @@ func params(dir string, cl *clusterSlot) testscript.Params {
 				env.Setenv("REDIS_PORT", strconv.Itoa(s.Port))
 				env.Setenv("CLUSTER", "0")
 			}
+			env.Setenv("SERVER", bin.Product+" "+bin.Version)
+			env.Setenv("FF_VERSION", version)
+			env.Setenv("LIBRARY", lib.Name)
 			env.Defer(func() { st.client.Close() })
 			env.Values["ff"] = st
 			return nil
@@ -119,6 +161,10 @@ func params(dir string, cl *clusterSlot) testscript.Params {
 			switch cond {
 			case "cluster":
 				return cl != nil, nil
+			case "fixture":
+				return !lib.Real(), nil
+			case "valkey":
+				return bin.Product == "valkey", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -274,8 +320,13 @@ func cmdUnload(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("UNLOADED", st.server.Addr)
 }
 
+// ff-version V loads the fixture library with ff_version V (fixture
+// scripts only: under a release's library use [fixture] ff-version).
 func cmdVersion(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
+	if st.lib.Real() {
+		ts.Fatalf("ff-version replaces the library with the fixture; guard it with [fixture] (library %s)", st.lib.Name)
+	}
 	ctx := context.Background()
 	if st.cluster != nil {
 		ts.Check(st.cluster.ForEachPrimary(ctx, func(n *redis.Client) error { return fftest.LoadLibrary(ctx, n, args[0]) }))
@@ -381,7 +432,7 @@ func cmdTLS(ts *testscript.TestScript, neg bool, args []string) {
 	files, err := fftest.GenerateTLS(dir)
 	ts.Check(err)
 	files.RequireClientCert = len(args) > 0 && args[0] == "require-client-cert"
-	s, err := fftest.StartServer(filepath.Join(dir, "data"), fftest.ServerOptions{TLS: files})
+	s, err := fftest.StartServer(filepath.Join(dir, "data"), fftest.ServerOptions{Binary: state(ts).server.Binary, TLS: files})
 	ts.Check(err)
 	ts.Defer(s.Stop)
 	c, err := fftest.TLSClient(s.Addr, files)

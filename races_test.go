@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"os/exec"
@@ -11,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/fftest"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,11 +22,12 @@ import (
 // see not_delayed_cleaned (or nothing, when the winner had already
 // removed the entry before they read it).
 func TestRacingPromoters(t *testing.T) {
-	if _, err := fftest.RedisServerPath(); err != nil {
-		t.Fatal(err)
-	}
 	bin := buildBinary(t)
-	s, c, execs := backlogServer(t, 16, 20_000)
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testRacingPromoters(t, bin, server) })
+}
+
+func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
+	s, c, execs := backlogServer(t, server, 16, 20_000)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	outs := make([]bytes.Buffer, 3)
@@ -36,8 +38,7 @@ func TestRacingPromoters(t *testing.T) {
 			defer wg.Done()
 			cmd := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
 			cmd.Stdout = &outs[i]
-			cmd.Run()
-			codes[i] = cmd.ProcessState.ExitCode()
+			codes[i] = exitCodeOf(cmd.Run())
 		}(i)
 	}
 	var engine fftest.EngineStats
@@ -80,11 +81,12 @@ func TestRacingPromoters(t *testing.T) {
 // --watch runs: the loop follows the new primary and promotes what falls
 // due after the failover; nothing is lost.
 func TestClusterFailoverDuringWatch(t *testing.T) {
-	if _, err := fftest.RedisServerPath(); err != nil {
-		t.Fatal(err)
-	}
 	bin := buildBinary(t)
-	cl, err := fftest.StartCluster(t.TempDir(), 3, 1)
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testClusterFailoverDuringWatch(t, bin, server) })
+}
+
+func testClusterFailoverDuringWatch(t *testing.T, bin string, server fftest.Binary) {
+	cl, err := fftest.StartCluster(t.TempDir(), server, 3, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +154,7 @@ func TestClusterFailoverDuringWatch(t *testing.T) {
 	all = append(all, seed(2000)...)
 	waitEligible(t, cc, 16, 4000)
 	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
+	if code := exitCodeOf(cmd.Wait()); code != 0 {
 		t.Errorf("watch exit code %d; stderr: %s", code, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), `"type":"summary"`) || !strings.Contains(stdout.String(), `"promoted":4000,`) {
@@ -203,4 +204,17 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// exitCodeOf is a finished command's exit code; -1 when it never ran or
+// was killed by a signal, so a test comparing codes fails.
+func exitCodeOf(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/fftest"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,9 +27,9 @@ func buildBinary(t *testing.T) string {
 
 // backlogServer starts a server with the fixture library and n due
 // executions spread over the partitions, with a few priorities.
-func backlogServer(t *testing.T, partitions, n int) (*fftest.Server, *redis.Client, []fftest.Exec) {
+func backlogServer(t *testing.T, server fftest.Binary, partitions, n int) (*fftest.Server, *redis.Client, []fftest.Exec) {
 	t.Helper()
-	s, c := fftest.NewFlowFabric(t)
+	s, c := fftest.NewFlowFabric(t, server)
 	ctx := context.Background()
 	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
 		t.Fatal(err)
@@ -62,16 +62,17 @@ func countSets(t *testing.T, c *redis.Client, partitions int) (delayed, eligible
 // the partial summary is printed, the exit code is 130 or 143, and every
 // execution is in exactly one set.
 func TestSignalMidPromote(t *testing.T) {
-	if _, err := fftest.RedisServerPath(); err != nil {
-		t.Fatal(err)
-	}
 	bin := buildBinary(t)
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testSignalMidPromote(t, bin, server) })
+}
+
+func testSignalMidPromote(t *testing.T, bin string, server fftest.Binary) {
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		code int
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
 		t.Run(tc.sig.String(), func(t *testing.T) {
-			s, c, execs := backlogServer(t, 64, 50_000)
+			s, c, execs := backlogServer(t, server, 64, 50_000)
 			ctx := context.Background()
 			var stdout, stderr bytes.Buffer
 			cmd := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json", "--rate", "20000")
@@ -92,7 +93,7 @@ func TestSignalMidPromote(t *testing.T) {
 			}
 			cmd.Process.Signal(tc.sig)
 			err := cmd.Wait()
-			if got := cmd.ProcessState.ExitCode(); got != tc.code {
+			if got := exitCodeOf(err); got != tc.code {
 				t.Fatalf("exit code %d, want %d (%v); stderr: %s", got, tc.code, err, stderr.String())
 			}
 			var doc struct {

@@ -1,3 +1,5 @@
+//go:build ffsandbox
+
 // Command sandbox starts a throwaway redis-server with the fixture
 // flowfabric library and sample FlowFabric data, then runs ffdelay against
 // it. `make demo` uses it; `make bench` uses its bench subcommand.
@@ -11,7 +13,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/flowfabric/ffdelay/internal/fftest"
 )
 
 func main() {

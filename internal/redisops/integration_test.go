@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/fftest"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
 
-// server starts a redis-server with the fixture library for one test.
-func server(t testing.TB) (*fftest.Server, *redis.Client, *redisops.Client) {
+// server starts a server of bin with the fixture library for one test.
+func server(t testing.TB, bin fftest.Binary) (*fftest.Server, *redis.Client, *redisops.Client) {
 	t.Helper()
-	s, c := fftest.NewFlowFabric(t)
+	s, c := fftest.NewFlowFabric(t, bin)
 	ctx := context.Background()
 	oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}, Timeout: 5 * time.Second})
 	if err != nil {
@@ -77,8 +77,10 @@ func promote(t *testing.T, oc *redisops.Client, opts redisops.PromoteOptions) (r
 
 // More stayers than one page holds sit in front of the due entries: the
 // cursor steps over them page after page and every due entry is promoted.
-func TestPromoteStepsOverManyStuckEntries(t *testing.T) {
-	_, c, oc := server(t)
+func TestPromoteStepsOverManyStuckEntries(t *testing.T) { fftest.EachServer(t, testPromoteStepsOverManyStuckEntries) }
+
+func testPromoteStepsOverManyStuckEntries(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	var execs []fftest.Exec
 	// 1,800 stayers: more than one page (1,024) of them.
 	execs = append(execs, many(1300, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})...)
@@ -96,8 +98,10 @@ func TestPromoteStepsOverManyStuckEntries(t *testing.T) {
 }
 
 // --limit is exact even with two workers per shard and many sets.
-func TestPromoteLimitIsExact(t *testing.T) {
-	_, c, oc := server(t)
+func TestPromoteLimitIsExact(t *testing.T) { fftest.EachServer(t, testPromoteLimitIsExact) }
+
+func testPromoteLimitIsExact(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	var execs []fftest.Exec
 	for p := 0; p < 16; p++ {
 		execs = append(execs, many(40, fftest.Exec{Partition: p, Shape: fftest.Due})...)
@@ -115,8 +119,10 @@ func TestPromoteLimitIsExact(t *testing.T) {
 }
 
 // Every due execution gets exactly one result, also across pages.
-func TestPromoteOneResultEach(t *testing.T) {
-	_, c, oc := server(t)
+func TestPromoteOneResultEach(t *testing.T) { fftest.EachServer(t, testPromoteOneResultEach) }
+
+func testPromoteOneResultEach(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	ids := seed(t, c, many(2500, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
 	_, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(4, "default"), BatchSize: 50})
 	seen := map[string]int{}
@@ -132,8 +138,10 @@ func TestPromoteOneResultEach(t *testing.T) {
 
 // A delayed set of the wrong type is reported against the set, and the
 // other sets are still worked.
-func TestPromoteWrongTypeSet(t *testing.T) {
-	_, c, oc := server(t)
+func TestPromoteWrongTypeSet(t *testing.T) { fftest.EachServer(t, testPromoteWrongTypeSet) }
+
+func testPromoteWrongTypeSet(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	ctx := context.Background()
 	c.Set(ctx, redisops.DelayedKey(1, "default"), "not a zset", 0)
 	seed(t, c, many(5, fftest.Exec{Partition: 2, Shape: fftest.Due}))
@@ -154,8 +162,10 @@ func TestPromoteWrongTypeSet(t *testing.T) {
 
 // A function that answers in an unexpected shape is a failure, never a
 // success; the execution stays delayed.
-func TestPromoteUnexpectedReplyShape(t *testing.T) {
-	_, c, oc := server(t)
+func TestPromoteUnexpectedReplyShape(t *testing.T) { fftest.EachServer(t, testPromoteUnexpectedReplyShape) }
+
+func testPromoteUnexpectedReplyShape(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	ctx := context.Background()
 	for _, body := range []string{
 		`return 'promoted'`,
@@ -186,8 +196,10 @@ func TestPromoteUnexpectedReplyShape(t *testing.T) {
 
 // list sends its commands for every group in one pipelined pass, not one
 // round trip per group.
-func TestListIsPipelined(t *testing.T) {
-	_, c, oc := server(t)
+func TestListIsPipelined(t *testing.T) { fftest.EachServer(t, testListIsPipelined) }
+
+func testListIsPipelined(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	ctx := context.Background()
 	seed(t, c, many(50, fftest.Exec{Partition: 9, Shape: fftest.Due}))
 	run, err := oc.NewList(ctx, scope(256, "default", "a", "b"))
@@ -239,8 +251,10 @@ func clientStats(t *testing.T, c *redis.Client) stats {
 
 // Concurrent runs never promote an execution twice: each promotion is one
 // atomic FCALL, and the loser sees not_delayed_cleaned.
-func TestConcurrentPromotersPromoteOnce(t *testing.T) {
-	s, c, _ := server(t)
+func TestConcurrentPromotersPromoteOnce(t *testing.T) { fftest.EachServer(t, testConcurrentPromotersPromoteOnce) }
+
+func testConcurrentPromotersPromoteOnce(t *testing.T, bin fftest.Binary) {
+	s, c, _ := server(t, bin)
 	ctx := context.Background()
 	var execs []fftest.Exec
 	for p := 0; p < 8; p++ {
@@ -283,8 +297,10 @@ func TestConcurrentPromotersPromoteOnce(t *testing.T) {
 
 // A library without ff_promote_delayed (or one that vanished mid-run) is
 // not a per-execution failure: the run stops with KindNoLibrary (exit 3).
-func TestPromoteMissingFunction(t *testing.T) {
-	_, c, oc := server(t)
+func TestPromoteMissingFunction(t *testing.T) { fftest.EachServer(t, testPromoteMissingFunction) }
+
+func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
 	ctx := context.Background()
 	lib := "#!lua name=flowfabric\nredis.register_function('ff_version', function() return '15' end)\n"
 	if err := c.FunctionLoadReplace(ctx, lib).Err(); err != nil {

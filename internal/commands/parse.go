@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 // ParsePartitionSpec parses "7", "0-15" or "0-15,42" into sorted, distinct

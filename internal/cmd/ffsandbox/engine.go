@@ -1,3 +1,5 @@
+//go:build ffsandbox
+
 package main
 
 import (

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowfabric/ffdelay/output"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
 )
 
@@ -21,8 +21,16 @@ type checkOptions struct {
 	Strict     bool
 }
 
-// knownFFVersions are the ff_version answers of released FlowFabric.
-var knownFFVersions = map[string]bool{"15": true, "26": true, "27": true, "28": true, "31": true, "34": true}
+// ffReleases maps the ff_version answers of released FlowFabric libraries
+// to the releases that ship them.
+var ffReleases = map[string]string{
+	"15": "0.3.x-0.5.x",
+	"26": "0.6-0.9",
+	"27": "0.10-0.11",
+	"28": "0.12",
+	"31": "0.13",
+	"34": "0.14-0.15",
+}
 
 // stuckSample bounds how many due members per group check reads cores of.
 const stuckSample = 20
@@ -198,8 +206,8 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 			k.add("ff_version", output.Warn, "not checked: this user may not run FCALL (a read-only user cannot call ff_version)")
 		case err != nil:
 			k.add("ff_version", output.Fail, "ff_version failed: %v", err)
-		case knownFFVersions[v]:
-			k.add("ff_version", output.Pass, "%s", v)
+		case ffReleases[v] != "":
+			k.add("ff_version", output.Pass, "%s (FlowFabric %s)", v, ffReleases[v])
 		default:
 			k.add("ff_version", output.Warn, "%s is not a known FlowFabric release (known: 15, 26, 27, 28, 31, 34)", v)
 		}

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowfabric/ffdelay/output"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )

@@ -8,13 +8,11 @@ package fftest
 import (
 	"bufio"
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,15 +22,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// InstallHint is printed when redis-server is missing.
-const InstallHint = "redis-server (Redis 7) is needed: apt-get install -y redis-server (or run make test, which installs it)"
-
-// Server is a running redis-server process.
+// Server is a running server process.
 type Server struct {
-	Addr string
-	Port int
-	Dir  string
-	cmd  *exec.Cmd
+	Addr   string
+	Port   int
+	Dir    string
+	Binary Binary
+	cmd    *exec.Cmd
 	args []string
 	done chan struct{}
 	mu   sync.Mutex
@@ -40,6 +36,8 @@ type Server struct {
 
 // ServerOptions tune a server.
 type ServerOptions struct {
+	// Binary is the server build; the zero value means DefaultBinary.
+	Binary Binary
 	// Args are extra redis-server arguments, e.g. "--requirepass", "x".
 	Args []string
 	// AOF keeps data across a restart (appendonly, fsync always).
@@ -48,19 +46,6 @@ type ServerOptions struct {
 	Cluster bool
 	// TLS, when set, serves TLS on Port (plain port disabled).
 	TLS *TLSFiles
-}
-
-// RedisServerPath finds redis-server or explains how to install it.
-func RedisServerPath() (string, error) {
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New(InstallHint)
 }
 
 // FreePort returns a loopback port that was free a moment ago.
@@ -75,10 +60,14 @@ func FreePort() (int, error) {
 
 // StartServer starts redis-server in dir (a fresh temp dir when empty).
 func StartServer(dir string, o ServerOptions) (*Server, error) {
-	bin, err := RedisServerPath()
-	if err != nil {
-		return nil, err
+	bin := o.Binary
+	if bin.Server == "" {
+		var err error
+		if bin, err = DefaultBinary(); err != nil {
+			return nil, err
+		}
 	}
+	var err error
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "ffdelay-redis-"); err != nil {
 			return nil, err
@@ -111,8 +100,8 @@ func StartServer(dir string, o ServerOptions) (*Server, error) {
 			}
 		}
 		args = append(args, o.Args...)
-		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, Dir: dir, args: args}
-		if err := s.start(bin); err != nil {
+		s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, Dir: dir, Binary: bin, args: args}
+		if err := s.start(); err != nil {
 			return nil, err
 		}
 		if err := s.waitUp(o.TLS != nil); err != nil {
@@ -122,13 +111,13 @@ func StartServer(dir string, o ServerOptions) (*Server, error) {
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("redis-server did not start: %v", lastErr)
+	return nil, fmt.Errorf("%s did not start: %v", bin.Name(), lastErr)
 }
 
-func (s *Server) start(bin string) error {
+func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cmd = exec.Command(bin, s.args...)
+	s.cmd = exec.Command(s.Binary.Server, s.args...)
 	s.cmd.Dir = s.Dir
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -143,7 +132,7 @@ func (s *Server) waitUp(tlsOnly bool) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			return fmt.Errorf("redis-server exited at start: %s", s.LogTail())
+			return fmt.Errorf("%s exited at start: %s", s.Binary.Name(), s.LogTail())
 		default:
 		}
 		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
@@ -162,7 +151,7 @@ func (s *Server) waitUp(tlsOnly bool) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("redis-server on %s did not answer in 10s: %s", s.Addr, s.LogTail())
+	return fmt.Errorf("%s on %s did not answer in 10s: %s", s.Binary.Name(), s.Addr, s.LogTail())
 }
 
 // LogTail returns the end of the server's log.
@@ -189,11 +178,7 @@ func (s *Server) Stop() {
 // Restart stops the server and starts it again on the same port and dir.
 func (s *Server) Restart() error {
 	s.Stop()
-	bin, err := RedisServerPath()
-	if err != nil {
-		return err
-	}
-	if err := s.start(bin); err != nil {
+	if err := s.start(); err != nil {
 		return err
 	}
 	return s.waitUp(false)
@@ -202,27 +187,6 @@ func (s *Server) Restart() error {
 // Client returns a go-redis client for the server (test use only).
 func (s *Server) Client() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: s.Addr, DisableIdentity: true, PoolSize: 4})
-}
-
-// LibraryPath is the fixture library, found from this source file.
-func LibraryPath() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata", "flowfabric.lua")
-}
-
-// LoadLibrary loads the fixture flowfabric library (tests only: ffdelay
-// itself never loads functions). version, when not empty, replaces the
-// version ff_version reports.
-func LoadLibrary(ctx context.Context, c redis.Cmdable, version string) error {
-	b, err := os.ReadFile(LibraryPath())
-	if err != nil {
-		return err
-	}
-	src := string(b)
-	if version != "" {
-		src = strings.Replace(src, "local FF_VERSION = '15'", "local FF_VERSION = '"+version+"'", 1)
-	}
-	return c.FunctionLoadReplace(ctx, src).Err()
 }
 
 // EnableAOF turns on the append-only file at run time (so data and the
@@ -260,8 +224,8 @@ func (s *Server) EnableAOF(ctx context.Context) error {
 
 // StartFlowFabric starts a server in dir with the fixture flowfabric
 // library loaded, and returns a client for it.
-func StartFlowFabric(dir string) (*Server, *redis.Client, error) {
-	s, err := StartServer(dir, ServerOptions{})
+func StartFlowFabric(dir string, bin Binary) (*Server, *redis.Client, error) {
+	s, err := StartServer(dir, ServerOptions{Binary: bin})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -275,11 +239,11 @@ func StartFlowFabric(dir string) (*Server, *redis.Client, error) {
 }
 
 // NewFlowFabric is StartFlowFabric for a test: it fails the test when the
-// server cannot start (saying how to install redis-server) and stops the
-// server and closes the client when the test ends.
-func NewFlowFabric(t testing.TB) (*Server, *redis.Client) {
+// server cannot start (saying how to install one) and stops the server and
+// closes the client when the test ends.
+func NewFlowFabric(t testing.TB, bin Binary) (*Server, *redis.Client) {
 	t.Helper()
-	s, c, err := StartFlowFabric(t.TempDir())
+	s, c, err := StartFlowFabric(t.TempDir(), bin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/flowfabric/ffdelay/output"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/flowfabric/ffdelay/output"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 // Failure backoff, as the engine does it: an id that fails this many cycles

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 // ListHeader is what list knows before the first group.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 // PromoteHeader is what promote knows before the first result.

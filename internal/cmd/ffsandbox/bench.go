@@ -1,3 +1,5 @@
+//go:build ffsandbox
+
 package main
 
 import (
@@ -14,7 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/flowfabric/ffdelay/fftest"
+	"github.com/flowfabric/ffdelay/internal/fftest"
 	"github.com/redis/go-redis/v9"
 )
 

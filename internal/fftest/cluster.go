@@ -13,24 +13,27 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Cluster is a local Redis Cluster of real redis-server processes.
+// Cluster is a local cluster of real server processes.
 type Cluster struct {
 	Nodes []*Server
 	Dir   string
 }
 
-// StartCluster starts primaries (and replicas per primary) with
-// --cluster-enabled and joins them with redis-cli --cluster create.
-func StartCluster(dir string, primaries, replicas int) (*Cluster, error) {
+// StartCluster starts primaries (and replicas per primary) of bin (the zero
+// Binary means DefaultBinary) with --cluster-enabled and joins them with
+// the matching cli's --cluster create.
+func StartCluster(dir string, bin Binary, primaries, replicas int) (*Cluster, error) {
+	if bin.Server == "" {
+		var err error
+		if bin, err = DefaultBinary(); err != nil {
+			return nil, err
+		}
+	}
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp("", "ffdelay-cluster-"); err != nil {
 			return nil, err
 		}
-	}
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		return nil, fmt.Errorf("redis-cli is needed for cluster tests: apt-get install -y redis-tools")
 	}
 	c := &Cluster{Dir: dir}
 	total := primaries * (1 + replicas)
@@ -39,7 +42,7 @@ func StartCluster(dir string, primaries, replicas int) (*Cluster, error) {
 		if err := os.MkdirAll(nd, 0o755); err != nil {
 			return nil, err
 		}
-		s, err := StartServer(nd, ServerOptions{Cluster: true})
+		s, err := StartServer(nd, ServerOptions{Binary: bin, Cluster: true})
 		if err != nil {
 			c.Stop()
 			return nil, err
@@ -51,10 +54,10 @@ func StartCluster(dir string, primaries, replicas int) (*Cluster, error) {
 		args = append(args, n.Addr)
 	}
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
-	out, err := exec.Command(cli, args...).CombinedOutput()
+	out, err := exec.Command(bin.CLI, args...).CombinedOutput()
 	if err != nil {
 		c.Stop()
-		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
+		return nil, fmt.Errorf("%s --cluster create: %v: %s", bin.CLI, err, out)
 	}
 	if err := c.WaitReady(20 * time.Second); err != nil {
 		c.Stop()

@@ -3,8 +3,8 @@ package commands
 import (
 	"context"
 
-	"github.com/flowfabric/ffdelay/output"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowfabric/ffdelay/output"
-	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
 )
 
