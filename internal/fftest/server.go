@@ -8,7 +8,7 @@ package fftest
 import (
 	"bufio"
 	"context"
-		"fmt"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -29,9 +29,9 @@ type Server struct {
 	Dir    string
 	Binary Binary
 	cmd    *exec.Cmd
-	args []string
-	done chan struct{}
-	mu   sync.Mutex
+	args   []string
+	done   chan struct{}
+	mu     sync.Mutex
 }
 
 // ServerOptions tune a server.

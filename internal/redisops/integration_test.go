@@ -77,7 +77,9 @@ func promote(t *testing.T, oc *redisops.Client, opts redisops.PromoteOptions) (r
 
 // More stayers than one page holds sit in front of the due entries: the
 // cursor steps over them page after page and every due entry is promoted.
-func TestPromoteStepsOverManyStuckEntries(t *testing.T) { fftest.EachServer(t, testPromoteStepsOverManyStuckEntries) }
+func TestPromoteStepsOverManyStuckEntries(t *testing.T) {
+	fftest.EachServer(t, testPromoteStepsOverManyStuckEntries)
+}
 
 func testPromoteStepsOverManyStuckEntries(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
@@ -162,7 +164,9 @@ func testPromoteWrongTypeSet(t *testing.T, bin fftest.Binary) {
 
 // A function that answers in an unexpected shape is a failure, never a
 // success; the execution stays delayed.
-func TestPromoteUnexpectedReplyShape(t *testing.T) { fftest.EachServer(t, testPromoteUnexpectedReplyShape) }
+func TestPromoteUnexpectedReplyShape(t *testing.T) {
+	fftest.EachServer(t, testPromoteUnexpectedReplyShape)
+}
 
 func testPromoteUnexpectedReplyShape(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
@@ -251,7 +255,9 @@ func clientStats(t *testing.T, c *redis.Client) stats {
 
 // Concurrent runs never promote an execution twice: each promotion is one
 // atomic FCALL, and the loser sees not_delayed_cleaned.
-func TestConcurrentPromotersPromoteOnce(t *testing.T) { fftest.EachServer(t, testConcurrentPromotersPromoteOnce) }
+func TestConcurrentPromotersPromoteOnce(t *testing.T) {
+	fftest.EachServer(t, testConcurrentPromotersPromoteOnce)
+}
 
 func testConcurrentPromotersPromoteOnce(t *testing.T, bin fftest.Binary) {
 	s, c, _ := server(t, bin)
