@@ -38,7 +38,7 @@ func (b *backoff) skip(id string, cycle int) bool { return b.skipUntil[id] >= cy
 func (b *backoff) record(r redisops.Result, cycle int) (report bool) {
 	id := r.ExecutionID
 	switch r.Outcome {
-	case redisops.Failed:
+	case redisops.Failed, redisops.NeedsRepair:
 		b.fails[id]++
 		if b.fails[id] >= strikes {
 			b.skipUntil[id] = cycle + backoffCycles
@@ -179,7 +179,12 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	err = run.Run(ctx, func(r redisops.Result) {
 		c.Totals.Add(r.Outcome)
 		if bo.record(r, cycle) {
-			c.Failures = append(c.Failures, output.Failure{Partition: r.Partition, Lane: r.Lane, ExecutionID: r.ExecutionID, Error: r.Error})
+			errText := r.Error
+			if errText == "" {
+				errText = r.Reason
+			}
+			c.Failures = append(c.Failures, output.Failure{Partition: r.Partition, Lane: r.Lane, ExecutionID: r.ExecutionID,
+				Outcome: string(r.Outcome), Error: errText, Reason: r.Reason})
 		}
 	})
 	c.DurationMs = time.Since(start).Milliseconds()

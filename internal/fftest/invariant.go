@@ -57,7 +57,13 @@ func CheckInvariant(ctx context.Context, c redis.Cmdable, seeded []Exec) error {
 			continue
 		}
 		switch e.Shape {
-		case Due, Future, Retry, StaleScore:
+		case PastEligible:
+			// Misindexed: it must stay delayed until repaired, then be
+			// eligible; never in neither.
+			if !inDel && !inEli {
+				bad("stranded: in no scheduling set")
+			}
+		case Due, Future, Retry, StaleScore, Duplicate:
 			switch {
 			case !inDel && !inEli:
 				bad("in no scheduling set")
@@ -65,6 +71,23 @@ func CheckInvariant(ctx context.Context, c redis.Cmdable, seeded []Exec) error {
 				bad("in the delayed set but core says %s/%s", field(0), field(1))
 			case inEli && (field(0) != "eligible_now" || field(1) != "waiting" || field(2) != ""):
 				bad("in the eligible set but core says %s/%s delay_until=%q", field(0), field(1), field(2))
+			case inEli:
+				prio, _ := strconv.ParseFloat(field(3), 64)
+				created, _ := strconv.ParseFloat(field(4), 64)
+				if want := 0 - prio*1e12 + created; probes[i].eli.Val() != want {
+					bad("eligible score %v, want %v", probes[i].eli.Val(), want)
+				}
+			}
+		case realShape:
+			// Created by FlowFabric's own functions: runnable, so it must be
+			// in exactly one set. The delayed set may still hold one that
+			// needs repair (eligible_now, or no delay_until): reported, not
+			// lost. The eligible set must agree with the core.
+			switch {
+			case !inDel && !inEli:
+				bad("in no scheduling set (core says %s/%s)", field(0), field(1))
+			case inEli && (field(0) != "eligible_now" || field(2) != ""):
+				bad("in the eligible set but core says %s delay_until=%q", field(0), field(2))
 			case inEli:
 				prio, _ := strconv.ParseFloat(field(3), 64)
 				created, _ := strconv.ParseFloat(field(4), 64)
@@ -85,4 +108,17 @@ func CheckInvariant(ctx context.Context, c redis.Cmdable, seeded []Exec) error {
 		return fmt.Errorf("%d problems:\n%s", len(problems), strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// realShape marks executions created through the real functions.
+const realShape Shape = "real"
+
+// CheckRealInvariant is CheckInvariant for executions created through a
+// real library's functions (all runnable).
+func CheckRealInvariant(ctx context.Context, c redis.Cmdable, execs []*RealExec) error {
+	seeded := make([]Exec, len(execs))
+	for i, e := range execs {
+		seeded[i] = Exec{ID: e.ID, Partition: e.Partition, Lane: e.Lane, Shape: realShape}
+	}
+	return CheckInvariant(ctx, c, seeded)
 }

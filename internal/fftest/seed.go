@@ -27,6 +27,9 @@ const (
 	// PastEligible: created with a past delay_until: eligible_now but
 	// sitting in the delayed set with an eligible-style score.
 	PastEligible Shape = "pasteligible"
+	// Duplicate: eligible_now and in the eligible set, with a stale entry
+	// left in the delayed set; the function cleans the stale entry.
+	Duplicate Shape = "duplicate"
 	// NoCore: a stale member whose core is gone.
 	NoCore Shape = "nocore"
 	// NotRunnable: a terminal core still in the delayed set.
@@ -155,7 +158,7 @@ func seedOne(ctx context.Context, p redis.Pipeliner, now int64, e *Exec) string 
 		core["blocking_detail"] = "delayed until " + delayUntil
 	case NoDelayUntil:
 		core["delay_until"], core["blocking_reason"], core["attempt_state"] = "", "waiting_for_resume_delay", "attempt_interrupted"
-	case PastEligible:
+	case PastEligible, Duplicate:
 		core["eligibility_state"], core["public_state"], core["blocking_reason"] = "eligible_now", "waiting", "waiting_for_worker"
 		core["delay_until"], core["blocking_detail"] = "", ""
 		score = float64(-int64(e.Priority)*1_000_000_000_000 + created)
@@ -175,6 +178,9 @@ func seedOne(ctx context.Context, p redis.Pipeliner, now int64, e *Exec) string 
 		p.SAdd(ctx, redisops.AllExecutionsKey(e.Partition), id)
 	}
 	p.ZAdd(ctx, delayedKey, redis.Z{Score: score, Member: id})
+	if e.Shape == Duplicate {
+		p.ZAdd(ctx, redisops.EligibleKey(e.Partition, e.Lane), redis.Z{Score: score, Member: id})
+	}
 	return id
 }
 

@@ -92,7 +92,7 @@ func (w *PromoteWriter) outcome(o redisops.Outcome) string {
 	switch o {
 	case redisops.Promoted, redisops.WouldPromote:
 		return w.p.paint(color.FgGreen, string(o))
-	case redisops.Failed, redisops.WouldFail:
+	case redisops.Failed, redisops.WouldFail, redisops.NeedsRepair:
 		return w.p.paint(color.FgRed, string(o))
 	case redisops.NotYetDue, redisops.SkippedFilter, redisops.SkippedBackoff, redisops.NotInDelayedSet:
 		return string(o)
@@ -146,13 +146,13 @@ func (w *PromoteWriter) laneTable() {
 	for _, l := range lanes {
 		t := w.lanes[l]
 		if w.h.DryRun {
-			rows = append(rows, []string{l, count(t.WouldPromote), count(t.WouldClean), count(t.WouldFail), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+			rows = append(rows, []string{l, count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
 		} else {
 			rows = append(rows, []string{l, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
 		}
 	}
 	if w.h.DryRun {
-		w.p.table([]string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD FAIL", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
+		w.p.table([]string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD REPAIR", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
 			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true})
 	} else {
 		w.p.table([]string{"LANE", "PROMOTED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
@@ -170,6 +170,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 		}
 		if t.WouldFail > 0 {
 			parts = append(parts, w.p.paint(color.FgRed, "would fail "+count(t.WouldFail)))
+		}
+		if t.WouldRepair > 0 {
+			parts = append(parts, w.p.paint(color.FgYellow, "would need repair "+count(t.WouldRepair)+" (promote --repair fixes them)"))
 		}
 	} else {
 		s := "promoted " + count(t.Promoted)
@@ -195,6 +198,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 		parts = append(parts, w.p.paint(color.FgRed, "failed "+count(t.Failed)))
 	}
 	line := strings.Join(parts, ", ") + " in " + redisops.HumanDuration(e.Elapsed)
+	if t.NeedsRepair > 0 {
+		line += fmt.Sprintf(" (%s need repair: run promote --repair)", count(t.NeedsRepair))
+	}
 	if e.Interrupted {
 		line += " (interrupted: stopped after the batch in flight)"
 	}
@@ -209,7 +215,11 @@ type Failure struct {
 	Partition   int    `json:"partition"`
 	Lane        string `json:"lane"`
 	ExecutionID string `json:"execution_id"`
-	Error       string `json:"error"`
+	Outcome     string `json:"outcome"`
+	// Error is the server's error text, or the reason when there is none
+	// (needs_repair: ffdelay did not call the function).
+	Error  string `json:"error"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Cycle is one pass of promote --watch.

@@ -90,7 +90,7 @@ func testPromoteStepsOverManyStuckEntries(t *testing.T, bin fftest.Binary) {
 	execs = append(execs, many(1500, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
 	seed(t, c, execs)
 	totals, _ := promote(t, oc, redisops.PromoteOptions{Scope: scope(1, "default")})
-	want := redisops.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300}
+	want := redisops.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300, NeedsRepair: 1300}
 	if totals != want {
 		t.Errorf("totals = %+v, want %+v", totals, want)
 	}

@@ -206,3 +206,29 @@ func TestHumanDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestDecide(t *testing.T) {
+	for _, tc := range []struct {
+		v    CoreView
+		want Outcome
+	}{
+		// misindexed eligible: never handed to the function
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "eligible_now", Ownership: "unowned"}, WouldRepair},
+		// eligible_now and already in the eligible set: a stale entry the function cleans
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "eligible_now", Ownership: "unowned", InEligible: true}, WouldClean},
+		// eligible_now but leased: a worker owns it; the function cleans the entry
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "eligible_now", Ownership: "leased"}, WouldClean},
+		// delayed without delay_until (resumed with a delay), or garbage in it
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time"}, WouldRepair},
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time", DelayUntil: "soon"}, WouldRepair},
+		// FlowFabric writes fractional retry times with Lua's %.14g
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time", DelayUntil: "9.995e+02"}, WouldPromote},
+		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time", DelayUntil: "1500"}, NotYetDue},
+		{CoreView{Exists: true, Phase: "terminal", Eligibility: "eligible_now"}, WouldClean},
+		{CoreView{}, WouldClean},
+	} {
+		if got, reason := Decide(tc.v, 1000); got != tc.want {
+			t.Errorf("Decide(%+v) = %s (%s), want %s", tc.v, got, reason, tc.want)
+		}
+	}
+}

@@ -291,6 +291,7 @@ type candidate struct {
 	member string
 	id     ExecutionID
 	stays  bool
+	view   CoreView
 }
 
 // step reads one page of each cursor, handles it, and returns the cursors
@@ -424,11 +425,11 @@ func (r *PromoteRun) handle(ctx context.Context, sh *shard, cands []*candidate, 
 	if len(live) == 0 {
 		return nil
 	}
-	if r.opts.Namespace != "" || len(r.opts.Tags) > 0 {
-		var err error
-		if live, err = r.filter(ctx, sh, live, result); err != nil {
-			return err
-		}
+	// One pipelined read of every candidate's core decides what never goes
+	// to the function: filtered out, or a shape it would strand or fail on.
+	live, err := r.precheck(ctx, sh, live, result)
+	if err != nil {
+		return err
 	}
 	// Batches go out concurrently, at most Pipelines per primary in
 	// flight (the shard's semaphore), so even a single delayed set keeps
@@ -462,7 +463,7 @@ func (r *PromoteRun) handle(ctx context.Context, sh *shard, cands []*candidate, 
 			var used int64
 			var err error
 			if r.opts.DryRun {
-				used, err = r.predict(ctx, sh, batch, result)
+				used = r.predict(sh, batch, result)
 			} else {
 				used, err = r.promote(ctx, sh, batch, result)
 			}
@@ -489,20 +490,39 @@ func staysInSet(o Outcome) bool {
 	return true
 }
 
-func (r *PromoteRun) filter(ctx context.Context, sh *shard, cands []*candidate, result func(*candidate, Outcome, string, string)) ([]*candidate, error) {
-	ns := make([]*redis.StringCmd, len(cands))
-	tags := make([]*redis.SliceCmd, len(cands))
-	keys := make([]string, len(r.opts.Tags))
+// CoreView is what one pipelined read says about a candidate before it is
+// handed to the function.
+type CoreView struct {
+	Exists                                     bool
+	Phase, Eligibility, Ownership, DelayUntil string
+	InEligible                                 bool
+	namespace                                  string
+	tags                                       []any
+}
+
+// precheck reads each candidate's core (and, with filters, its namespace
+// and tags) in one pipeline, applies the filters (fail closed), and keeps
+// every shape ff_promote_delayed would strand or fail on away from it.
+func (r *PromoteRun) precheck(ctx context.Context, sh *shard, cands []*candidate, result func(*candidate, Outcome, string, string)) ([]*candidate, error) {
+	type reads struct {
+		exists *redis.IntCmd
+		core   *redis.SliceCmd
+		elig   *redis.FloatCmd
+		tags   *redis.SliceCmd
+	}
+	rd := make([]reads, len(cands))
+	tagKeys := make([]string, len(r.opts.Tags))
 	for i, t := range r.opts.Tags {
-		keys[i] = t.Key
+		tagKeys[i] = t.Key
 	}
 	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, cd := range cands {
-			if r.opts.Namespace != "" {
-				ns[i] = p.HGet(ctx, CoreKey(cd.id.Partition, cd.id.Raw), "namespace")
-			}
-			if len(keys) > 0 {
-				tags[i] = p.HMGet(ctx, TagsKey(cd.id.Partition, cd.id.Raw), keys...)
+			core := CoreKey(cd.id.Partition, cd.id.Raw)
+			rd[i].exists = p.Exists(ctx, core)
+			rd[i].core = p.HMGet(ctx, core, "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace")
+			rd[i].elig = p.ZScore(ctx, EligibleKey(cd.id.Partition, cd.cur.Lane), cd.id.Raw)
+			if len(tagKeys) > 0 {
+				rd[i].tags = p.HMGet(ctx, TagsKey(cd.id.Partition, cd.id.Raw), tagKeys...)
 			}
 		}
 		return nil
@@ -512,38 +532,58 @@ func (r *PromoteRun) filter(ctx context.Context, sh *shard, cands []*candidate, 
 	}
 	var keep []*candidate
 	for i, cd := range cands {
-		if r.opts.Namespace != "" {
-			v, err := ns[i].Result()
-			if err != nil {
-				result(cd, SkippedFilter, "namespace unreadable", "")
-				continue
-			}
-			if v != r.opts.Namespace {
-				result(cd, SkippedFilter, "namespace "+v, "")
-				continue
-			}
+		n, err1 := rd[i].exists.Result()
+		vals, err2 := rd[i].core.Result()
+		if err := firstErr(err1, err2); err != nil || len(vals) != 5 {
+			result(cd, Failed, "", fmt.Sprintf("cannot read core: %v", err))
+			continue
 		}
-		if len(keys) > 0 {
-			vals, err := tags[i].Result()
-			if err != nil {
+		eligErr := rd[i].elig.Err()
+		if eligErr != nil && !errNil(eligErr) {
+			result(cd, Failed, "", fmt.Sprintf("cannot read eligible set: %v", eligErr))
+			continue
+		}
+		v := CoreView{Exists: n > 0, Phase: str(vals[0]), Eligibility: str(vals[1]), Ownership: str(vals[2]),
+			DelayUntil: str(vals[3]), namespace: str(vals[4]), InEligible: eligErr == nil}
+		if rd[i].tags != nil {
+			var err error
+			if v.tags, err = rd[i].tags.Result(); err != nil || len(v.tags) != len(tagKeys) {
 				result(cd, SkippedFilter, "tags unreadable", "")
 				continue
 			}
-			ok := true
-			for j, t := range r.opts.Tags {
-				if s, isStr := vals[j].(string); !isStr || s != t.Value {
-					result(cd, SkippedFilter, "tag "+t.Key+" does not match", "")
-					ok = false
-					break
-				}
+		}
+		if reason, ok := r.matches(v); !ok {
+			result(cd, SkippedFilter, reason, "")
+			continue
+		}
+		cd.view = v
+		if o, reason := Decide(v, sh.nowMs); o == WouldRepair {
+			if r.opts.DryRun {
+				result(cd, WouldRepair, reason, "")
+			} else {
+				result(cd, NeedsRepair, reason+"; run promote --repair", "")
 			}
-			if !ok {
-				continue
-			}
+			continue
 		}
 		keep = append(keep, cd)
 	}
 	return keep, nil
+}
+
+// matches applies --namespace and --tag; a missing field fails closed.
+func (r *PromoteRun) matches(v CoreView) (string, bool) {
+	if r.opts.Namespace != "" && v.namespace != r.opts.Namespace {
+		if v.namespace == "" {
+			return "namespace unreadable", false
+		}
+		return "namespace " + v.namespace, false
+	}
+	for j, t := range r.opts.Tags {
+		if s, isStr := v.tags[j].(string); !isStr || s != t.Value {
+			return "tag " + t.Key + " does not match", false
+		}
+	}
+	return "", true
 }
 
 // promote sends one pipelined batch of FCALLs. Each FCALL is atomic on the
@@ -616,36 +656,35 @@ func DecodePromoteReply(v any, err error) (Outcome, string) {
 	return Failed, fmt.Sprintf("unknown outcome from %s: %q", PromoteFunction, detail)
 }
 
-// predict applies ff_promote_delayed's checks to the cores without writing.
-func (r *PromoteRun) predict(ctx context.Context, sh *shard, batch []*candidate, result func(*candidate, Outcome, string, string)) (int64, error) {
-	exists := make([]*redis.IntCmd, len(batch))
-	fields := make([]*redis.SliceCmd, len(batch))
-	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, cd := range batch {
-			key := CoreKey(cd.id.Partition, cd.id.Raw)
-			exists[i] = p.Exists(ctx, key)
-			fields[i] = p.HMGet(ctx, key, "lifecycle_phase", "eligibility_state", "delay_until")
-		}
-		return nil
-	})
-	if err != nil && kindOf(err) != KindOther {
-		return 0, r.c.wrap(sh.addr, err)
-	}
+// predict reports, without writing, what the function would do with
+// candidates the precheck let through.
+func (r *PromoteRun) predict(sh *shard, batch []*candidate, result func(*candidate, Outcome, string, string)) int64 {
 	var would int64
-	for i, cd := range batch {
-		n, err1 := exists[i].Result()
-		vals, err2 := fields[i].Result()
-		if err1 != nil || err2 != nil {
-			result(cd, Failed, "", fmt.Sprintf("cannot read core: %v", firstErr(err1, err2)))
-			continue
-		}
-		o, reason := PredictPromote(n > 0, str(vals[0]), str(vals[1]), str(vals[2]), sh.nowMs)
+	for _, cd := range batch {
+		o, reason := Decide(cd.view, sh.nowMs)
 		if o == WouldPromote {
 			would++
 		}
 		result(cd, o, reason, "")
 	}
-	return would, nil
+	return would
+}
+
+// Decide is what ff_promote_delayed would do with a due delayed entry whose
+// core reads v, and the two shapes where it must not be called at all
+// (WouldRepair): a misindexed eligible execution, which the function
+// would remove from every scheduling set, and a delayed one without
+// delay_until, on which it fails with a Lua error forever.
+func Decide(v CoreView, nowMs int64) (Outcome, string) {
+	switch {
+	case v.Exists && v.Phase == "runnable" && v.Eligibility == "eligible_now" && v.Ownership == "unowned" && !v.InEligible:
+		return WouldRepair, "misindexed: eligible_now but in the delayed set and in no eligible set; ff_promote_delayed would drop it from every set"
+	case v.Exists && v.Phase == "runnable" && v.Eligibility == "not_eligible_until_time":
+		if _, err := strconv.ParseFloat(strings.TrimSpace(v.DelayUntil), 64); err != nil {
+			return WouldRepair, "no delay_until in the core (resumed with a delay): ff_promote_delayed fails on it forever"
+		}
+	}
+	return PredictPromote(v.Exists, v.Phase, v.Eligibility, v.DelayUntil, nowMs)
 }
 
 // PredictPromote is ff_promote_delayed's decision, made without writing.

@@ -73,6 +73,14 @@ const (
 	SkippedBackoff  Outcome = "skipped_backoff"
 	NotInDelayedSet Outcome = "not_in_delayed_set"
 	Failed          Outcome = "failed"
+	// NeedsRepair: an entry ff_promote_delayed would drop (misindexed
+	// eligible) or fail on (no delay_until); never handed to it. Counted
+	// as failed.
+	NeedsRepair Outcome = "needs_repair"
+	// WouldRepair is NeedsRepair in a dry run.
+	WouldRepair Outcome = "would_repair"
+	// Repaired: fixed by --repair.
+	Repaired Outcome = "repaired"
 )
 
 // Result is the outcome for one execution.
@@ -93,10 +101,14 @@ type PromoteTotals struct {
 	WouldPromote int64 `json:"would_promote"`
 	WouldClean   int64 `json:"would_clean"`
 	WouldFail    int64 `json:"would_fail"`
+	WouldRepair  int64 `json:"would_repair"`
 	NotYetDue    int64 `json:"not_yet_due"`
 	Cleaned      int64 `json:"cleaned"`
 	Skipped      int64 `json:"skipped"`
 	Failed       int64 `json:"failed"`
+	Repaired     int64 `json:"repaired"`
+	// NeedsRepair counts the needs_repair outcomes within Failed.
+	NeedsRepair int64 `json:"needs_repair"`
 }
 
 // Add counts one outcome.
@@ -110,6 +122,13 @@ func (t *PromoteTotals) Add(o Outcome) {
 		t.WouldClean++
 	case WouldFail:
 		t.WouldFail++
+	case WouldRepair:
+		t.WouldRepair++
+	case Repaired:
+		t.Repaired++
+	case NeedsRepair:
+		t.NeedsRepair++
+		t.Failed++
 	case NotYetDue:
 		t.NotYetDue++
 	case NotFoundCleaned, NotRunnableCleaned, NotDelayedCleaned:
@@ -127,6 +146,9 @@ func (t *PromoteTotals) Merge(o PromoteTotals) {
 	t.WouldPromote += o.WouldPromote
 	t.WouldClean += o.WouldClean
 	t.WouldFail += o.WouldFail
+	t.WouldRepair += o.WouldRepair
+	t.Repaired += o.Repaired
+	t.NeedsRepair += o.NeedsRepair
 	t.NotYetDue += o.NotYetDue
 	t.Cleaned += o.Cleaned
 	t.Skipped += o.Skipped
