@@ -307,7 +307,7 @@ func (f *Functions) SuspendAndResume(ctx context.Context, e *RealExec, resumeDel
 		"suspension_id": newUUID(), "waitpoint_id": waitpointPrefix + e.ID[len(e.tag())+1:], "waitpoint_key": wpKey,
 		"reason_code": "waiting_for_signal", "requested_by": "worker", "timeout_at": "",
 		"resume_condition_json": `{"condition_type":"signal_set","required_signal_names":["go"],"signal_match_mode":"any","minimum_signal_count":1}`,
-		"resume_policy_json": "{}", "continuation_metadata_ptr": "", "use_pending_waitpoint": "",
+		"resume_policy_json":    "{}", "continuation_metadata_ptr": "", "use_pending_waitpoint": "",
 		"timeout_behavior": "fail", "lease_history_maxlen": "1000", "idempotency_key": "", "dedup_ttl_ms": "", "num_extra_waitpoints": "0",
 	}))
 	if err != nil {

@@ -493,11 +493,11 @@ func staysInSet(o Outcome) bool {
 // CoreView is what one pipelined read says about a candidate before it is
 // handed to the function.
 type CoreView struct {
-	Exists                                     bool
+	Exists                                    bool
 	Phase, Eligibility, Ownership, DelayUntil string
-	InEligible                                 bool
-	namespace                                  string
-	tags                                       []any
+	InEligible                                bool
+	namespace                                 string
+	tags                                      []any
 }
 
 // precheck reads each candidate's core (and, with filters, its namespace
