@@ -186,7 +186,7 @@ func vmHWM(path string) int64 {
 }
 
 func newServer(partitions int, lanes []string) (*fftest.Server, *redis.Client, error) {
-	s, c, err := fftest.StartFlowFabric("")
+	s, c, err := fftest.StartFlowFabric("", fftest.Binary{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -494,7 +494,7 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		return err
 	}
 
-	cl, err := fftest.StartCluster("", 3, 0)
+	cl, err := fftest.StartCluster("", fftest.Binary{}, 3, 0)
 	if err != nil {
 		return err
 	}
