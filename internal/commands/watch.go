@@ -31,8 +31,18 @@ func newBackoff() *backoff {
 	return &backoff{fails: map[string]int{}, skipUntil: map[string]int{}, reported: map[string]bool{}}
 }
 
-// skip reports whether id sits out this cycle.
-func (b *backoff) skip(id string, cycle int) bool { return b.skipUntil[id] >= cycle }
+// skipSet is the ids that sit out this cycle. It is a copy made before
+// the cycle starts: the promotion workers read it concurrently while the
+// results of the same cycle update the backoff's own maps.
+func (b *backoff) skipSet(cycle int) map[string]bool {
+	out := make(map[string]bool)
+	for id, until := range b.skipUntil {
+		if until >= cycle {
+			out[id] = true
+		}
+	}
+	return out
+}
 
 // record notes an outcome and says whether a failure is new (to report).
 func (b *backoff) record(r redisops.Result, cycle int) (report bool) {
@@ -149,31 +159,37 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	libraryChecked *bool, bo *backoff, cycle int, warn *output.Printer) (output.Cycle, resolvedScope, error) {
 	c := output.Cycle{Cycle: cycle, StartedMs: time.Now().UnixMilli()}
 	start := time.Now()
-	defer func() { c.DurationMs = time.Since(start).Milliseconds() }()
+	// Every return, a failed one included, reports the cycle's real
+	// duration (a deferred write to c would be lost: c is returned by value).
+	done := func(scope resolvedScope, err error) (output.Cycle, resolvedScope, error) {
+		c.DurationMs = time.Since(start).Milliseconds()
+		return c, scope, err
+	}
 	var scope resolvedScope
 	if *client == nil {
 		cl, err := connectWith(ctx, conn)
 		if err != nil {
-			return c, scope, err
+			return done(scope, err)
 		}
 		*client = cl
 	}
 	cl := *client
 	scope, err := resolveScope(ctx, cl, o.Scope, warn)
 	if err != nil {
-		return c, scope, err
+		return done(scope, err)
 	}
 	if !o.DryRun && !*libraryChecked {
 		if err := cl.RequireLibrary(ctx); err != nil {
-			return c, scope, err
+			return done(scope, err)
 		}
 		*libraryChecked = true
 	}
 	ro := o.runOptions(scope.Scope)
-	ro.Backoff = func(id string) bool { return bo.skip(id, cycle) }
+	skip := bo.skipSet(cycle)
+	ro.Backoff = func(id string) bool { return skip[id] }
 	run, err := cl.NewPromote(ctx, ro)
 	if err != nil {
-		return c, scope, err
+		return done(scope, err)
 	}
 	c.StartedMs = run.ServerTimeMs
 	err = run.Run(ctx, func(r redisops.Result) {
@@ -187,6 +203,5 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 				Outcome: string(r.Outcome), Error: errText, Reason: r.Reason})
 		}
 	})
-	c.DurationMs = time.Since(start).Milliseconds()
-	return c, scope, err
+	return done(scope, err)
 }
