@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -146,16 +147,17 @@ func (c *Client) primaries(ctx context.Context) ([]*redis.Client, error) {
 	if c.cluster == nil {
 		return []*redis.Client{c.single}, nil
 	}
+	// ForEachMaster calls back from one goroutine per primary; collecting
+	// under a mutex works for any number of them (a fixed-size channel
+	// drained afterwards would block past its capacity).
+	var mu sync.Mutex
 	var nodes []*redis.Client
-	ch := make(chan *redis.Client, 64)
 	err := c.cluster.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
-		ch <- n
+		mu.Lock()
+		nodes = append(nodes, n)
+		mu.Unlock()
 		return nil
 	})
-	close(ch)
-	for n := range ch {
-		nodes = append(nodes, n)
-	}
 	if err != nil {
 		return nil, c.wrap(c.Addr(), err)
 	}
