@@ -59,6 +59,9 @@ func (i Interrupted) ExitCode() int {
 // or SIGTERM; a second signal kills the process the usual way.
 func SignalContext(parent context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
+	// A closed stdout (ffdelay list | head) must come back as EPIPE from
+	// the write, not kill the process in the middle of a promotion.
+	signal.Ignore(syscall.SIGPIPE)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -96,10 +99,17 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	app := newApp(ctx, d)
 	err := app.RunContext(ctx, reorderArgs(app, args))
-	if d.printer != nil {
-		d.printer.Flush()
-	}
 	code := exitCode(ctx, err)
+	if d.printer != nil {
+		if werr := d.printer.Flush(); werr != nil && !errors.Is(werr, syscall.EPIPE) {
+			// A full disk or a closed file must not pass for a complete
+			// report; a reader that went away (| head) is not an error.
+			fmt.Fprintf(stderr, "ffdelay: cannot write the output: %v (check the disk or the file stdout goes to)\n", werr)
+			if code == ExitOK {
+				code = ExitFailed
+			}
+		}
+	}
 	if err != nil && err != errSilentFailure {
 		msg := err
 		if code == ExitUsage {

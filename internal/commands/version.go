@@ -1,31 +1,42 @@
 package commands
 
 import (
-	"fmt"
 	"runtime/debug"
 
+	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/urfave/cli/v2"
 )
 
 func newVersionCommand(d *deps) *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print ffdelay's version and Go build information",
+		Usage: "print ffdelay's version and Go build information (-o json for JSON)",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(d.stdout, "ffdelay %s\n", Version)
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				fmt.Fprintf(d.stdout, "go: %s\nmodule: %s %s\n", bi.GoVersion, bi.Main.Path, bi.Main.Version)
-				for _, s := range bi.Settings {
-					switch s.Key {
-					case "vcs.revision", "vcs.time", "vcs.modified", "GOOS", "GOARCH":
-						fmt.Fprintf(d.stdout, "%s: %s\n", s.Key, s.Value)
-					}
-				}
-				for _, dep := range bi.Deps {
-					fmt.Fprintf(d.stdout, "dep: %s %s\n", dep.Path, dep.Version)
-				}
+			if err := setupOutput(c, d); err != nil {
+				return err
 			}
+			d.printer.Version(versionInfo())
 			return nil
 		},
 	}
+}
+
+func versionInfo() output.VersionInfo {
+	v := output.VersionInfo{Version: Version, Settings: map[string]string{}}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	v.Go, v.Module = bi.GoVersion, bi.Main.Path+" "+bi.Main.Version
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision", "vcs.time", "vcs.modified", "GOOS", "GOARCH":
+			v.Settings[s.Key] = s.Value
+			v.SettingKeys = append(v.SettingKeys, s.Key)
+		}
+	}
+	for _, dep := range bi.Deps {
+		v.Deps = append(v.Deps, dep.Path+" "+dep.Version)
+	}
+	return v
 }
