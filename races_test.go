@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
@@ -50,10 +51,10 @@ func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
 		engine, _ = fftest.EnginePromoter(ctx, ec, 16, []string{"default"}, nil)
 	}()
 	wg.Wait()
-	var total redisops.PromoteTotals
+	var total model.PromoteTotals
 	for i, out := range outs {
 		var doc struct {
-			Totals redisops.PromoteTotals `json:"totals"`
+			Totals model.PromoteTotals `json:"totals"`
 		}
 		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 			t.Fatalf("process %d: %v", i, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
@@ -167,7 +168,7 @@ func testRealFunctionStates(t *testing.T, bin string, server fftest.Binary, lib 
 		return stdout.Bytes()
 	}
 	var list struct {
-		Totals redisops.ListTotals `json:"totals"`
+		Totals model.ListTotals `json:"totals"`
 	}
 	if err := json.Unmarshal(run(0, "list"), &list); err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func testRealFunctionStates(t *testing.T, bin string, server fftest.Binary, lib 
 	// A dry run predicts (exit 0); promote exits 1 on needs_repair.
 	outcomes := func(code int, args ...string) map[string]string {
 		var doc struct {
-			Results []redisops.Result `json:"results"`
+			Results []model.Result `json:"results"`
 		}
 		if err := json.Unmarshal(run(code, args...), &doc); err != nil {
 			t.Fatal(err)

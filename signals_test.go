@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
@@ -97,9 +98,9 @@ func testSignalMidPromote(t *testing.T, bin string, server fftest.Binary) {
 				t.Fatalf("exit code %d, want %d (%v); stderr: %s", got, tc.code, err, stderr.String())
 			}
 			var doc struct {
-				Totals      redisops.PromoteTotals `json:"totals"`
-				Interrupted bool                   `json:"interrupted"`
-				Results     []redisops.Result      `json:"results"`
+				Totals      model.PromoteTotals `json:"totals"`
+				Interrupted bool                `json:"interrupted"`
+				Results     []model.Result      `json:"results"`
 			}
 			if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
 				t.Fatalf("stdout is not one JSON document: %v\n%.300s", err, stdout.String())

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
@@ -243,7 +244,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		return failed("overdue", err)
 	}
 	var due, worst int64
-	var worstGroup redisops.Group
+	var worstGroup model.Group
 	var sample []redisops.DelayedEntry
 	for _, g := range groups {
 		due += g.Due

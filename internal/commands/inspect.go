@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
@@ -10,7 +11,7 @@ import (
 
 // inspectOptions are inspect's parsed arguments.
 type inspectOptions struct {
-	IDs   []redisops.ExecutionID
+	IDs   []model.ExecutionID
 	Scope scopeOptions
 }
 
@@ -52,7 +53,7 @@ func parseInspectOptions(c *cli.Context, d *deps) (inspectOptions, error) {
 		return o, usageError("inspect needs at least one execution id, like '{fp:7}:<uuid>'")
 	}
 	for _, a := range c.Args().Slice() {
-		id, err := redisops.ParseExecutionID(a)
+		id, err := model.ParseExecutionID(a)
 		if err != nil {
 			return o, usageError("%v", err)
 		}

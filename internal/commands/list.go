@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
@@ -89,7 +90,7 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 		return err
 	}
 	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.Lanes, Executions: o.Executions})
-	var totals redisops.ListTotals
+	var totals model.ListTotals
 	for _, g := range groups {
 		totals.Delayed += g.Delayed
 		totals.Due += g.Due

@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
-	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,8 +14,8 @@ import (
 type metricsRun struct {
 	command string
 	started time.Time
-	groups  []redisops.Group
-	totals  *redisops.PromoteTotals
+	groups  []model.Group
+	totals  *model.PromoteTotals
 	checks  []output.Check
 }
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/internal/model"
 )
 
 // ParsePartitionSpec parses "7", "0-15" or "0-15,42" into sorted, distinct
@@ -73,7 +73,7 @@ func ParseLanes(values []string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, v := range values {
 		for _, l := range strings.Split(v, ",") {
-			if err := redisops.ValidateLane(l); err != nil {
+			if err := model.ValidateLane(l); err != nil {
 				return nil, fmt.Errorf("--lane: %v", err)
 			}
 			if !seen[l] {
@@ -86,12 +86,12 @@ func ParseLanes(values []string) ([]string, error) {
 }
 
 // ParseTagFilter parses KEY=VALUE.
-func ParseTagFilter(s string) (redisops.TagFilter, error) {
+func ParseTagFilter(s string) (model.TagFilter, error) {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
-		return redisops.TagFilter{}, fmt.Errorf("--tag %q must be KEY=VALUE, e.g. --tag acme.instance=eu-1", s)
+		return model.TagFilter{}, fmt.Errorf("--tag %q must be KEY=VALUE, e.g. --tag acme.instance=eu-1", s)
 	}
-	return redisops.TagFilter{Key: k, Value: v}, nil
+	return model.TagFilter{Key: k, Value: v}, nil
 }
 
 // ParseBoolEnv follows ff-server: true only for 1 or true, any case.

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -18,8 +20,8 @@ type promoteOptions struct {
 	Scope      scopeOptions
 	DryRun     bool
 	Namespace  string
-	Tags       []redisops.TagFilter
-	Executions []redisops.ExecutionID
+	Tags       []model.TagFilter
+	Executions []model.ExecutionID
 	Limit      int64
 	Rate       float64
 	BatchSize  int
@@ -59,7 +61,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "execution", Usage: "only these execution `ID`s (repeatable)"},
 			&cli.StringFlag{Name: "limit", Usage: "stop after `N` promotions"},
 			&cli.StringFlag{Name: "rate", Usage: "at most `N` promotions per second"},
-			&cli.StringFlag{Name: "batch-size", Usage: "FCALLs per pipeline", Value: strconv.Itoa(redisops.DefaultBatchSize), Hidden: true},
+			&cli.StringFlag{Name: "batch-size", Usage: "FCALLs per pipeline", Value: strconv.Itoa(promote.DefaultBatchSize), Hidden: true},
 			&cli.StringFlag{Name: "pipelines", Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list every execution in the table"},
 			&cli.BoolFlag{Name: "watch", Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
@@ -119,7 +121,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	}
 	for _, v := range c.StringSlice("execution") {
 		for _, s := range strings.Split(v, ",") {
-			id, err := redisops.ParseExecutionID(strings.TrimSpace(s))
+			id, err := model.ParseExecutionID(strings.TrimSpace(s))
 			if err != nil {
 				return o, usageError("--execution: %v", err)
 			}
@@ -187,8 +189,8 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	return o, nil
 }
 
-func (o promoteOptions) runOptions(scope redisops.Scope) redisops.PromoteOptions {
-	return redisops.PromoteOptions{Scope: scope, DryRun: o.DryRun, Namespace: o.Namespace, Tags: o.Tags,
+func (o promoteOptions) runOptions(scope model.Scope) promote.Options {
+	return promote.Options{Scope: scope, DryRun: o.DryRun, Namespace: o.Namespace, Tags: o.Tags,
 		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, Pipelines: o.Pipelines}
 }
 
@@ -207,7 +209,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 			return err
 		}
 	}
-	run, err := client.NewPromote(ctx, o.runOptions(scope.Scope))
+	run, err := promote.Plan(ctx, client, o.runOptions(scope.Scope))
 	if err != nil {
 		return err
 	}
@@ -216,8 +218,8 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		bar = newProgressBar(run.Due, o.DryRun, p)
 	}
 	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.DryRun, Verbose: o.Verbose})
-	var totals redisops.PromoteTotals
-	runErr := run.Run(ctx, func(r redisops.Result) {
+	var totals model.PromoteTotals
+	runErr := run.Execute(ctx, func(r model.Result) {
 		totals.Add(r.Outcome)
 		w.Result(r)
 		if bar != nil {

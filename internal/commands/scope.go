@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/urfave/cli/v2"
@@ -76,7 +77,7 @@ func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 
 // resolvedScope is the scope plus what the server said about it.
 type resolvedScope struct {
-	redisops.Scope
+	model.Scope
 	Registry redisops.Registry
 	// CountSource says where the partition count came from.
 	CountSource string
@@ -173,7 +174,7 @@ func knownLanes(registered []string, envLanes string) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(l string) {
-		if redisops.ValidateLane(l) == nil && !seen[l] {
+		if model.ValidateLane(l) == nil && !seen[l] {
 			seen[l] = true
 			out = append(out, l)
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
@@ -45,10 +47,10 @@ func (b *backoff) skipSet(cycle int) map[string]bool {
 }
 
 // record notes an outcome and says whether a failure is new (to report).
-func (b *backoff) record(r redisops.Result, cycle int) (report bool) {
+func (b *backoff) record(r model.Result, cycle int) (report bool) {
 	id := r.ExecutionID
 	switch r.Outcome {
-	case redisops.Failed, redisops.NeedsRepair:
+	case model.Failed, model.NeedsRepair:
 		b.fails[id]++
 		if b.fails[id] >= strikes {
 			b.skipUntil[id] = cycle + backoffCycles
@@ -58,7 +60,7 @@ func (b *backoff) record(r redisops.Result, cycle int) (report bool) {
 			b.reported[id] = true
 			return true
 		}
-	case redisops.SkippedBackoff:
+	case model.SkippedBackoff:
 	default:
 		delete(b.fails, id)
 		delete(b.skipUntil, id)
@@ -186,21 +188,16 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	}
 	ro := o.runOptions(scope.Scope)
 	skip := bo.skipSet(cycle)
-	ro.Backoff = func(id string) bool { return skip[id] }
-	run, err := cl.NewPromote(ctx, ro)
+	ro.Skip = skip
+	run, err := promote.Plan(ctx, cl, ro)
 	if err != nil {
 		return done(scope, err)
 	}
 	c.StartedMs = run.ServerTimeMs
-	err = run.Run(ctx, func(r redisops.Result) {
+	err = run.Execute(ctx, func(r model.Result) {
 		c.Totals.Add(r.Outcome)
 		if bo.record(r, cycle) {
-			errText := r.Error
-			if errText == "" {
-				errText = r.Reason
-			}
-			c.Failures = append(c.Failures, output.Failure{Partition: r.Partition, Lane: r.Lane, ExecutionID: r.ExecutionID,
-				Outcome: string(r.Outcome), Error: errText, Reason: r.Reason})
+			c.Failures = append(c.Failures, output.NewFailure(r))
 		}
 	})
 	return done(scope, err)

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/fatih/color"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/internal/model"
 )
 
 // coreFields are shown first, in this order; the rest follow sorted.
@@ -15,7 +15,7 @@ var coreFields = []string{"lifecycle_phase", "eligibility_state", "public_state"
 	"blocking_detail", "delay_until", "attempt_state", "terminal_outcome", "namespace", "lane_id", "priority", "created_at"}
 
 // Inspect writes inspected executions.
-func (p *Printer) Inspect(list []redisops.Inspection) {
+func (p *Printer) Inspect(list []model.Inspection) {
 	for i := range list {
 		if list[i].Core == nil {
 			list[i].Core = map[string]string{}
@@ -49,7 +49,7 @@ func (p *Printer) Inspect(list []redisops.Inspection) {
 	}
 }
 
-func (p *Printer) inspectTable(ins redisops.Inspection) {
+func (p *Printer) inspectTable(ins model.Inspection) {
 	diag := ins.Diagnosis
 	switch {
 	case !ins.Found || ins.Stuck:

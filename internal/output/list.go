@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
@@ -41,7 +42,7 @@ func (p *Printer) BeginList(h ListHeader) *ListWriter {
 }
 
 // Group writes one group.
-func (w *ListWriter) Group(g redisops.Group) {
+func (w *ListWriter) Group(g model.Group) {
 	p := w.p
 	switch p.Format {
 	case JSON:
@@ -88,7 +89,7 @@ func nextDue(next *int64, now int64) string {
 }
 
 // End writes the totals and closes the document.
-func (w *ListWriter) End(t redisops.ListTotals) {
+func (w *ListWriter) End(t model.ListTotals) {
 	p := w.p
 	switch p.Format {
 	case JSON:
@@ -98,7 +99,7 @@ func (w *ListWriter) End(t redisops.ListTotals) {
 	case NDJSON:
 		p.line("summary", struct {
 			ListHeader
-			Totals redisops.ListTotals `json:"totals"`
+			Totals model.ListTotals `json:"totals"`
 		}{w.h, t})
 	default:
 		if len(w.rows) > 0 {

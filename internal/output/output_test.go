@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/internal/model"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -18,19 +18,19 @@ const now = int64(1795626506901)
 
 func ptr(v int64) *int64 { return &v }
 
-func groups() []redisops.Group {
-	return []redisops.Group{
+func groups() []model.Group {
+	return []model.Group{
 		{Partition: 7, Lane: "default", Delayed: 1200, Due: 1180, OldestDueMs: ptr(now - 252_000), MaxOverdueMs: 252_000, NextDueMs: ptr(now + 3_000), ServerTimeMs: now,
-			Executions: []redisops.DueExecution{{ExecutionID: "{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", DelayUntilMs: now - 252_000, OverdueMs: 252_000}}},
+			Executions: []model.DueExecution{{ExecutionID: "{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", DelayUntilMs: now - 252_000, OverdueMs: 252_000}}},
 		{Partition: 128, Lane: "payments eu", Delayed: 3, Due: 3, OldestDueMs: ptr(now - 850), MaxOverdueMs: 850, ServerTimeMs: now, Unregistered: true},
 	}
 }
 
-func results() []redisops.Result {
-	return []redisops.Result{
-		{Partition: 7, Lane: "default", ExecutionID: "{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: redisops.Promoted},
-		{Partition: 7, Lane: "default", ExecutionID: "{fp:7}:1c9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: redisops.Failed, Error: "ERR user_function:39: attempt to compare number with nil"},
-		{Partition: 9, Lane: "payments eu", ExecutionID: "{fp:9}:2d9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: redisops.NotDelayedCleaned},
+func results() []model.Result {
+	return []model.Result{
+		{Partition: 7, Lane: "default", ExecutionID: "{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.Promoted},
+		{Partition: 7, Lane: "default", ExecutionID: "{fp:7}:1c9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.Failed, Error: "ERR user_function:39: attempt to compare number with nil"},
+		{Partition: 9, Lane: "payments eu", ExecutionID: "{fp:9}:2d9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.NotDelayedCleaned},
 	}
 }
 
@@ -64,7 +64,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func list(p *Printer) {
 	w := p.BeginList(ListHeader{ServerTimeMs: now, Partitions: 256, Lanes: []string{"default", "payments eu"}, Executions: true})
-	var totals redisops.ListTotals
+	var totals model.ListTotals
 	for _, g := range groups() {
 		w.Group(g)
 		totals.Delayed += g.Delayed
@@ -76,7 +76,7 @@ func list(p *Printer) {
 
 func promote(p *Printer) {
 	w := p.BeginPromote(PromoteHeader{ServerTimeMs: now})
-	var totals redisops.PromoteTotals
+	var totals model.PromoteTotals
 	for _, r := range results() {
 		w.Result(r)
 		totals.Add(r.Outcome)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
@@ -27,14 +28,14 @@ type PromoteWriter struct {
 	p       *Printer
 	h       PromoteHeader
 	n       int
-	lanes   map[string]*redisops.PromoteTotals
+	lanes   map[string]*model.PromoteTotals
 	notable [][]string
 	hidden  int
 }
 
 // BeginPromote starts promote output.
 func (p *Printer) BeginPromote(h PromoteHeader) *PromoteWriter {
-	w := &PromoteWriter{p: p, h: h, lanes: map[string]*redisops.PromoteTotals{}}
+	w := &PromoteWriter{p: p, h: h, lanes: map[string]*model.PromoteTotals{}}
 	if p.Format == JSON {
 		b, _ := jsonMarshal(h)
 		p.out.Write(b[:len(b)-1])
@@ -44,7 +45,8 @@ func (p *Printer) BeginPromote(h PromoteHeader) *PromoteWriter {
 }
 
 // Result writes one execution's outcome.
-func (w *PromoteWriter) Result(r redisops.Result) {
+func (w *PromoteWriter) Result(r model.Result) {
+	r = Word(r)
 	p := w.p
 	switch p.Format {
 	case JSON:
@@ -57,7 +59,7 @@ func (w *PromoteWriter) Result(r redisops.Result) {
 	default:
 		t := w.lanes[r.Lane]
 		if t == nil {
-			t = &redisops.PromoteTotals{}
+			t = &model.PromoteTotals{}
 			w.lanes[r.Lane] = t
 		}
 		t.Add(r.Outcome)
@@ -84,17 +86,17 @@ func firstOf(s ...string) string {
 
 // notable outcomes are listed in the table: everything that is not a plain
 // (would-be) promotion.
-func notable(o redisops.Outcome) bool {
-	return o != redisops.Promoted && o != redisops.WouldPromote
+func notable(o model.Outcome) bool {
+	return o != model.Promoted && o != model.WouldPromote
 }
 
-func (w *PromoteWriter) outcome(o redisops.Outcome) string {
+func (w *PromoteWriter) outcome(o model.Outcome) string {
 	switch o {
-	case redisops.Promoted, redisops.WouldPromote:
+	case model.Promoted, model.WouldPromote:
 		return w.p.paint(color.FgGreen, string(o))
-	case redisops.Failed, redisops.WouldFail, redisops.NeedsRepair:
+	case model.Failed, model.WouldFail, model.NeedsRepair:
 		return w.p.paint(color.FgRed, string(o))
-	case redisops.NotYetDue, redisops.SkippedFilter, redisops.SkippedBackoff, redisops.NotInDelayedSet:
+	case model.NotYetDue, model.SkippedFilter, model.SkippedBackoff, model.NotInDelayedSet:
 		return string(o)
 	}
 	return w.p.paint(color.FgYellow, string(o))
@@ -102,7 +104,7 @@ func (w *PromoteWriter) outcome(o redisops.Outcome) string {
 
 // PromoteEnd is what promote reports when it finishes.
 type PromoteEnd struct {
-	Totals      redisops.PromoteTotals
+	Totals      model.PromoteTotals
 	Elapsed     time.Duration
 	Interrupted bool
 	// Lost is set when the server was lost mid-run.
@@ -222,13 +224,23 @@ type Failure struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// NewFailure is a failed result as a watch cycle reports it.
+func NewFailure(r model.Result) Failure {
+	r = Word(r)
+	errText := r.Error
+	if errText == "" {
+		errText = r.Reason
+	}
+	return Failure{Partition: r.Partition, Lane: r.Lane, ExecutionID: r.ExecutionID, Outcome: string(r.Outcome), Error: errText, Reason: r.Reason}
+}
+
 // Cycle is one pass of promote --watch.
 type Cycle struct {
-	Cycle      int                    `json:"cycle"`
-	StartedMs  int64                  `json:"started_ms"`
-	DurationMs int64                  `json:"duration_ms"`
-	Totals     redisops.PromoteTotals `json:"totals"`
-	Failures   []Failure              `json:"failures"`
+	Cycle      int                 `json:"cycle"`
+	StartedMs  int64               `json:"started_ms"`
+	DurationMs int64               `json:"duration_ms"`
+	Totals     model.PromoteTotals `json:"totals"`
+	Failures   []Failure           `json:"failures"`
 	// Error is set when the cycle could not run (server lost).
 	Error string `json:"error,omitempty"`
 }
@@ -263,10 +275,10 @@ func (p *Printer) WatchCycle(c Cycle) {
 
 // WatchSummary is written when promote --watch stops.
 type WatchSummary struct {
-	Cycles     int                    `json:"cycles"`
-	Totals     redisops.PromoteTotals `json:"totals"`
-	DurationMs int64                  `json:"duration_ms"`
-	LastFailed bool                   `json:"last_cycle_failed"`
+	Cycles     int                 `json:"cycles"`
+	Totals     model.PromoteTotals `json:"totals"`
+	DurationMs int64               `json:"duration_ms"`
+	LastFailed bool                `json:"last_cycle_failed"`
 }
 
 // WatchEnd writes the summary of a watch run.

@@ -1,6 +1,10 @@
 package redisops
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/flowfabric/ffdelay/internal/model"
+)
 
 // Micro-benchmarks of the per-execution client work; compare with benchstat.
 
@@ -8,7 +12,7 @@ func BenchmarkDecodePromoteReply(b *testing.B) {
 	reply := []any{int64(1), "OK", "promoted"}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if o, _ := DecodePromoteReply(reply, nil); o != Promoted {
+		if o, _ := DecodePromoteReply(reply, nil); o != model.Promoted {
 			b.Fatal(o)
 		}
 	}
@@ -18,7 +22,7 @@ func BenchmarkDecodePromoteReplyFailure(b *testing.B) {
 	reply := []any{int64(0), "invalid_input", "now_ms must be a number, got: x"}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if o, _ := DecodePromoteReply(reply, nil); o != Failed {
+		if o, _ := DecodePromoteReply(reply, nil); o != model.Failed {
 			b.Fatal(o)
 		}
 	}
@@ -38,7 +42,7 @@ func BenchmarkParseExecutionID(b *testing.B) {
 	id := "{fp:123}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11"
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := ParseExecutionID(id); err != nil {
+		if _, err := model.ParseExecutionID(id); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -165,8 +165,8 @@ func (c *Client) primaries(ctx context.Context) ([]*redis.Client, error) {
 	return nodes, nil
 }
 
-// shard is the work of one primary: the partitions whose slots it owns.
-type shard struct {
+// Shard is the work of one primary: the partitions whose slots it owns.
+type Shard struct {
 	addr       string
 	node       *redis.Client // keyless commands (TIME) for this primary
 	cmd        redis.Cmdable // keyed commands; the cluster client follows MOVED/ASK
@@ -177,12 +177,12 @@ type shard struct {
 }
 
 // shards groups partitions by the primary that owns them.
-func (c *Client) shards(ctx context.Context, partitions []int) ([]*shard, error) {
+func (c *Client) shards(ctx context.Context, partitions []int) ([]*Shard, error) {
 	if c.cluster == nil {
-		return []*shard{{addr: c.single.Options().Addr, node: c.single, cmd: c.single, partitions: partitions}}, nil
+		return []*Shard{{addr: c.single.Options().Addr, node: c.single, cmd: c.single, partitions: partitions}}, nil
 	}
-	byAddr := map[string]*shard{}
-	var out []*shard
+	byAddr := map[string]*Shard{}
+	var out []*Shard
 	for _, p := range partitions {
 		n, err := c.cluster.MasterForKey(ctx, PartitionTag(p))
 		if err != nil {
@@ -191,7 +191,7 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*shard, error)
 		addr := n.Options().Addr
 		sh := byAddr[addr]
 		if sh == nil {
-			sh = &shard{addr: addr, node: n, cmd: c.cluster}
+			sh = &Shard{addr: addr, node: n, cmd: c.cluster}
 			byAddr[addr] = sh
 			out = append(out, sh)
 		}
@@ -202,14 +202,14 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*shard, error)
 }
 
 // readClocks sets every shard's nowMs from its own primary's TIME.
-func (c *Client) readClocks(ctx context.Context, shards []*shard) error {
+func (c *Client) readClocks(ctx context.Context, shards []*Shard) error {
 	if c.single != nil {
 		if now, ok := c.takeClock(); ok {
 			shards[0].nowMs = now
 			return nil
 		}
 	}
-	return parallel(shards, func(sh *shard) error {
+	return parallel(shards, func(sh *Shard) error {
 		t, err := sh.node.Time(ctx).Result()
 		if err != nil {
 			return c.wrap(sh.addr, err)
@@ -238,7 +238,7 @@ func (c *Client) ServerTime(ctx context.Context) (int64, error) {
 	return earliest, nil
 }
 
-func earliestClock(shards []*shard) int64 {
+func earliestClock(shards []*Shard) int64 {
 	var earliest int64
 	for _, sh := range shards {
 		if earliest == 0 || sh.nowMs < earliest {
@@ -249,13 +249,13 @@ func earliestClock(shards []*shard) int64 {
 }
 
 // parallel runs fn for every shard at once and returns the first error.
-func parallel(shards []*shard, fn func(*shard) error) error {
+func parallel(shards []*Shard, fn func(*Shard) error) error {
 	if len(shards) == 1 {
 		return fn(shards[0])
 	}
 	errs := make(chan error, len(shards))
 	for _, sh := range shards {
-		go func(sh *shard) { errs <- fn(sh) }(sh)
+		go func(sh *Shard) { errs <- fn(sh) }(sh)
 	}
 	var first error
 	for range shards {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -15,7 +16,7 @@ import (
 // the lanes to look in besides the one the core names. Per primary it costs
 // one pipelined pass for all ids, and a second only for ids whose core names
 // a lane outside lanes.
-func (c *Client) Inspect(ctx context.Context, ids []ExecutionID, lanes []string, count int) ([]Inspection, error) {
+func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []string, count int) ([]model.Inspection, error) {
 	parts := make([]int, 0, len(ids))
 	for _, id := range ids {
 		parts = append(parts, id.Partition)
@@ -27,13 +28,13 @@ func (c *Client) Inspect(ctx context.Context, ids []ExecutionID, lanes []string,
 	if err := c.readClocks(ctx, shards); err != nil {
 		return nil, err
 	}
-	out := make([]Inspection, len(ids))
-	err = parallel(shards, func(sh *shard) error {
+	out := make([]model.Inspection, len(ids))
+	err = parallel(shards, func(sh *Shard) error {
 		var mine []int
 		for i, id := range ids {
-			if contains1(sh.partitions, id.Partition) {
+			if containsInt(sh.partitions, id.Partition) {
 				mine = append(mine, i)
-				out[i] = Inspection{ExecutionID: id.Raw, Partition: id.Partition, ServerTimeMs: sh.nowMs}
+				out[i] = model.Inspection{ExecutionID: id.Raw, Partition: id.Partition, ServerTimeMs: sh.nowMs}
 			}
 		}
 		if err := c.inspectShard(ctx, sh, ids, mine, out, lanes); err != nil {
@@ -66,7 +67,7 @@ type setProbe struct {
 	del, eli *redis.FloatCmd
 }
 
-func (c *Client) inspectShard(ctx context.Context, sh *shard, ids []ExecutionID, mine []int, out []Inspection, lanes []string) error {
+func (c *Client) inspectShard(ctx context.Context, sh *Shard, ids []model.ExecutionID, mine []int, out []model.Inspection, lanes []string) error {
 	cores := map[int]*redis.MapStringStringCmd{}
 	tags := map[int]*redis.MapStringStringCmd{}
 	probe := func(pairs map[int][]string, first bool) ([]setProbe, error) {
@@ -130,7 +131,7 @@ func (c *Client) inspectShard(ctx context.Context, sh *shard, ids []ExecutionID,
 			ins.Tags = nil
 		}
 		for _, f := range []string{"lane_id", "current_lane"} {
-			if l := ins.Core[f]; l != "" && !contains(lanes, l) && !contains(extra[i], l) && ValidateLane(l) == nil {
+			if l := ins.Core[f]; l != "" && !contains(lanes, l) && !contains(extra[i], l) && model.ValidateLane(l) == nil {
 				extra[i] = append(extra[i], l)
 			}
 		}
@@ -163,7 +164,7 @@ func firstNonEmpty(s ...string) string {
 
 // Diagnose writes a one-line diagnosis of an inspected execution and marks
 // the states the engine cannot get out of by itself as stuck.
-func Diagnose(ins *Inspection, count int) {
+func Diagnose(ins *model.Inspection, count int) {
 	now := ins.ServerTimeMs
 	var d string
 	core := ins.Core

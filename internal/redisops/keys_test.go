@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowfabric/ffdelay/internal/model"
 )
 
 func TestKeys(t *testing.T) {
@@ -42,7 +44,7 @@ func TestParseExecutionID(t *testing.T) {
 		{"{fp:7", 0, "must look like"},
 		{"", 0, "must look like"},
 	} {
-		id, err := ParseExecutionID(tc.in)
+		id, err := model.ParseExecutionID(tc.in)
 		if tc.wantErr == "" {
 			if err != nil || id.Partition != tc.part || id.Raw != tc.in {
 				t.Errorf("ParseExecutionID(%q) = %+v, %v", tc.in, id, err)
@@ -83,12 +85,12 @@ func TestValidateLane(t *testing.T) {
 	ok := []string{"default", "a b", "x:{y}*", strings.Repeat("l", 64), " "}
 	bad := []string{"", strings.Repeat("l", 65), "tab\there", "é", "nul\x00"}
 	for _, l := range ok {
-		if err := ValidateLane(l); err != nil {
+		if err := model.ValidateLane(l); err != nil {
 			t.Errorf("ValidateLane(%q) = %v", l, err)
 		}
 	}
 	for _, l := range bad {
-		if err := ValidateLane(l); err == nil {
+		if err := model.ValidateLane(l); err == nil {
 			t.Errorf("ValidateLane(%q) accepted", l)
 		}
 	}
@@ -103,21 +105,21 @@ func TestEscapeGlob(t *testing.T) {
 func TestDecodePromoteReply(t *testing.T) {
 	for _, tc := range []struct {
 		v       any
-		outcome Outcome
+		outcome model.Outcome
 		detail  string
 	}{
-		{[]any{int64(1), "OK", "promoted"}, Promoted, ""},
-		{[]any{int64(1), "OK", "not_yet_due"}, NotYetDue, ""},
-		{[]any{int64(1), "OK", "not_found_cleaned"}, NotFoundCleaned, ""},
-		{[]any{int64(1), "OK", "not_runnable_cleaned"}, NotRunnableCleaned, ""},
-		{[]any{int64(1), "OK", "not_delayed_cleaned"}, NotDelayedCleaned, ""},
-		{[]any{int64(0), "invalid_input", "now_ms must be a number, got: x"}, Failed, "invalid_input: now_ms must be a number, got: x"},
-		{[]any{int64(1), "OK", "teleported"}, Failed, `unknown outcome from ff_promote_delayed: "teleported"`},
-		{[]any{int64(1), "OK"}, Failed, "unexpected reply"},
-		{"OK", Failed, "unexpected reply"},
-		{int64(1), Failed, "unexpected reply"},
-		{nil, Failed, "unexpected reply"},
-		{[]any{int64(2), "OK", "promoted"}, Failed, "unexpected reply"},
+		{[]any{int64(1), "OK", "promoted"}, model.Promoted, ""},
+		{[]any{int64(1), "OK", "not_yet_due"}, model.NotYetDue, ""},
+		{[]any{int64(1), "OK", "not_found_cleaned"}, model.NotFoundCleaned, ""},
+		{[]any{int64(1), "OK", "not_runnable_cleaned"}, model.NotRunnableCleaned, ""},
+		{[]any{int64(1), "OK", "not_delayed_cleaned"}, model.NotDelayedCleaned, ""},
+		{[]any{int64(0), "invalid_input", "now_ms must be a number, got: x"}, model.Failed, "invalid_input: now_ms must be a number, got: x"},
+		{[]any{int64(1), "OK", "teleported"}, model.Failed, `unknown outcome from ff_promote_delayed: "teleported"`},
+		{[]any{int64(1), "OK"}, model.Failed, "unexpected reply"},
+		{"OK", model.Failed, "unexpected reply"},
+		{int64(1), model.Failed, "unexpected reply"},
+		{nil, model.Failed, "unexpected reply"},
+		{[]any{int64(2), "OK", "promoted"}, model.Failed, "unexpected reply"},
 	} {
 		o, d := DecodePromoteReply(tc.v, nil)
 		if o != tc.outcome || !strings.Contains(d, tc.detail) {
@@ -126,24 +128,18 @@ func TestDecodePromoteReply(t *testing.T) {
 	}
 }
 
-func TestPredictPromote(t *testing.T) {
-	for _, tc := range []struct {
-		exists          bool
-		phase, elig, du string
-		want            Outcome
-	}{
-		{false, "", "", "", WouldClean},
-		{true, "terminal", "not_eligible_until_time", "1", WouldClean},
-		{true, "runnable", "eligible_now", "", WouldClean},
-		{true, "runnable", "not_eligible_until_time", "", WouldFail},
-		{true, "runnable", "not_eligible_until_time", "soon", WouldFail},
-		{true, "runnable", "not_eligible_until_time", "2000", NotYetDue},
-		{true, "runnable", "not_eligible_until_time", "1000.5", NotYetDue},
-		{true, "runnable", "not_eligible_until_time", "1000", WouldPromote},
-		{true, "runnable", "not_eligible_until_time", "999.25", WouldPromote},
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		850 * time.Millisecond:      "850ms",
+		5049 * time.Millisecond:     "5.0s",
+		59960 * time.Millisecond:    "59s",
+		252 * time.Second:           "4m12s",
+		3*time.Hour + 5*time.Minute: "3h05m",
+		52 * time.Hour:              "2d04h",
+		-2 * time.Second:            "2.0s",
 	} {
-		if got, _ := PredictPromote(tc.exists, tc.phase, tc.elig, tc.du, 1000); got != tc.want {
-			t.Errorf("PredictPromote(%v %q %q %q) = %s, want %s", tc.exists, tc.phase, tc.elig, tc.du, got, tc.want)
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
@@ -152,7 +148,7 @@ func FuzzParseExecutionID(f *testing.F) {
 	f.Add("{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11")
 	f.Add("{fp:07}:x")
 	f.Fuzz(func(t *testing.T, s string) {
-		id, err := ParseExecutionID(s)
+		id, err := model.ParseExecutionID(s)
 		if err != nil {
 			return
 		}
@@ -175,7 +171,7 @@ func FuzzParseDelayedKey(f *testing.F) {
 func FuzzValidateLane(f *testing.F) {
 	f.Add("default")
 	f.Fuzz(func(t *testing.T, s string) {
-		if ValidateLane(s) == nil && (len(s) == 0 || len(s) > 64) {
+		if model.ValidateLane(s) == nil && (len(s) == 0 || len(s) > 64) {
 			t.Fatalf("accepted %q", s)
 		}
 	})
@@ -185,50 +181,8 @@ func FuzzDecodePromoteReply(f *testing.F) {
 	f.Add(int64(1), "OK", "promoted")
 	f.Fuzz(func(t *testing.T, status int64, code, detail string) {
 		o, _ := DecodePromoteReply([]any{status, code, detail}, nil)
-		if o != Failed && (status != 1 || code != "OK" || string(o) != detail) {
+		if o != model.Failed && (status != 1 || code != "OK" || string(o) != detail) {
 			t.Fatalf("[%d %q %q] decoded as %s", status, code, detail, o)
 		}
 	})
-}
-
-func TestHumanDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		850 * time.Millisecond:      "850ms",
-		5049 * time.Millisecond:     "5.0s",
-		59960 * time.Millisecond:    "59s",
-		252 * time.Second:           "4m12s",
-		3*time.Hour + 5*time.Minute: "3h05m",
-		52 * time.Hour:              "2d04h",
-		-2 * time.Second:            "2.0s",
-	} {
-		if got := HumanDuration(d); got != want {
-			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
-func TestDecide(t *testing.T) {
-	for _, tc := range []struct {
-		v    CoreView
-		want Outcome
-	}{
-		// misindexed eligible: never handed to the function
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "eligible_now", Ownership: "unowned"}, WouldRepair},
-		// eligible_now and already in the eligible set: a stale entry the function cleans
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "eligible_now", Ownership: "unowned", InEligible: true}, WouldClean},
-		// eligible_now but leased: a worker owns it; the function cleans the entry
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "eligible_now", Ownership: "leased"}, WouldClean},
-		// delayed without delay_until (resumed with a delay), or garbage in it
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time"}, WouldRepair},
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time", DelayUntil: "soon"}, WouldRepair},
-		// FlowFabric writes fractional retry times with Lua's %.14g
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time", DelayUntil: "9.995e+02"}, WouldPromote},
-		{CoreView{Exists: true, Phase: "runnable", Eligibility: "not_eligible_until_time", DelayUntil: "1500"}, NotYetDue},
-		{CoreView{Exists: true, Phase: "terminal", Eligibility: "eligible_now"}, WouldClean},
-		{CoreView{}, WouldClean},
-	} {
-		if got, reason := Decide(tc.v, 1000); got != tc.want {
-			t.Errorf("Decide(%+v) = %s (%s), want %s", tc.v, got, reason, tc.want)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -14,14 +15,14 @@ import (
 // write, so an ACL user limited to reads can run it.
 type ListRun struct {
 	c            *Client
-	scope        Scope
-	shards       []*shard
+	scope        model.Scope
+	shards       []*Shard
 	ServerTimeMs int64
 }
 
 // NewList resolves which primary owns each partition and reads their clocks.
-func (c *Client) NewList(ctx context.Context, scope Scope) (*ListRun, error) {
-	shards, err := c.shards(ctx, scope.allPartitions())
+func (c *Client) NewList(ctx context.Context, scope model.Scope) (*ListRun, error) {
+	shards, err := c.shards(ctx, scope.AllPartitions())
 	if err != nil {
 		return nil, err
 	}
@@ -37,12 +38,12 @@ const listChunk = 1024
 // Groups reads every group's figures (one pipelined pass per shard) and
 // returns them in partition then lane order. With executions > 0 each group
 // also carries up to that many due executions, oldest first.
-func (l *ListRun) Groups(ctx context.Context, executions int) ([]Group, error) {
-	var out []Group
-	results := make([][]Group, len(l.shards))
-	err := parallel(l.shards, func(sh *shard) error {
+func (l *ListRun) Groups(ctx context.Context, executions int) ([]model.Group, error) {
+	var out []model.Group
+	results := make([][]model.Group, len(l.shards))
+	err := parallel(l.shards, func(sh *Shard) error {
 		idx := indexOf(l.shards, sh)
-		groups := l.scope.groupsOf(sh)
+		groups := l.scope.Groups(sh.partitions)
 		for start := 0; start < len(groups); start += listChunk {
 			end := min(start+listChunk, len(groups))
 			gs, err := l.readGroups(ctx, sh, groups[start:end], executions)
@@ -68,7 +69,7 @@ func (l *ListRun) Groups(ctx context.Context, executions int) ([]Group, error) {
 	return out, nil
 }
 
-func indexOf(shards []*shard, sh *shard) int {
+func indexOf(shards []*Shard, sh *Shard) int {
 	for i, s := range shards {
 		if s == sh {
 			return i
@@ -82,7 +83,7 @@ func indexOf(shards []*shard, sh *shard) int {
 // oldest due entries and, when they run past now, the next one to fall
 // due). Only groups whose next due time is still unknown need a second,
 // smaller pass.
-func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionLane, executions int) ([]Group, error) {
+func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.PartitionLane, executions int) ([]model.Group, error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
 	nowF := float64(sh.nowMs)
 	k := int64(max(1, executions))
@@ -113,10 +114,10 @@ func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionL
 		}
 		return nil, l.c.wrap(sh.addr, err)
 	}
-	out := make([]Group, 0, len(groups))
+	out := make([]model.Group, 0, len(groups))
 	var unknownNext []int
 	for i, g := range groups {
-		gr := Group{Partition: g.Partition, Lane: g.Lane, ServerTimeMs: sh.nowMs,
+		gr := model.Group{Partition: g.Partition, Lane: g.Lane, ServerTimeMs: sh.nowMs,
 			Delayed: cs[i].card.Val(), Due: cs[i].due.Val(), Unregistered: l.scope.Unregistered[g.Lane]}
 		if gr.Delayed == 0 {
 			continue
@@ -134,7 +135,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *shard, groups []PartitionL
 			}
 			if int64(j) < int64(executions) {
 				id, _ := z.Member.(string)
-				gr.Executions = append(gr.Executions, DueExecution{ExecutionID: id, DelayUntilMs: ms, OverdueMs: max(0, sh.nowMs-ms)})
+				gr.Executions = append(gr.Executions, model.DueExecution{ExecutionID: id, DelayUntilMs: ms, OverdueMs: max(0, sh.nowMs-ms)})
 			}
 		}
 		if gr.NextDueMs == nil && gr.Delayed > gr.Due {

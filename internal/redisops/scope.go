@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -78,7 +79,7 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 }
 
 // DiscoveredSet is a delayed set found by SCAN.
-type DiscoveredSet = PartitionLane
+type DiscoveredSet = model.PartitionLane
 
 // DiscoverDelayedSets SCANs every primary for delayed sets, in COUNT batches
 // so that a big keyspace is walked in small steps. lanes, when not empty,
@@ -129,28 +130,6 @@ func (c *Client) DiscoverDelayedSets(ctx context.Context, lanes []string) ([]Dis
 	return out, err
 }
 
-// groupsOf expands a scope into the (partition, lane) pairs of one shard.
-func (s Scope) groupsOf(sh *shard) []PartitionLane {
-	inScope := make(map[int]bool, len(s.Partitions))
-	for _, p := range s.Partitions {
-		inScope[p] = true
-	}
-	var out []PartitionLane
-	for _, p := range sh.partitions {
-		if inScope[p] {
-			for _, l := range s.Lanes {
-				out = append(out, PartitionLane{p, l})
-			}
-		}
-		for _, e := range s.Extra {
-			if e.Partition == p && !(inScope[p] && contains(s.Lanes, e.Lane)) {
-				out = append(out, e)
-			}
-		}
-	}
-	return out
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -160,22 +139,11 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// allPartitions lists every partition the scope touches, Extra included.
-func (s Scope) allPartitions() []int {
-	seen := map[int]bool{}
-	var out []int
-	for _, p := range s.Partitions {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+func containsInt(list []int, p int) bool {
+	for _, x := range list {
+		if x == p {
+			return true
 		}
 	}
-	for _, e := range s.Extra {
-		if !seen[e.Partition] {
-			seen[e.Partition] = true
-			out = append(out, e.Partition)
-		}
-	}
-	sort.Ints(out)
-	return out
+	return false
 }

@@ -3,8 +3,10 @@ package redisops
 import (
 	"context"
 	"fmt"
-	"math"
+	"strconv"
+	"strings"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,7 +32,7 @@ func (c *Client) FindStuck(ctx context.Context, entries []DelayedEntry) ([]Stuck
 	byPart := map[int][]DelayedEntry{}
 	var parts []int
 	for _, e := range entries {
-		id, err := ParseExecutionID(e.ExecutionID)
+		id, err := model.ParseExecutionID(e.ExecutionID)
 		switch {
 		case err != nil:
 			stuck = append(stuck, StuckEntry{e, "member is not a valid execution id"})
@@ -49,7 +51,7 @@ func (c *Client) FindStuck(ctx context.Context, entries []DelayedEntry) ([]Stuck
 		return nil, err
 	}
 	results := make([][]StuckEntry, len(shards))
-	err = parallel(shards, func(sh *shard) error {
+	err = parallel(shards, func(sh *Shard) error {
 		var es []DelayedEntry
 		for _, p := range sh.partitions {
 			es = append(es, byPart[p]...)
@@ -73,12 +75,13 @@ func (c *Client) FindStuck(ctx context.Context, entries []DelayedEntry) ([]Stuck
 			if err != nil || exists[i].Val() == 0 {
 				continue
 			}
-			// Judged as if it were due far in the future: only the
-			// states no clock can fix remain.
-			switch o, reason := PredictPromote(true, str(vals[0]), str(vals[1]), str(vals[2]), math.MaxInt64); {
-			case o == WouldFail:
+			// Only the states no clock can fix count: a runnable core
+			// without a numeric delay_until, or one no longer delayed.
+			_, duErr := strconv.ParseFloat(strings.TrimSpace(str(vals[2])), 64)
+			switch runnable := str(vals[0]) == "runnable"; {
+			case runnable && str(vals[1]) == "not_eligible_until_time" && duErr != nil:
 				results[idx] = append(results[idx], StuckEntry{e, "no delay_until: ff_promote_delayed fails on it forever"})
-			case o == WouldClean && reason == string(NotDelayedCleaned):
+			case runnable && str(vals[1]) != "not_eligible_until_time":
 				results[idx] = append(results[idx], StuckEntry{e, "already " + str(vals[1]) + " but in the delayed set: promotion drops it from every set"})
 			}
 		}

@@ -1,4 +1,4 @@
-package redisops_test
+package promote_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/internal/redisops"
 	"github.com/redis/go-redis/v9"
 )
@@ -48,24 +50,24 @@ func many(n int, e fftest.Exec) []fftest.Exec {
 	return out
 }
 
-func scope(count int, lanes ...string) redisops.Scope {
-	s := redisops.Scope{Count: count, Lanes: lanes}
+func scope(count int, lanes ...string) model.Scope {
+	s := model.Scope{Count: count, Lanes: lanes}
 	for p := 0; p < count; p++ {
 		s.Partitions = append(s.Partitions, p)
 	}
 	return s
 }
 
-func promote(t *testing.T, oc *redisops.Client, opts redisops.PromoteOptions) (redisops.PromoteTotals, []redisops.Result) {
+func runPromote(t *testing.T, oc *redisops.Client, opts promote.Options) (model.PromoteTotals, []model.Result) {
 	t.Helper()
 	ctx := context.Background()
-	run, err := oc.NewPromote(ctx, opts)
+	run, err := promote.Plan(ctx, oc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var totals redisops.PromoteTotals
-	var results []redisops.Result
-	err = run.Run(ctx, func(r redisops.Result) {
+	var totals model.PromoteTotals
+	var results []model.Result
+	err = run.Execute(ctx, func(r model.Result) {
 		totals.Add(r.Outcome)
 		results = append(results, r)
 	})
@@ -89,8 +91,8 @@ func testPromoteStepsOverManyStuckEntries(t *testing.T, bin fftest.Binary) {
 	execs = append(execs, many(500, fftest.Exec{Partition: 0, Shape: fftest.StaleScore, OffsetMs: -800_000})...)
 	execs = append(execs, many(1500, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
 	seed(t, c, execs)
-	totals, _ := promote(t, oc, redisops.PromoteOptions{Scope: scope(1, "default")})
-	want := redisops.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300, NeedsRepair: 1300}
+	totals, _ := runPromote(t, oc, promote.Options{Scope: scope(1, "default")})
+	want := model.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300, NeedsRepair: 1300}
 	if totals != want {
 		t.Errorf("totals = %+v, want %+v", totals, want)
 	}
@@ -110,7 +112,7 @@ func testPromoteLimitIsExact(t *testing.T, bin fftest.Binary) {
 	}
 	seed(t, c, execs)
 	for _, limit := range []int64{1, 63, 64, 65, 333} {
-		totals, _ := promote(t, oc, redisops.PromoteOptions{Scope: scope(16, "default"), Limit: limit, BatchSize: 7})
+		totals, _ := runPromote(t, oc, promote.Options{Scope: scope(16, "default"), Limit: limit, BatchSize: 7})
 		if totals.Promoted != limit {
 			t.Errorf("limit %d: promoted %d", limit, totals.Promoted)
 		}
@@ -126,7 +128,7 @@ func TestPromoteOneResultEach(t *testing.T) { fftest.EachServer(t, testPromoteOn
 func testPromoteOneResultEach(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	ids := seed(t, c, many(2500, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
-	_, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(4, "default"), BatchSize: 50})
+	_, results := runPromote(t, oc, promote.Options{Scope: scope(4, "default"), BatchSize: 50})
 	seen := map[string]int{}
 	for _, r := range results {
 		seen[r.ExecutionID]++
@@ -147,13 +149,13 @@ func testPromoteWrongTypeSet(t *testing.T, bin fftest.Binary) {
 	ctx := context.Background()
 	c.Set(ctx, redisops.DelayedKey(1, "default"), "not a zset", 0)
 	seed(t, c, many(5, fftest.Exec{Partition: 2, Shape: fftest.Due}))
-	totals, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(4, "default")})
+	totals, results := runPromote(t, oc, promote.Options{Scope: scope(4, "default")})
 	if totals.Promoted != 5 || totals.Failed != 1 {
 		t.Fatalf("totals = %+v", totals)
 	}
 	var found bool
 	for _, r := range results {
-		if r.Outcome == redisops.Failed && strings.Contains(r.Error, "WRONGTYPE") && r.Partition == 1 {
+		if r.Outcome == model.Failed && strings.Contains(r.Error, "WRONGTYPE") && r.Partition == 1 {
 			found = true
 		}
 	}
@@ -185,12 +187,12 @@ func testPromoteUnexpectedReplyShape(t *testing.T, bin fftest.Binary) {
 		}
 		execs := many(3, fftest.Exec{Partition: 0, Shape: fftest.Due})
 		seed(t, c, execs)
-		totals, results := promote(t, oc, redisops.PromoteOptions{Scope: scope(1, "default")})
+		totals, results := runPromote(t, oc, promote.Options{Scope: scope(1, "default")})
 		if totals.Failed == 0 || totals.Promoted != 0 {
 			t.Errorf("%s: totals %+v", body, totals)
 		}
 		for _, r := range results {
-			if r.Outcome != redisops.Failed || r.Error == "" {
+			if r.Outcome != model.Failed || r.Error == "" {
 				t.Errorf("%s: result %+v", body, r)
 			}
 		}
@@ -268,7 +270,7 @@ func testConcurrentPromotersPromoteOnce(t *testing.T, bin fftest.Binary) {
 	}
 	seed(t, c, execs)
 	var mu sync.Mutex
-	var total redisops.PromoteTotals
+	var total model.PromoteTotals
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
 		wg.Add(1)
@@ -280,12 +282,12 @@ func testConcurrentPromotersPromoteOnce(t *testing.T, bin fftest.Binary) {
 				return
 			}
 			defer oc.Close()
-			run, err := oc.NewPromote(ctx, redisops.PromoteOptions{Scope: scope(8, "default")})
+			run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(8, "default")})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			run.Run(ctx, func(r redisops.Result) {
+			run.Execute(ctx, func(r model.Result) {
 				mu.Lock()
 				total.Add(r.Outcome)
 				mu.Unlock()
@@ -316,12 +318,12 @@ func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
 	if err := oc.RequireLibrary(ctx); redisops.KindOf(err) != redisops.KindNoLibrary {
 		t.Errorf("RequireLibrary = %v, want KindNoLibrary", err)
 	}
-	run, err := oc.NewPromote(ctx, redisops.PromoteOptions{Scope: scope(1, "default")})
+	run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var results int
-	err = run.Run(ctx, func(redisops.Result) { results++ })
+	err = run.Execute(ctx, func(model.Result) { results++ })
 	if redisops.KindOf(err) != redisops.KindNoLibrary || results != 0 {
 		t.Errorf("Run = %v with %d results, want KindNoLibrary and none", err, results)
 	}

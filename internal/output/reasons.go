@@ -1,0 +1,59 @@
+package output
+
+import (
+	"fmt"
+
+	"github.com/flowfabric/ffdelay/internal/model"
+)
+
+// Word fills in a result's Reason (and, for members that were never handed
+// to the function, its Error) from the engine's typed Why. Every sentence
+// about an outcome is written here.
+func Word(r model.Result) model.Result {
+	if r.Reason == "" {
+		r.Reason = reasonText(r.Why, r.WhyDetail, r.Outcome)
+	}
+	switch r.Why {
+	case model.WhyMalformed:
+		r.Error = "malformed member: " + r.WhyDetail
+	case model.WhyWrongTag:
+		r.Error = fmt.Sprintf("id is tagged for partition %s but sits in partition %d's delayed set", r.WhyDetail, r.Partition)
+	}
+	return r
+}
+
+func reasonText(why model.Why, detail string, o model.Outcome) string {
+	repair := ""
+	if o == model.NeedsRepair {
+		repair = "; run promote --repair"
+	}
+	switch why {
+	case model.WhyCleaned:
+		return detail
+	case model.WhyNoNumericDelayUntil:
+		return "core has no numeric delay_until: the function fails with a Lua error"
+	case model.WhyMisindexed:
+		return "misindexed: eligible_now but in the delayed set and in no eligible set; ff_promote_delayed would drop it from every set" + repair
+	case model.WhyNoDelayUntil:
+		return "no delay_until in the core (resumed with a delay): ff_promote_delayed fails on it forever" + repair
+	case model.WhyBackoff:
+		return "failed 3 cycles in a row; retried after 10 cycles"
+	case model.WhyNamespace:
+		return "namespace " + detail
+	case model.WhyNamespaceMissing:
+		return "namespace unreadable"
+	case model.WhyTag:
+		return "tag " + detail + " does not match"
+	case model.WhyTagsUnreadable:
+		return "tags unreadable"
+	case model.WhyNotInScope:
+		return "in no delayed set of the lanes and partitions in scope"
+	case model.WhyScoreInFuture:
+		return "its delayed score is in the future"
+	case model.WhyLuaNil:
+		return "stuck: no delay_until in the core (resumed with a delay); the engine's promoter fails on it forever"
+	case model.WhyRepairConflict:
+		return "the execution changed while it was being repaired; left as it is"
+	}
+	return ""
+}

@@ -1,0 +1,329 @@
+package promote
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/internal/redisops"
+)
+
+// cursor walks one delayed set by score. Members that stay in the set (not
+// yet due, failing, filtered out, malformed) are stepped over by resuming
+// from the last score seen and skipping the stayers already seen at that
+// score, so they never block the due members behind them and every read
+// costs the server what the first one did.
+type cursor struct {
+	model.PartitionLane
+	key     string
+	started bool
+	after   float64
+	skip    int64
+	due     int64
+}
+
+// advance moves the cursor past a page whose members were handled in
+// order; stays[i] says whether member i is still in the set. A member
+// removed by someone else after it was counted as staying makes the next
+// read skip one member too many at that score: it is picked up next run.
+func (c *cursor) advance(scores []float64, stays []bool) {
+	for i, s := range scores {
+		if !c.started || s != c.after {
+			c.started, c.after, c.skip = true, s, 0
+		}
+		if stays[i] {
+			c.skip++
+		}
+	}
+	c.due -= int64(len(scores))
+}
+
+func (c *cursor) request() redisops.PageRequest {
+	return redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.skip, Count: pageSize}
+}
+
+// candidate is one member read from a delayed set.
+type candidate struct {
+	model.PartitionLane
+	member string
+	id     model.ExecutionID
+	view   redisops.CoreView
+	stays  bool
+}
+
+// step reads one page of each cursor, handles it, and returns the cursors
+// that have more to read.
+func (r *Run) step(ctx context.Context, w *worker, cs []*cursor, emit func(model.Result)) ([]*cursor, error) {
+	reqs := make([]redisops.PageRequest, len(cs))
+	for i, c := range cs {
+		reqs[i] = c.request()
+	}
+	pages, err := r.c.ReadPages(ctx, w.sh, reqs)
+	if err != nil {
+		return nil, err
+	}
+	var cands []*candidate
+	var more []*cursor
+	for i, c := range cs {
+		if pages[i].Err != nil {
+			emit(model.Result{Partition: c.Partition, Lane: c.Lane, Outcome: model.Failed, Error: pages[i].Err.Error()})
+			continue
+		}
+		for _, m := range pages[i].Members {
+			cands = append(cands, &candidate{PartitionLane: c.PartitionLane, member: m})
+		}
+		if len(pages[i].Members) == pageSize {
+			more = append(more, c)
+		}
+	}
+	if err := r.handle(ctx, w, cands, emit); err != nil {
+		return nil, err
+	}
+	k := 0
+	for i, c := range cs {
+		if pages[i].Err != nil {
+			continue
+		}
+		n := len(pages[i].Members)
+		stays := make([]bool, n)
+		for j := range stays {
+			stays[j] = cands[k+j].stays
+		}
+		c.advance(pages[i].Scores, stays)
+		k += n
+	}
+	if ctx.Err() != nil || r.budget.exhausted() {
+		return nil, nil
+	}
+	return more, nil
+}
+
+// runIDs handles --execution: find each id's delayed set among the lanes in
+// scope (one pipelined ZSCORE pass), then treat it like a page member.
+func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) error {
+	scope := r.opts.Scope
+	var ids []model.ExecutionID
+	for _, id := range w.ids {
+		if containsInt(scope.Partitions, id.Partition) {
+			ids = append(ids, id)
+		} else {
+			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
+		}
+	}
+	scores, err := r.c.DelayedScores(ctx, w.sh, ids, scope.Lanes)
+	if err != nil {
+		return err
+	}
+	var cands []*candidate
+	for i, id := range ids {
+		lane := -1
+		for j := range scope.Lanes {
+			if scores[i][j] != nil {
+				lane = j
+				break
+			}
+		}
+		switch {
+		case lane < 0:
+			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
+		case *scores[i][lane] > float64(w.sh.NowMs()):
+			emit(model.Result{Partition: id.Partition, Lane: scope.Lanes[lane], ExecutionID: id.Raw, Outcome: model.NotYetDue, Why: model.WhyScoreInFuture})
+		default:
+			cands = append(cands, &candidate{PartitionLane: model.PartitionLane{Partition: id.Partition, Lane: scope.Lanes[lane]}, member: id.Raw})
+		}
+	}
+	if err := r.handle(ctx, w, cands, emit); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// handle decides every candidate's outcome: validation, backoff, one
+// pipelined core read (filters and the shapes never handed to the
+// function), then FCALL (or the dry-run prediction) in bounded batches.
+func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit func(model.Result)) error {
+	result := func(cd *candidate, res model.Result) {
+		cd.stays = staysInSet(res.Outcome)
+		res.Partition, res.Lane, res.ExecutionID = cd.Partition, cd.Lane, cd.member
+		emit(res)
+	}
+	var live []*candidate
+	for _, cd := range cands {
+		id, err := model.ParseExecutionID(cd.member)
+		switch {
+		case err != nil:
+			// Never handed to the function: it would build keys from garbage.
+			result(cd, model.Result{Outcome: model.Failed, Why: model.WhyMalformed, WhyDetail: err.Error()})
+		case id.Partition != cd.Partition:
+			result(cd, model.Result{Outcome: model.Failed, Why: model.WhyWrongTag, WhyDetail: strconv.Itoa(id.Partition)})
+		case r.opts.Skip[cd.member]:
+			result(cd, model.Result{Outcome: model.SkippedBackoff, Why: model.WhyBackoff})
+		default:
+			cd.id = id
+			live = append(live, cd)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	live, err := r.precheck(ctx, w, live, result)
+	if err != nil {
+		return err
+	}
+	// Batches go out concurrently, at most Pipelines per primary in flight,
+	// so even a single delayed set keeps the server busy while the client
+	// decodes; the step waits for all of them because the cursors depend
+	// on their outcomes.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fatal error
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return fatal != nil
+	}
+	for start := 0; start < len(live) && ctx.Err() == nil && !failed(); {
+		n := r.budget.reserve(min(r.opts.BatchSize, len(live)-start))
+		if n == 0 {
+			break
+		}
+		if r.rate != nil {
+			if err := r.rate.WaitN(ctx, n); err != nil {
+				r.budget.settle(n, 0)
+				break
+			}
+		}
+		batch := live[start : start+n]
+		start += n
+		w.inflight <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-w.inflight; wg.Done() }()
+			var used int64
+			var err error
+			if r.opts.DryRun {
+				used = r.predict(w, batch, result)
+			} else {
+				used, err = r.promote(ctx, w, batch, result)
+			}
+			r.budget.settle(len(batch), used)
+			if err != nil {
+				mu.Lock()
+				if fatal == nil {
+					fatal = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return fatal
+}
+
+// precheck applies the filters (fail closed) and keeps every shape
+// ff_promote_delayed would strand or fail on away from it.
+func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, result func(*candidate, model.Result)) ([]*candidate, error) {
+	reqs := make([]redisops.CoreRequest, len(cands))
+	for i, cd := range cands {
+		reqs[i] = redisops.CoreRequest{ID: cd.id, Lane: cd.Lane}
+	}
+	tagKeys := make([]string, len(r.opts.Tags))
+	for i, t := range r.opts.Tags {
+		tagKeys[i] = t.Key
+	}
+	views, err := r.c.ReadCores(ctx, w.sh, reqs, tagKeys)
+	if err != nil {
+		return nil, err
+	}
+	var keep []*candidate
+	for i, cd := range cands {
+		v := views[i]
+		if v.Err != nil {
+			result(cd, model.Result{Outcome: model.Failed, Error: v.Err.Error()})
+			continue
+		}
+		if why, detail, ok := r.matches(v); !ok {
+			result(cd, model.Result{Outcome: model.SkippedFilter, Why: why, WhyDetail: detail})
+			continue
+		}
+		cd.view = v
+		switch RepairShape(v) {
+		case Misindexed:
+			result(cd, r.repairOutcome(model.WhyMisindexed))
+			continue
+		case NoDelayUntil:
+			result(cd, r.repairOutcome(model.WhyNoDelayUntil))
+			continue
+		}
+		keep = append(keep, cd)
+	}
+	return keep, nil
+}
+
+func (r *Run) repairOutcome(why model.Why) model.Result {
+	if r.opts.DryRun {
+		return model.Result{Outcome: model.WouldRepair, Why: why}
+	}
+	return model.Result{Outcome: model.NeedsRepair, Why: why}
+}
+
+// matches applies --namespace and --tag; a missing field fails closed.
+func (r *Run) matches(v redisops.CoreView) (model.Why, string, bool) {
+	if r.opts.Namespace != "" && v.Namespace != r.opts.Namespace {
+		if v.Namespace == "" {
+			return model.WhyNamespaceMissing, "", false
+		}
+		return model.WhyNamespace, v.Namespace, false
+	}
+	if len(r.opts.Tags) > 0 && v.TagsErr != nil {
+		return model.WhyTagsUnreadable, "", false
+	}
+	for j, t := range r.opts.Tags {
+		if v.Tags[j] == nil || *v.Tags[j] != t.Value {
+			return model.WhyTag, t.Key, false
+		}
+	}
+	return "", "", true
+}
+
+// promote sends one batch of FCALLs.
+func (r *Run) promote(ctx context.Context, w *worker, batch []*candidate, result func(*candidate, model.Result)) (int64, error) {
+	items := make([]redisops.PromoteItem, len(batch))
+	for i, cd := range batch {
+		items[i] = redisops.PromoteItem{ID: cd.id, Lane: cd.Lane}
+	}
+	replies, err := r.c.PromoteBatch(ctx, w.sh, items)
+	var promoted int64
+	for i, rep := range replies {
+		if rep.Outcome == model.Promoted {
+			promoted++
+		}
+		res := model.Result{Outcome: rep.Outcome, Error: rep.Detail}
+		if rep.Outcome == model.Failed && isLuaNilCompare(rep.Detail) {
+			res.Why = model.WhyLuaNil
+		}
+		result(batch[i], res)
+	}
+	return promoted, err
+}
+
+// predict reports, without writing, what the function would do with the
+// candidates the precheck let through.
+func (r *Run) predict(w *worker, batch []*candidate, result func(*candidate, model.Result)) int64 {
+	var would int64
+	for _, cd := range batch {
+		o, detail := Decide(cd.view, w.sh.NowMs())
+		res := model.Result{Outcome: o}
+		switch o {
+		case model.WouldPromote:
+			would++
+		case model.WouldClean:
+			res.Why, res.WhyDetail = model.WhyCleaned, detail
+		case model.WouldFail:
+			res.Why = model.WhyNoNumericDelayUntil
+		}
+		result(cd, res)
+	}
+	return would
+}
