@@ -103,7 +103,7 @@ type Result struct {
 	Reason    string `json:"reason,omitempty"`
 	Why       Why    `json:"-"`
 	WhyDetail string `json:"-"`
-	Error  string `json:"error,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Why is the engine's reason for an outcome, as a kind; output/reasons.go
