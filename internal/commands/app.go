@@ -91,6 +91,7 @@ var Version = "dev"
 // Run runs ffdelay with args (args[0] is the program name) and returns the
 // process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	redisops.SilenceLibraryLogs()
 	d := &deps{stdin: stdin, stdout: stdout, stderr: stderr, env: map[string]string{}}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -115,13 +116,36 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if code == ExitUsage {
 			msg = fmt.Errorf("%v (see ffdelay --help)", err)
 		}
-		if d.printer != nil {
-			d.printer.Error(msg, code)
-		} else {
-			fmt.Fprintf(stderr, "ffdelay: %v\n", msg)
+		if d.printer == nil {
+			// The error came before any command set up its output (a flag
+			// that does not parse): honour -o json all the same.
+			f, ferr := output.ParseFormat(formatFromArgs(args, d.env["FFDELAY_OUTPUT"]))
+			if ferr != nil {
+				f = output.Table
+			}
+			d.printer = output.New(stdout, stderr, f, false, false)
 		}
+		d.printer.Error(msg, code)
 	}
 	return code
+}
+
+// formatFromArgs finds -o/--output in raw arguments, for errors raised
+// before the flags were parsed.
+func formatFromArgs(args []string, env string) string {
+	format := env
+	for i, a := range args {
+		switch {
+		case (a == "-o" || a == "--output" || a == "-output") && i+1 < len(args):
+			format = args[i+1]
+		case strings.HasPrefix(a, "-o="), strings.HasPrefix(a, "--output="), strings.HasPrefix(a, "-output="):
+			format = a[strings.Index(a, "=")+1:]
+		}
+	}
+	if format == "" {
+		return "table"
+	}
+	return format
 }
 
 func exitCode(ctx context.Context, err error) int {
@@ -145,7 +169,11 @@ func exitCode(ctx context.Context, err error) int {
 
 func newApp(ctx context.Context, d *deps) *cli.App {
 	onUsage := func(c *cli.Context, err error, _ bool) error {
-		return usageError("%s", strings.TrimPrefix(err.Error(), "flag provided but not defined: "))
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+			msg = "unknown flag --" + strings.TrimLeft(name, "-")
+		}
+		return usageError("%s", msg)
 	}
 	app := &cli.App{
 		Name:  "ffdelay",
@@ -158,17 +186,28 @@ Examples:
    ffdelay promote --watch --interval 1s               stand in for the engine's promoter
    ffdelay inspect '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
    ffdelay check --max-overdue 2m -o json              CI/monitoring health check`,
-		Version:                   Version,
+		Version: Version,
+		// urfave/cli's own --version flag is a package variable; ffdelay
+		// declares its own so that building an app changes no global state.
+		HideVersion:               true,
 		Writer:                    d.stdout,
 		ErrWriter:                 d.stderr,
-		Flags:                     globalFlags(),
+		Flags:                     append(globalFlags(), &cli.BoolFlag{Name: "version", Usage: "print the version"}),
 		HideHelpCommand:           true,
+		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError:              onUsage,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageError("unknown command %q: use list, promote, inspect, check or version", c.Args().First())
+				return unknownCommand(c.Args().First())
+			}
+			if c.Bool("version") {
+				if err := setupOutput(c, d); err != nil {
+					return err
+				}
+				d.printer.Version(versionInfo())
+				return nil
 			}
 			cli.ShowAppHelp(c)
 			return nil
@@ -178,6 +217,7 @@ Examples:
 			newPromoteCommand(ctx, d),
 			newInspectCommand(ctx, d),
 			newCheckCommand(ctx, d),
+			newCompletionCommand(d),
 			newVersionCommand(d),
 		},
 	}
@@ -185,8 +225,45 @@ Examples:
 		c.OnUsageError = onUsage
 		c.Flags = append(c.Flags, globalFlags()...)
 	}
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version"}
 	return app
+}
+
+// commandNames are the commands an unknown one is compared with.
+var commandNames = []string{"list", "promote", "inspect", "check", "completion", "version"}
+
+// unknownCommand names the nearest command when the typo is small.
+func unknownCommand(name string) error {
+	best, dist := "", 3
+	for _, c := range commandNames {
+		if d := editDistance(strings.ToLower(name), c); d < dist {
+			best, dist = c, d
+		}
+	}
+	if best != "" {
+		return usageError("unknown command %q: did you mean %q?", name, best)
+	}
+	return usageError("unknown command %q: use list, promote, inspect, check, completion or version", name)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // reorderArgs moves a command's positional arguments after its flags, since

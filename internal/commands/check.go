@@ -132,11 +132,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		}
 		return err
 	}
-	client, err := connectWith(ctx, conn)
-	if err != nil {
-		k.add("connection", output.Fail, "%v", err)
-		return finish(err)
-	}
+	client := redisops.New(conn)
 	defer client.Close()
 	if err := client.Ping(ctx); err != nil {
 		k.add("connection", output.Fail, "%v", err)
@@ -176,7 +172,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		k.add("server_version", output.Pass, "%s", strings.Join(dedupeStrings(seen), ", "))
 	}
 
-	libs, err := client.Libraries(ctx)
+	libs, err := client.Libraries(ctx, nil)
 	if err != nil {
 		return failed("library", err)
 	}
@@ -235,7 +231,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		k.add("lanes", output.Warn, "%s is missing (FlowFabric before 0.6?); checking %s", redisops.LanesKey, short(scope.Lanes, 10))
 	}
 
-	run, err := client.NewList(ctx, scope.Scope)
+	run, err := client.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
 	if err != nil {
 		return failed("overdue", err)
 	}

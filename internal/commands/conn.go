@@ -1,14 +1,12 @@
 package commands
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/redisops"
@@ -248,21 +246,12 @@ func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
 	return conf, nil
 }
 
-// connect opens the connection described by the flags.
-func connect(ctx context.Context, c *cli.Context, d *deps) (*redisops.Client, error) {
+// connect builds the client described by the flags. It sends nothing: the
+// first command reports an unreachable server or refused credentials.
+func connect(c *cli.Context, d *deps) (*redisops.Client, error) {
 	o, err := connOptions(c, d)
 	if err != nil {
 		return nil, err
 	}
-	return connectWith(ctx, o)
-}
-
-func connectWith(ctx context.Context, o redisops.Options) (*redisops.Client, error) {
-	cctx, cancel := context.WithTimeout(ctx, o.Timeout+time.Second)
-	defer cancel()
-	client, err := redisops.Connect(cctx, o)
-	if err != nil {
-		return nil, err
-	}
-	return client, nil
+	return redisops.New(o), nil
 }

@@ -37,7 +37,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			client, err := connect(ctx, c, d)
+			client, err := connect(c, d)
 			if err != nil {
 				return err
 			}

@@ -42,7 +42,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			client, err := connect(ctx, c, d)
+			client, err := connect(c, d)
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	if err != nil {
 		return err
 	}
-	run, err := client.NewList(ctx, scope.Scope)
+	run, err := client.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
 	if err != nil {
 		return err
 	}

@@ -87,10 +87,7 @@ Examples:
 			if opts.Watch {
 				return runWatch(ctx, opts, conn, d.printer)
 			}
-			client, err := connectWith(ctx, conn)
-			if err != nil {
-				return err
-			}
+			client := redisops.New(conn)
 			defer client.Close()
 			return runPromote(ctx, opts, client, d.printer)
 		},
@@ -205,11 +202,13 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		return err
 	}
 	if !o.DryRun {
-		if err := client.RequireLibrary(ctx); err != nil {
+		if err := client.RequireLibrary(ctx, scope.Registry.Snapshot); err != nil {
 			return err
 		}
 	}
-	run, err := promote.Plan(ctx, client, o.runOptions(scope.Scope))
+	ro := o.runOptions(scope.Scope)
+	ro.Snapshot = scope.Registry.Snapshot
+	run, err := promote.Plan(ctx, client, ro)
 	if err != nil {
 		return err
 	}

@@ -169,11 +169,7 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	}
 	var scope resolvedScope
 	if *client == nil {
-		cl, err := connectWith(ctx, conn)
-		if err != nil {
-			return done(scope, err)
-		}
-		*client = cl
+		*client = redisops.New(conn)
 	}
 	cl := *client
 	scope, err := resolveScope(ctx, cl, o.Scope, warn)
@@ -181,7 +177,7 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 		return done(scope, err)
 	}
 	if !o.DryRun && !*libraryChecked {
-		if err := cl.RequireLibrary(ctx); err != nil {
+		if err := cl.RequireLibrary(ctx, scope.Registry.Snapshot); err != nil {
 			return done(scope, err)
 		}
 		*libraryChecked = true
@@ -189,6 +185,7 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	ro := o.runOptions(scope.Scope)
 	skip := bo.skipSet(cycle)
 	ro.Skip = skip
+	ro.Snapshot = scope.Registry.Snapshot
 	run, err := promote.Plan(ctx, cl, ro)
 	if err != nil {
 		return done(scope, err)

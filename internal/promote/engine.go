@@ -35,6 +35,8 @@ type Options struct {
 	// Pipelines is the number of pipelines in flight per primary; 0 picks
 	// DefaultPipelines on a single server and 1 per primary in a cluster.
 	Pipelines int
+	// Snapshot, when fresh, stands in for reading the clock (standalone).
+	Snapshot *redisops.Snapshot
 	// Skip are ids that sit out this run (watch mode's failure backoff).
 	// The run only reads it.
 	Skip map[string]bool
@@ -103,7 +105,7 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.ServerTimeMs, err = c.ReadClocks(ctx, shards); err != nil {
+	if r.ServerTimeMs, err = c.ReadClocks(ctx, shards, opts.Snapshot); err != nil {
 		return nil, err
 	}
 	for _, sh := range shards {

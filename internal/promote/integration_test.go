@@ -19,11 +19,7 @@ import (
 func server(t testing.TB, bin fftest.Binary) (*fftest.Server, *redis.Client, *redisops.Client) {
 	t.Helper()
 	s, c := fftest.NewFlowFabric(t, bin)
-	ctx := context.Background()
-	oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	oc := redisops.New(redisops.Options{Addrs: []string{s.Addr}, Timeout: 5 * time.Second})
 	t.Cleanup(func() { oc.Close() })
 	return s, c, oc
 }
@@ -208,7 +204,7 @@ func testListIsPipelined(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	ctx := context.Background()
 	seed(t, c, many(50, fftest.Exec{Partition: 9, Shape: fftest.Due}))
-	run, err := oc.NewList(ctx, scope(256, "default", "a", "b"))
+	run, err := oc.NewList(ctx, scope(256, "default", "a", "b"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,22 +272,21 @@ func testConcurrentPromotersPromoteOnce(t *testing.T, bin fftest.Binary) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			oc, err := redisops.Connect(ctx, redisops.Options{Addrs: []string{s.Addr}})
-			if err != nil {
-				t.Error(err)
-				return
-			}
+			oc := redisops.New(redisops.Options{Addrs: []string{s.Addr}})
 			defer oc.Close()
 			run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(8, "default")})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			run.Execute(ctx, func(r model.Result) {
+			err = run.Execute(ctx, func(r model.Result) {
 				mu.Lock()
 				total.Add(r.Outcome)
 				mu.Unlock()
 			})
+			if err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	wg.Wait()
@@ -315,7 +310,7 @@ func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
 		t.Fatal(err)
 	}
 	seed(t, c, many(3, fftest.Exec{Partition: 0, Shape: fftest.Due}))
-	if err := oc.RequireLibrary(ctx); redisops.KindOf(err) != redisops.KindNoLibrary {
+	if err := oc.RequireLibrary(ctx, nil); redisops.KindOf(err) != redisops.KindNoLibrary {
 		t.Errorf("RequireLibrary = %v, want KindNoLibrary", err)
 	}
 	run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default")})

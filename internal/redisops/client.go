@@ -31,43 +31,34 @@ type Client struct {
 	cluster *redis.ClusterClient
 	single  *redis.Client
 	opts    Options
-
-	// On a standalone server ReadRegistry also reads the clock and the
-	// library in the same round trip; the next readClocks and Libraries
-	// use them once, so a whole list or promote costs a handful of round
-	// trips even across a slow link.
-	prefetchedClock *prefetched[int64]
-	prefetchedLibs  *prefetched[[]NodeLibrary]
 }
 
-type prefetched[T any] struct {
-	val T
-	at  time.Time
+// Snapshot is what ReadRegistry also read in the same round trip on a
+// standalone server: the clock and the flowfabric library. Callers hand it
+// to ReadClocks and Libraries, so a whole list or promote costs a handful
+// of round trips even across a slow link.
+type Snapshot struct {
+	ClockMs   int64
+	Libraries []NodeLibrary
+	at        time.Time
 }
 
-// prefetchMaxAge bounds how stale a prefetched clock may be. A clock read a
+// snapshotMaxAge bounds how stale a snapshot's clock may be. A clock read a
 // few milliseconds early only makes fewer entries due, never more.
-const prefetchMaxAge = 250 * time.Millisecond
+const snapshotMaxAge = 250 * time.Millisecond
 
-// takeClock returns the prefetched clock once, if it is fresh.
-func (c *Client) takeClock() (int64, bool) {
-	p := c.prefetchedClock
-	c.prefetchedClock = nil
-	if p == nil || time.Since(p.at) > prefetchMaxAge {
-		return 0, false
-	}
-	return p.val, true
-}
+func (s *Snapshot) fresh() bool { return s != nil && time.Since(s.at) <= snapshotMaxAge }
 
 // connsPerNode bounds how many connections ffdelay opens to one node: one or
 // two pipelines in flight keep the server busy without starving its other
 // clients.
 const connsPerNode = 3
 
-// Connect creates the client. It sends nothing yet: the first command
+// New creates the client. It sends nothing yet: the first command
 // (normally ReadRegistry) reports an unreachable server or refused
-// credentials; Ping checks explicitly.
-func Connect(ctx context.Context, opts Options) (*Client, error) {
+// credentials; Ping checks explicitly. opts.Timeout bounds every dial,
+// read and write.
+func New(opts Options) *Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
@@ -107,7 +98,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		})
 		c.uc = c.single
 	}
-	return c, nil
+	return c
 }
 
 // Close releases every connection.
@@ -201,13 +192,12 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*Shard, error)
 	return out, nil
 }
 
-// readClocks sets every shard's nowMs from its own primary's TIME.
-func (c *Client) readClocks(ctx context.Context, shards []*Shard) error {
-	if c.single != nil {
-		if now, ok := c.takeClock(); ok {
-			shards[0].nowMs = now
-			return nil
-		}
+// readClocks sets every shard's nowMs from its own primary's TIME, or from
+// a fresh snapshot on a standalone server.
+func (c *Client) readClocks(ctx context.Context, shards []*Shard, snap *Snapshot) error {
+	if c.single != nil && snap.fresh() && snap.ClockMs > 0 {
+		shards[0].nowMs = snap.ClockMs
+		return nil
 	}
 	return parallel(shards, func(sh *Shard) error {
 		t, err := sh.node.Time(ctx).Result()
@@ -217,25 +207,6 @@ func (c *Client) readClocks(ctx context.Context, shards []*Shard) error {
 		sh.nowMs = t.UnixMilli()
 		return nil
 	})
-}
-
-// ServerTime returns the earliest primary clock in ms since the epoch.
-func (c *Client) ServerTime(ctx context.Context) (int64, error) {
-	nodes, err := c.primaries(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var earliest int64
-	for _, n := range nodes {
-		t, err := n.Time(ctx).Result()
-		if err != nil {
-			return 0, c.wrap(n.Options().Addr, err)
-		}
-		if ms := t.UnixMilli(); earliest == 0 || ms < earliest {
-			earliest = ms
-		}
-	}
-	return earliest, nil
 }
 
 func earliestClock(shards []*Shard) int64 {
@@ -286,4 +257,6 @@ type silentLog struct{}
 
 func (silentLog) Printf(context.Context, string, ...any) {}
 
-func init() { redis.SetLogger(silentLog{}) }
+// SilenceLibraryLogs turns off go-redis's logger, which is global to the
+// process; the binary calls it once at start.
+func SilenceLibraryLogs() { redis.SetLogger(silentLog{}) }

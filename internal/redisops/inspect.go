@@ -25,7 +25,7 @@ func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []s
 	if err != nil {
 		return nil, err
 	}
-	if err := c.readClocks(ctx, shards); err != nil {
+	if err := c.readClocks(ctx, shards, nil); err != nil {
 		return nil, err
 	}
 	out := make([]model.Inspection, len(ids))

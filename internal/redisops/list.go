@@ -21,12 +21,12 @@ type ListRun struct {
 }
 
 // NewList resolves which primary owns each partition and reads their clocks.
-func (c *Client) NewList(ctx context.Context, scope model.Scope) (*ListRun, error) {
+func (c *Client) NewList(ctx context.Context, scope model.Scope, snap *Snapshot) (*ListRun, error) {
 	shards, err := c.shards(ctx, scope.AllPartitions())
 	if err != nil {
 		return nil, err
 	}
-	if err := c.readClocks(ctx, shards); err != nil {
+	if err := c.readClocks(ctx, shards, snap); err != nil {
 		return nil, err
 	}
 	return &ListRun{c: c, scope: scope, shards: shards, ServerTimeMs: earliestClock(shards)}, nil

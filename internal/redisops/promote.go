@@ -28,10 +28,10 @@ func (c *Client) Shards(ctx context.Context, partitions []int) ([]*Shard, error)
 	return c.shards(ctx, partitions)
 }
 
-// ReadClocks sets every shard's clock from its own primary's TIME and
-// returns the earliest.
-func (c *Client) ReadClocks(ctx context.Context, shards []*Shard) (int64, error) {
-	if err := c.readClocks(ctx, shards); err != nil {
+// ReadClocks sets every shard's clock from its own primary's TIME (or a
+// fresh snapshot) and returns the earliest.
+func (c *Client) ReadClocks(ctx context.Context, shards []*Shard, snap *Snapshot) (int64, error) {
+	if err := c.readClocks(ctx, shards, snap); err != nil {
 		return 0, err
 	}
 	return earliestClock(shards), nil

@@ -30,6 +30,9 @@ type Registry struct {
 	// when the set does not exist (FlowFabric before 0.6).
 	Lanes      []string
 	LanesFound bool
+	// Snapshot is the clock and library read alongside, on a standalone
+	// server (nil in a cluster, or when the user may not read them).
+	Snapshot *Snapshot
 }
 
 // ReadRegistry reads ff:config:partitions and ff:idx:lanes in one round
@@ -56,15 +59,17 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 	if err := firstErr(hget.Err(), lanes.Err()); err != nil && !errNil(err) {
 		return Registry{}, c.wrap(c.Addr(), err)
 	}
+	var r Registry
 	if clock != nil {
+		snap := &Snapshot{at: time.Now()}
 		if t, err := clock.Result(); err == nil {
-			c.prefetchedClock = &prefetched[int64]{t.UnixMilli(), time.Now()}
+			snap.ClockMs = t.UnixMilli()
 		}
 		if l, err := libs.Result(); err == nil {
-			c.prefetchedLibs = &prefetched[[]NodeLibrary]{[]NodeLibrary{nodeLibrary(c.single.Options().Addr, l)}, time.Now()}
+			snap.Libraries = []NodeLibrary{nodeLibrary(c.single.Options().Addr, l)}
 		}
+		r.Snapshot = snap
 	}
-	var r Registry
 	r.Config.Count = DefaultPartitions
 	if raw, err := hget.Result(); err == nil {
 		r.Config.Found, r.Config.Raw = true, raw

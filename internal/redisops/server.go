@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -32,13 +31,11 @@ func (n NodeLibrary) HasFunction(name string) bool {
 	return false
 }
 
-// Libraries runs FUNCTION LIST LIBRARYNAME flowfabric on every primary.
-func (c *Client) Libraries(ctx context.Context) ([]NodeLibrary, error) {
-	if p := c.prefetchedLibs; p != nil {
-		c.prefetchedLibs = nil
-		if time.Since(p.at) < prefetchMaxAge {
-			return p.val, nil
-		}
+// Libraries runs FUNCTION LIST LIBRARYNAME flowfabric on every primary,
+// or takes the answer from a fresh snapshot.
+func (c *Client) Libraries(ctx context.Context, snap *Snapshot) ([]NodeLibrary, error) {
+	if snap.fresh() && snap.Libraries != nil {
+		return snap.Libraries, nil
 	}
 	nodes, err := c.primaries(ctx)
 	if err != nil {
@@ -85,8 +82,8 @@ func classifyFunctionErr(err error) error {
 
 // RequireLibrary fails with KindNoLibrary unless every primary has the
 // flowfabric library with ff_promote_delayed.
-func (c *Client) RequireLibrary(ctx context.Context) error {
-	libs, err := c.Libraries(ctx)
+func (c *Client) RequireLibrary(ctx context.Context, snap *Snapshot) error {
+	libs, err := c.Libraries(ctx, snap)
 	if err != nil {
 		return err
 	}
