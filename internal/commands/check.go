@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -91,73 +90,99 @@ func parseCheckOptions(c *cli.Context, d *deps) (checkOptions, error) {
 	return o, nil
 }
 
-// checker collects checks in the contract's order.
-type checker struct {
+// checkRun is one run of check: what the steps found so far.
+type checkRun struct {
+	o      checkOptions
+	client *redisops.Client
 	checks []output.Check
-	strict bool
+	libOK  bool
+	scope  resolvedScope
+	groups []model.Group
 }
 
-func (k *checker) add(name string, s output.Status, format string, args ...any) {
-	if s == output.Warn && k.strict {
-		s = output.Fail
-	}
-	k.checks = append(k.checks, output.Check{Name: name, Status: s, Detail: fmt.Sprintf(format, args...)})
+// checkStep runs one check. It returns the check (with its own verdict) or
+// an error when the step could not run at all; the names are the
+// contract's.
+type checkStep struct {
+	name string
+	run  func(ctx context.Context, k *checkRun) (output.Check, error)
+	// discover marks steps that only run with --discover-lanes.
+	discover bool
 }
 
-func (k *checker) report() output.CheckReport {
-	r := output.CheckReport{OK: true, Checks: k.checks}
-	for _, c := range k.checks {
-		if c.Status == output.Fail {
-			r.OK = false
-		}
-	}
-	return r
+// checkSteps are check's steps, in the contract's order.
+var checkSteps = []checkStep{
+	{name: "connection", run: checkConnection},
+	{name: "server_version", run: checkServerVersion},
+	{name: "library", run: checkLibrary},
+	{name: "ff_version", run: checkFFVersion},
+	{name: "partitions_config", run: checkPartitionsConfig},
+	{name: "lanes", run: checkLanes},
+	{name: "overdue", run: checkOverdue},
+	{name: "due", run: checkDue},
+	{name: "stuck", run: checkStuck},
+	{name: "unregistered_lanes", run: checkUnregisteredLanes, discover: true},
+	{name: "partitions_beyond_count", run: checkPartitionsBeyondCount, discover: true},
 }
 
 // runCheck runs every check and prints the report. Exit 1 when a check
 // fails; 3 only when the server cannot be reached or refuses us.
 func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *output.Printer) error {
 	started := time.Now()
-	k := &checker{strict: o.Strict}
-	finish := func(err error) error {
-		r := k.report()
-		p.Checks(r)
-		if o.Scope.MetricsFile != "" {
-			if merr := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "check", started: started, checks: r.Checks}); merr != nil && err == nil {
-				err = merr
-			}
-		}
-		if err == nil && !r.OK {
-			return errSilentFailure
-		}
-		return err
-	}
 	client := redisops.New(conn)
 	defer client.Close()
-	if err := client.Ping(ctx); err != nil {
-		k.add("connection", output.Fail, "%v", err)
-		return finish(err)
-	}
-	// failed records a step that could not run as a failed check. Only a
-	// server that cannot be reached or refuses our credentials makes it
-	// exit 3; anything else (a refused INFO, a key of the wrong type) is a
-	// failed check, exit 1.
-	failed := func(name string, err error) error {
-		k.add(name, output.Fail, "%v", err)
-		if kind := redisops.KindOf(err); kind == redisops.KindUnreachable || kind == redisops.KindAuth {
-			return finish(err)
+	k := &checkRun{o: o, client: client}
+	var stop error
+	for _, step := range checkSteps {
+		if step.discover && !o.Scope.Discover {
+			continue
 		}
-		return finish(nil)
+		c, err := step.run(ctx, k)
+		if err != nil {
+			// A step that could not run is a failed check. Only a server
+			// that cannot be reached or refuses our credentials exits 3;
+			// anything else (a refused INFO, a key of the wrong type) is a
+			// failed check, exit 1, and the later steps are not run.
+			k.checks = append(k.checks, output.CheckFailed(step.name, err))
+			if kind := redisops.KindOf(err); kind == redisops.KindUnreachable || kind == redisops.KindAuth {
+				stop = err
+			}
+			break
+		}
+		if c.Status == output.Warn && o.Strict {
+			c.Status = output.Fail
+		}
+		k.checks = append(k.checks, c)
 	}
-	mode := "standalone"
-	if client.IsCluster() {
-		mode = "cluster"
+	r := output.CheckReport{OK: true, Checks: k.checks}
+	for _, c := range k.checks {
+		if c.Status == output.Fail {
+			r.OK = false
+		}
 	}
-	k.add("connection", output.Pass, "connected to %s (%s)", client.Addr(), mode)
+	p.Checks(r)
+	if o.Scope.MetricsFile != "" {
+		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "check", started: started, checks: r.Checks, groups: k.groups}); err != nil && stop == nil {
+			stop = err
+		}
+	}
+	if stop == nil && !r.OK {
+		return errSilentFailure
+	}
+	return stop
+}
 
-	versions, err := client.Versions(ctx)
+func checkConnection(ctx context.Context, k *checkRun) (output.Check, error) {
+	if err := k.client.Ping(ctx); err != nil {
+		return output.Check{}, err
+	}
+	return output.ConnectionOK(k.client.Addr(), k.client.IsCluster()), nil
+}
+
+func checkServerVersion(ctx context.Context, k *checkRun) (output.Check, error) {
+	versions, err := k.client.Versions(ctx)
 	if err != nil {
-		return failed("server_version", err)
+		return output.Check{}, err
 	}
 	var old, seen []string
 	for _, v := range versions {
@@ -166,152 +191,129 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 			old = append(old, v.Addr+" runs "+v.Product+" "+v.Version)
 		}
 	}
-	if len(old) > 0 {
-		k.add("server_version", output.Fail, "no FUNCTION support (needs Redis >= 7.0 or Valkey): %s", strings.Join(old, "; "))
-	} else {
-		k.add("server_version", output.Pass, "%s", strings.Join(dedupeStrings(seen), ", "))
-	}
+	return output.ServerVersions(dedupeStrings(seen), old), nil
+}
 
-	libs, err := client.Libraries(ctx, nil)
+func checkLibrary(ctx context.Context, k *checkRun) (output.Check, error) {
+	libs, err := k.client.Libraries(ctx, nil)
 	if err != nil {
-		return failed("library", err)
+		return output.Check{}, err
 	}
-	var missing []string
-	libOK := true
+	var problems []output.LibraryProblem
 	for _, l := range libs {
 		switch {
 		case l.Err != nil:
-			missing = append(missing, fmt.Sprintf("%s (%v)", l.Addr, l.Err))
+			problems = append(problems, output.LibraryProblem{Addr: l.Addr, Err: l.Err})
 		case !l.Loaded:
-			missing = append(missing, l.Addr+" has no flowfabric library")
+			problems = append(problems, output.LibraryProblem{Addr: l.Addr, NoLib: true})
 		case !l.HasFunction(redisops.PromoteFunction):
-			missing = append(missing, l.Addr+" lacks "+redisops.PromoteFunction)
+			problems = append(problems, output.LibraryProblem{Addr: l.Addr, Function: redisops.PromoteFunction})
 		}
 	}
-	if len(missing) > 0 {
-		libOK = false
-		k.add("library", output.Fail, "%s: start ff-server once so it loads the library", strings.Join(missing, "; "))
-	} else {
-		k.add("library", output.Pass, "flowfabric with %s on %d primaries", redisops.PromoteFunction, len(libs))
+	k.libOK = len(problems) == 0
+	return output.Library(redisops.PromoteFunction, len(libs), problems), nil
+}
+
+func checkFFVersion(ctx context.Context, k *checkRun) (output.Check, error) {
+	r := output.FFVersionResult{NoLibrary: !k.libOK}
+	for v := range ffReleases {
+		r.KnownOnes = append(r.KnownOnes, v)
 	}
-	if libOK {
-		v, err := client.FFVersion(ctx)
+	sort.Slice(r.KnownOnes, func(i, j int) bool {
+		return len(r.KnownOnes[i]) < len(r.KnownOnes[j]) || r.KnownOnes[i] < r.KnownOnes[j]
+	})
+	if k.libOK {
+		v, err := k.client.FFVersion(ctx)
 		switch {
 		case err != nil && redisops.KindOf(err) == redisops.KindNoPerm:
-			// ff_version is not flagged read-only, so a read-only ACL user
-			// cannot call it (FCALL_RO fails too).
-			k.add("ff_version", output.Warn, "not checked: this user may not run FCALL (a read-only user cannot call ff_version)")
+			r.NoPerm = true
+		case err != nil && (redisops.KindOf(err) == redisops.KindUnreachable || redisops.KindOf(err) == redisops.KindAuth):
+			return output.Check{}, err
 		case err != nil:
-			k.add("ff_version", output.Fail, "ff_version failed: %v", err)
-		case ffReleases[v] != "":
-			k.add("ff_version", output.Pass, "%s (FlowFabric %s)", v, ffReleases[v])
+			r.Err = err
 		default:
-			k.add("ff_version", output.Warn, "%s is not a known FlowFabric release (known: 15, 26, 27, 28, 31, 34)", v)
+			r.Version, r.Release = v, ffReleases[v]
 		}
-	} else {
-		k.add("ff_version", output.Fail, "not callable: the library is missing")
 	}
+	return output.FFVersion(r), nil
+}
 
-	scope, err := resolveScope(ctx, client, o.Scope, output.Discard())
+func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, error) {
+	scope, err := resolveScope(ctx, k.client, k.o.Scope, output.Discard())
 	if err != nil {
-		return failed("partitions_config", err)
+		return output.Check{}, err
 	}
+	k.scope = scope
 	cfg := scope.Registry.Config
-	switch {
-	case cfg.Valid:
-		k.add("partitions_config", output.Pass, "%d partitions", cfg.Count)
-	case cfg.Found:
-		k.add("partitions_config", output.Warn, "%s num_flow_partitions is %q; FlowFabric falls back to 256 (using %d from %s)", redisops.ConfigKey, cfg.Raw, scope.Count, scope.CountSource)
-	default:
-		k.add("partitions_config", output.Warn, "%s is missing; FlowFabric falls back to 256 (using %d from %s)", redisops.ConfigKey, scope.Count, scope.CountSource)
-	}
-	if scope.Registry.LanesFound {
-		k.add("lanes", output.Pass, "%d registered: %s", len(scope.Registry.Lanes), short(scope.Registry.Lanes, 10))
-	} else {
-		k.add("lanes", output.Warn, "%s is missing (FlowFabric before 0.6?); checking %s", redisops.LanesKey, short(scope.Lanes, 10))
-	}
+	return output.PartitionsConfig(output.PartitionsConfigFinding{Key: redisops.ConfigKey, Valid: cfg.Valid, Found: cfg.Found,
+		Raw: cfg.Raw, Count: cfg.Count, UsedCount: scope.Count, CountSource: scope.CountSource}), nil
+}
 
-	run, err := client.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
+func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
+	reg := k.scope.Registry
+	return output.Lanes(redisops.LanesKey, reg.LanesFound, reg.Lanes, k.scope.Lanes), nil
+}
+
+func checkOverdue(ctx context.Context, k *checkRun) (output.Check, error) {
+	run, err := k.client.NewList(ctx, k.scope.Scope, k.scope.Registry.Snapshot)
 	if err != nil {
-		return failed("overdue", err)
+		return output.Check{}, err
 	}
-	groups, err := run.Groups(ctx, stuckSample)
-	if err != nil {
-		return failed("overdue", err)
+	if k.groups, err = run.Groups(ctx, stuckSample); err != nil {
+		return output.Check{}, err
 	}
-	var due, worst int64
-	var worstGroup model.Group
-	var sample []redisops.DelayedEntry
-	for _, g := range groups {
-		due += g.Due
-		if g.MaxOverdueMs > worst {
-			worst, worstGroup = g.MaxOverdueMs, g
+	var worst model.Group
+	for _, g := range k.groups {
+		if g.MaxOverdueMs > worst.MaxOverdueMs {
+			worst = g
 		}
+	}
+	return output.Overdue(time.Duration(worst.MaxOverdueMs)*time.Millisecond, k.o.MaxOverdue, worst.Partition, worst.Lane), nil
+}
+
+func checkDue(ctx context.Context, k *checkRun) (output.Check, error) {
+	var due int64
+	for _, g := range k.groups {
+		due += g.Due
+	}
+	return output.Due(due, k.o.MaxDue), nil
+}
+
+func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
+	var sample []redisops.DelayedEntry
+	for _, g := range k.groups {
 		for _, e := range g.Executions {
 			sample = append(sample, redisops.DelayedEntry{Partition: g.Partition, Lane: g.Lane, ExecutionID: e.ExecutionID})
 		}
 	}
-	worstAge := time.Duration(worst) * time.Millisecond
-	if worstAge > o.MaxOverdue {
-		k.add("overdue", output.Fail, "oldest due execution is %s overdue (partition %d, lane %s); limit %s",
-			redisops.HumanDuration(worstAge), worstGroup.Partition, worstGroup.Lane, redisops.HumanDuration(o.MaxOverdue))
-	} else if worst > 0 {
-		k.add("overdue", output.Pass, "oldest due execution is %s overdue; limit %s", redisops.HumanDuration(worstAge), redisops.HumanDuration(o.MaxOverdue))
-	} else {
-		k.add("overdue", output.Pass, "nothing overdue; limit %s", redisops.HumanDuration(o.MaxOverdue))
-	}
-	switch {
-	case o.MaxDue >= 0 && due > o.MaxDue:
-		k.add("due", output.Fail, "%d due; limit %d", due, o.MaxDue)
-	case o.MaxDue >= 0:
-		k.add("due", output.Pass, "%d due; limit %d", due, o.MaxDue)
-	default:
-		k.add("due", output.Pass, "%d due (no --max-due limit)", due)
-	}
-	stuck, err := client.FindStuck(ctx, sample)
+	stuck, err := k.client.FindStuck(ctx, sample)
 	if err != nil {
-		return failed("stuck", err)
+		return output.Check{}, err
 	}
-	if len(stuck) > 0 {
-		var ex []string
-		for _, s := range stuck {
-			ex = append(ex, s.ExecutionID+" ("+s.Reason+")")
-		}
-		k.add("stuck", output.Warn, "%d of %d sampled due entries are stuck, e.g. %s; see ffdelay inspect", len(stuck), len(sample), short(ex, 3))
-	} else {
-		k.add("stuck", output.Pass, "none among %d sampled due entries", len(sample))
+	var ex []output.StuckExample
+	for _, s := range stuck {
+		ex = append(ex, output.StuckExample{ExecutionID: s.ExecutionID, Reason: s.Reason})
 	}
-	if o.Scope.Discover {
-		var unreg []string
-		for l := range scope.Unregistered {
-			unreg = append(unreg, l)
-		}
-		sort.Strings(unreg)
-		if len(unreg) > 0 {
-			k.add("unregistered_lanes", output.Warn, "delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s", redisops.LanesKey, short(unreg, 10))
-		} else {
-			k.add("unregistered_lanes", output.Pass, "every lane with delayed sets is registered")
-		}
-		var beyond []string
-		for _, f := range scope.Discovered {
-			if f.Partition >= scope.Count {
-				beyond = append(beyond, fmt.Sprintf("%d/%s", f.Partition, f.Lane))
-			}
-		}
-		if len(beyond) > 0 {
-			k.add("partitions_beyond_count", output.Fail, "delayed sets on partitions >= %d, never scanned by the engine: %s", scope.Count, short(beyond, 10))
-		} else {
-			k.add("partitions_beyond_count", output.Pass, "no delayed sets beyond partition %d", scope.Count-1)
-		}
-	}
-	return finish(nil)
+	return output.Stuck(ex, len(sample)), nil
 }
 
-func short(list []string, n int) string {
-	if len(list) <= n {
-		return strings.Join(list, ", ")
+func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, error) {
+	var unreg []string
+	for l := range k.scope.Unregistered {
+		unreg = append(unreg, l)
 	}
-	return strings.Join(list[:n], ", ") + fmt.Sprintf(" and %d more", len(list)-n)
+	sort.Strings(unreg)
+	return output.UnregisteredLanes(redisops.LanesKey, unreg), nil
+}
+
+func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check, error) {
+	var beyond []string
+	for _, f := range k.scope.Discovered {
+		if f.Partition >= k.scope.Count {
+			beyond = append(beyond, fmt.Sprintf("%d/%s", f.Partition, f.Lane))
+		}
+	}
+	return output.PartitionsBeyondCount(k.scope.Count, beyond), nil
 }
 
 func dedupeStrings(list []string) []string {

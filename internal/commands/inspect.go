@@ -74,9 +74,12 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
-	list, err := client.Inspect(ctx, o.IDs, scope.Lanes, scope.Count)
+	list, err := client.Inspect(ctx, o.IDs, scope.Lanes)
 	if err != nil {
 		return err
+	}
+	for i := range list {
+		output.Diagnose(&list[i], scope.Count)
 	}
 	p.Inspect(list)
 	for _, ins := range list {

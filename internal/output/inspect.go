@@ -57,10 +57,10 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 	case strings.HasPrefix(diag, "due"):
 		diag = p.paint(color.FgYellow, diag)
 	}
-	fmt.Fprintf(p.out, "%s\n", p.bold(ins.ExecutionID))
+	fmt.Fprintf(p.out, "%s\n", p.bold(Safe(ins.ExecutionID)))
 	rows := [][]string{
 		{"partition", strconv.Itoa(ins.Partition)},
-		{"lane", orDash(ins.Lane)},
+		{"lane", orDash(Safe(ins.Lane))},
 		{"diagnosis", diag},
 		{"delayed set", setLine(ins.InDelayed, ins.DelayedScore, true)},
 		{"eligible set", setLine(ins.InEligible, ins.EligibleScore, false)},
@@ -71,7 +71,7 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 		shown := map[string]bool{}
 		for _, f := range coreFields {
 			if v, ok := ins.Core[f]; ok {
-				rows = append(rows, []string{f, quoteEmpty(v)})
+				rows = append(rows, []string{f, quoteEmpty(Safe(v))})
 				shown[f] = true
 			}
 		}
@@ -84,13 +84,13 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 		sort.Strings(rest)
 		for _, f := range rest {
 			if v := ins.Core[f]; v != "" {
-				rows = append(rows, []string{f, v})
+				rows = append(rows, []string{Safe(f), Safe(v)})
 			}
 		}
 	}
 	var tags []string
 	for k, v := range ins.Tags {
-		tags = append(tags, k+"="+v)
+		tags = append(tags, Safe(k)+"="+Safe(v))
 	}
 	sort.Strings(tags)
 	if len(tags) > 0 {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 // ListHeader is what list knows before the first group.
@@ -53,14 +52,14 @@ func (w *ListWriter) Group(g model.Group) {
 	case NDJSON:
 		p.line("group", g)
 	default:
-		lane := g.Lane
+		lane := Safe(g.Lane)
 		if g.Unregistered {
 			lane += p.paint(color.FgYellow, " (unregistered)")
 		}
 		w.rows = append(w.rows, []string{strconv.Itoa(g.Partition), lane, count(g.Delayed), count(g.Due),
 			w.overdue(g.MaxOverdueMs, g.OldestDueMs != nil), nextDue(g.NextDueMs, g.ServerTimeMs)})
 		for _, e := range g.Executions {
-			w.execs = append(w.execs, []string{strconv.Itoa(g.Partition), g.Lane, e.ExecutionID,
+			w.execs = append(w.execs, []string{strconv.Itoa(g.Partition), Safe(g.Lane), Safe(e.ExecutionID),
 				FormatMs(e.DelayUntilMs), w.overdue(e.OverdueMs, true)})
 		}
 	}
@@ -71,7 +70,7 @@ func (w *ListWriter) overdue(ms int64, has bool) string {
 	if !has {
 		return "-"
 	}
-	s := redisops.HumanDuration(time.Duration(ms) * time.Millisecond)
+	s := HumanDuration(time.Duration(ms) * time.Millisecond)
 	switch {
 	case ms >= 60_000:
 		return w.p.paint(color.FgRed, s)
@@ -85,7 +84,7 @@ func nextDue(next *int64, now int64) string {
 	if next == nil {
 		return "-"
 	}
-	return "in " + redisops.HumanDuration(time.Duration(*next-now)*time.Millisecond)
+	return "in " + HumanDuration(time.Duration(*next-now)*time.Millisecond)
 }
 
 // End writes the totals and closes the document.

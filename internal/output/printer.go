@@ -64,6 +64,7 @@ func (p *Printer) Warn(format string, args ...any) {
 		p.errJSON(map[string]any{"warning": msg})
 		return
 	}
+	msg = Safe(msg)
 	fmt.Fprintln(p.errw, p.paint(color.FgYellow, "warning: ")+msg)
 }
 
@@ -77,6 +78,7 @@ func (p *Printer) Note(format string, args ...any) {
 		p.errJSON(map[string]any{"note": msg})
 		return
 	}
+	msg = Safe(msg)
 	fmt.Fprintln(p.errw, msg)
 }
 
@@ -87,7 +89,7 @@ func (p *Printer) Error(err error, code int) {
 		p.errJSON(map[string]any{"error": msg, "exit_code": code})
 		return
 	}
-	fmt.Fprintln(p.errw, p.paint(color.FgRed, "ffdelay: ")+msg)
+	fmt.Fprintln(p.errw, p.paint(color.FgRed, "ffdelay: ")+Safe(msg))
 }
 
 func (p *Printer) errJSON(v any) {

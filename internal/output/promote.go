@@ -9,7 +9,6 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
 )
 
 // PromoteHeader is what promote knows before the first result.
@@ -65,8 +64,8 @@ func (w *PromoteWriter) Result(r model.Result) {
 		t.Add(r.Outcome)
 		if w.h.Verbose || notable(r.Outcome) {
 			if len(w.notable) < maxNotable || w.h.Verbose {
-				w.notable = append(w.notable, []string{strconv.Itoa(r.Partition), r.Lane, r.ExecutionID,
-					w.outcome(r.Outcome), firstOf(r.Reason, r.Error)})
+				w.notable = append(w.notable, []string{strconv.Itoa(r.Partition), Safe(r.Lane), Safe(r.ExecutionID),
+					w.outcome(r.Outcome), Safe(firstOf(r.Reason, r.Error))})
 			} else {
 				w.hidden++
 			}
@@ -148,9 +147,9 @@ func (w *PromoteWriter) laneTable() {
 	for _, l := range lanes {
 		t := w.lanes[l]
 		if w.h.DryRun {
-			rows = append(rows, []string{l, count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+			rows = append(rows, []string{Safe(l), count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
 		} else {
-			rows = append(rows, []string{l, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+			rows = append(rows, []string{Safe(l), count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
 		}
 	}
 	if w.h.DryRun {
@@ -199,7 +198,7 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 	if t.Failed > 0 {
 		parts = append(parts, w.p.paint(color.FgRed, "failed "+count(t.Failed)))
 	}
-	line := strings.Join(parts, ", ") + " in " + redisops.HumanDuration(e.Elapsed)
+	line := strings.Join(parts, ", ") + " in " + HumanDuration(e.Elapsed)
 	if t.NeedsRepair > 0 {
 		line += fmt.Sprintf(" (%s need repair: run promote --repair)", count(t.NeedsRepair))
 	}
@@ -262,13 +261,13 @@ func (p *Printer) WatchCycle(c Cycle) {
 	}
 	line := fmt.Sprintf("%s  cycle %d: promoted %s, cleaned %s, not yet due %s, skipped %s, failed %s (%s)",
 		FormatMs(c.StartedMs), c.Cycle, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed),
-		redisops.HumanDuration(time.Duration(c.DurationMs)*time.Millisecond))
+		HumanDuration(time.Duration(c.DurationMs)*time.Millisecond))
 	if c.Error != "" {
 		line = fmt.Sprintf("%s  cycle %d: %s", FormatMs(c.StartedMs), c.Cycle, p.paint(color.FgRed, c.Error))
 	}
 	p.out.WriteString(line + "\n")
 	for _, f := range c.Failures {
-		fmt.Fprintf(p.out, "    %s  %s  %s  %s\n", strconv.Itoa(f.Partition), f.Lane, f.ExecutionID, p.paint(color.FgRed, f.Error))
+		fmt.Fprintf(p.out, "    %s  %s  %s  %s\n", strconv.Itoa(f.Partition), Safe(f.Lane), Safe(f.ExecutionID), p.paint(color.FgRed, Safe(f.Error)))
 	}
 	p.out.Flush()
 }
@@ -289,5 +288,5 @@ func (p *Printer) WatchEnd(s WatchSummary) {
 	}
 	t := s.Totals
 	fmt.Fprintf(p.out, "watch stopped after %d cycles in %s: promoted %s, cleaned %s, skipped %s, failed %s\n",
-		s.Cycles, redisops.HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
+		s.Cycles, HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
 }

@@ -3,7 +3,6 @@ package redisops
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 )
@@ -124,22 +123,6 @@ func TestDecodePromoteReply(t *testing.T) {
 		o, d := DecodePromoteReply(tc.v, nil)
 		if o != tc.outcome || !strings.Contains(d, tc.detail) {
 			t.Errorf("DecodePromoteReply(%v) = %s %q, want %s %q", tc.v, o, d, tc.outcome, tc.detail)
-		}
-	}
-}
-
-func TestHumanDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		850 * time.Millisecond:      "850ms",
-		5049 * time.Millisecond:     "5.0s",
-		59960 * time.Millisecond:    "59s",
-		252 * time.Second:           "4m12s",
-		3*time.Hour + 5*time.Minute: "3h05m",
-		52 * time.Hour:              "2d04h",
-		-2 * time.Second:            "2.0s",
-	} {
-		if got := HumanDuration(d); got != want {
-			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
