@@ -193,6 +193,8 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 			"ff-acl":        cmdACL,
 			"ff-proxy":      cmdProxy,
 			"ff-stall":      cmdStall,
+			"ff-wait-up":    cmdWaitUp,
+			"ff-stats":      cmdStats,
 		},
 	}
 }
@@ -472,8 +474,9 @@ func cmdAuth(ts *testscript.TestScript, neg bool, args []string) {
 	st.client = redis.NewClient(&redis.Options{Addr: st.server.Addr, Username: args[0], Password: args[1], DisableIdentity: true})
 }
 
-// ff-proxy start | cut | refuse D | latency D: a fault-injecting proxy in
-// front of the server; start sets PROXY_URL.
+// ff-proxy start | cut | refuse D | latency D | wait: a fault-injecting
+// proxy in front of the server; start sets PROXY_URL; wait blocks until a
+// refuse window has ended.
 func cmdProxy(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
 	switch args[0] {
@@ -493,8 +496,10 @@ func cmdProxy(ts *testscript.TestScript, neg bool, args []string) {
 		d, err := time.ParseDuration(args[1])
 		ts.Check(err)
 		st.proxy.SetLatency(d)
+	case "wait":
+		st.proxy.WaitAccepting()
 	default:
-		ts.Fatalf("usage: ff-proxy start|cut|refuse D|latency D")
+		ts.Fatalf("usage: ff-proxy start|cut|refuse D|latency D|wait")
 	}
 }
 
@@ -543,4 +548,59 @@ func cmdACL(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	ts.Check(st.client.Do(ctx, cmd...).Err())
+}
+
+// ff-wait-up waits up to 15s for the server to answer PING again (after a
+// DEBUG SLEEP, say).
+func cmdWaitUp(ts *testscript.TestScript, neg bool, args []string) {
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for state(ts).client.Ping(ctx).Err() != nil {
+		if time.Now().After(deadline) {
+			ts.Fatalf("the server did not answer for 15s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ff-stats reset | wait CMD N: CONFIG RESETSTAT on every primary, or wait
+// up to 15s until CMD was called at least N times since (summed over the
+// primaries), to know that a background ffdelay has done its first pass.
+func cmdStats(ts *testscript.TestScript, neg bool, args []string) {
+	st := state(ts)
+	ctx := context.Background()
+	each := func(fn func(c redis.Cmdable) error) error {
+		if st.cluster != nil {
+			return st.cluster.ForEachPrimary(ctx, func(n *redis.Client) error { return fn(n) })
+		}
+		return fn(st.client)
+	}
+	switch {
+	case len(args) == 1 && args[0] == "reset":
+		ts.Check(each(func(c redis.Cmdable) error { return c.ConfigResetStat(ctx).Err() }))
+	case len(args) == 3 && args[0] == "wait":
+		want, err := strconv.ParseInt(args[2], 10, 64)
+		ts.Check(err)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var calls int64
+			ts.Check(each(func(c redis.Cmdable) error {
+				info, err := c.Info(ctx, "commandstats").Result()
+				if err != nil {
+					return err
+				}
+				calls += fftest.CommandCalls(info, args[1])
+				return nil
+			}))
+			if calls >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				ts.Fatalf("%s was called %d times in 15s, want %d", args[1], calls, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	default:
+		ts.Fatalf("usage: ff-stats reset | ff-stats wait CMD N")
+	}
 }

@@ -59,6 +59,14 @@ func (p *FaultProxy) Refuse(d time.Duration) {
 	p.Cut()
 }
 
+// WaitAccepting blocks until a Refuse window has ended.
+func (p *FaultProxy) WaitAccepting() {
+	p.mu.Lock()
+	until := p.refuseUntil
+	p.mu.Unlock()
+	time.Sleep(time.Until(until))
+}
+
 // SetLatency delays every reply chunk by d.
 func (p *FaultProxy) SetLatency(d time.Duration) {
 	p.mu.Lock()

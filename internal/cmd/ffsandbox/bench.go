@@ -259,22 +259,8 @@ func promoteTimed(bin string, c redis.Cmdable, args ...string) (runResult, int64
 // fcallUsec reads the server's own time inside FCALL since CONFIG RESETSTAT.
 func fcallUsec(c redis.Cmdable) (calls, usec int64) {
 	info, _ := c.Info(context.Background(), "commandstats").Result()
-	for _, l := range strings.Split(info, "\r\n") {
-		if !strings.HasPrefix(l, "cmdstat_fcall:") {
-			continue
-		}
-		for _, kv := range strings.Split(strings.TrimPrefix(l, "cmdstat_fcall:"), ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				calls = n
-			case "usec":
-				usec = n
-			}
-		}
-	}
-	return
+	st := fftest.ParseCommandStat(info, "fcall")
+	return st.Calls, st.Usec
 }
 
 func pct(lat []time.Duration) string {
