@@ -200,8 +200,10 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 }
 
 // ff-seed [-n N] [-lane L] [-ns NS] [-tag K=V]... [-priority P] [-offset MS]
-//
-//	[-id ID] [-var NAME] PARTITION SHAPE
+// [-id ID] [-var NAME] PARTITION SHAPE writes N executions exactly as
+// FlowFabric does; SHAPE is due, future, retry, nodelay (no delay_until),
+// pasteligible (misindexed), duplicate, nocore, nonrunnable, stale,
+// malformed or wrongtag; -var sets NAME to the first id.
 func cmdSeed(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("ff-seed", flag.ContinueOnError)
 	n := fs.Int("n", 1, "how many")
@@ -259,12 +261,15 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
+// ff-partitions N writes ff:config:partitions num_flow_partitions N, as
+// ff-server does at first boot.
 func cmdPartitions(ts *testscript.TestScript, neg bool, args []string) {
 	n, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	ts.Check(fftest.SetPartitions(context.Background(), state(ts).client, n))
 }
 
+// ff-lanes LANE... adds lanes to the ff:idx:lanes registry.
 func cmdLanes(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(fftest.RegisterLanes(context.Background(), state(ts).client, args...))
 }
@@ -314,6 +319,8 @@ func cmdInvariant(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// ff-unload deletes the flowfabric library (on the primary of partition 0
+// in a cluster) and sets UNLOADED to that node's address.
 func cmdUnload(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
 	ctx := context.Background()
@@ -390,6 +397,8 @@ func lookPath(path, name string) (string, error) {
 	return "", fmt.Errorf("%s not found in PATH", name)
 }
 
+// sleep D waits for a duration: only for outages a script simulates, never
+// for a condition (use the ff-wait-* verbs and ff-stats wait).
 func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
