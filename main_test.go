@@ -132,8 +132,12 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 				st.cluster = cl.c
 				cc := cl.c.Client()
 				st.client = cc
-				err := cl.c.ForEachPrimary(ctx, func(n *redis.Client) (err error) {
-					version, err = lib.Load(ctx, n)
+				var mu sync.Mutex
+				err := cl.c.ForEachPrimary(ctx, func(n *redis.Client) error {
+					v, err := lib.Load(ctx, n)
+					mu.Lock()
+					version = v
+					mu.Unlock()
 					return err
 				})
 				if err != nil {
