@@ -163,8 +163,6 @@ type Shard struct {
 	cmd        redis.Cmdable // keyed commands; the cluster client follows MOVED/ASK
 	partitions []int
 	nowMs      int64
-	// inflight bounds the FCALL pipelines in flight to this primary.
-	inflight chan struct{}
 }
 
 // shards groups partitions by the primary that owns them.
