@@ -220,4 +220,29 @@ func testRealFunctionStates(t *testing.T, bin string, server fftest.Binary, lib 
 	if err := fftest.CheckRealInvariant(ctx, c, states.all()); err != nil {
 		t.Error(err)
 	}
+
+	// --repair fixes both shapes atomically; then a worker can claim them.
+	var doc struct {
+		Results []model.Result      `json:"results"`
+		Totals  model.PromoteTotals `json:"totals"`
+	}
+	if err := json.Unmarshal(run(0, "promote", "--repair"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Totals.Repaired != 2 || doc.Totals.Failed != 0 {
+		t.Errorf("promote --repair totals %+v, want 2 repaired and nothing failed", doc.Totals)
+	}
+	if err := fftest.CheckRealInvariant(ctx, c, states.all()); err != nil {
+		t.Error(err)
+	}
+	for _, e := range states.misindexed {
+		if err := f.Claim(ctx, e); err != nil {
+			t.Errorf("a worker cannot claim the repaired %s: %v", e.ID, err)
+		}
+	}
+	for _, e := range states.resumed {
+		if err := f.ClaimResumed(ctx, e); err != nil {
+			t.Errorf("a worker cannot claim the repaired %s: %v", e.ID, err)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 type promoteOptions struct {
 	Scope      scopeOptions
 	DryRun     bool
+	Repair     bool
 	Namespace  string
 	Tags       []model.TagFilter
 	Executions []model.ExecutionID
@@ -55,7 +56,8 @@ Examples:
    ffdelay promote --rate 500 --limit 10000          gently, at most 10k
    ffdelay promote --watch --interval 1s -o ndjson   keep promoting, one line per cycle`,
 		Flags: append(scopeFlags(),
-			&cli.BoolFlag{Name: "dry-run", Usage: "read only: report what would be promoted, cleaned or fail"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "read only: report what would be promoted, cleaned, repaired or fail"},
+			&cli.BoolFlag{Name: "repair", Usage: "fix misindexed eligible entries and delayed ones without delay_until atomically instead of reporting needs_repair (needs +watch +multi +exec)"},
 			&cli.StringFlag{Name: "namespace", Usage: "only executions of namespace `NS`"},
 			&cli.StringSliceFlag{Name: "tag", Usage: "only executions with tag `KEY=VALUE` (repeatable, all must match)"},
 			&cli.StringSliceFlag{Name: "execution", Usage: "only these execution `ID`s (repeatable)"},
@@ -104,7 +106,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, err
 	}
 	o.Scope = scope
-	o.DryRun, o.Verbose, o.Watch = c.Bool("dry-run"), c.Bool("verbose"), c.Bool("watch")
+	o.DryRun, o.Verbose, o.Watch, o.Repair = c.Bool("dry-run"), c.Bool("verbose"), c.Bool("watch"), c.Bool("repair")
 	o.Namespace = c.String("namespace")
 	if c.IsSet("namespace") && o.Namespace == "" {
 		return o, usageError("--namespace is empty: give a namespace or leave the flag out")
@@ -187,7 +189,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 }
 
 func (o promoteOptions) runOptions(scope model.Scope) promote.Options {
-	return promote.Options{Scope: scope, DryRun: o.DryRun, Namespace: o.Namespace, Tags: o.Tags,
+	return promote.Options{Scope: scope, DryRun: o.DryRun, Repair: o.Repair, Namespace: o.Namespace, Tags: o.Tags,
 		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, Pipelines: o.Pipelines}
 }
 

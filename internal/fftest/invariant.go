@@ -95,7 +95,16 @@ func CheckInvariant(ctx context.Context, c redis.Cmdable, seeded []Exec) error {
 					bad("eligible score %v, want %v", probes[i].eli.Val(), want)
 				}
 			}
-		case Malformed, WrongTag, NoDelayUntil:
+		case NoDelayUntil:
+			// Only a repair may move it: then it is eligible, with a
+			// delay_until the repair wrote.
+			switch {
+			case !inDel && !inEli:
+				bad("stranded: in no scheduling set")
+			case inEli && field(0) != "eligible_now":
+				bad("in the eligible set but core says %s", field(0))
+			}
+		case Malformed, WrongTag:
 			if !inDel {
 				bad("left the delayed set, but nothing may promote or clean it")
 			}

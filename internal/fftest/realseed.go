@@ -276,6 +276,24 @@ func (f *Functions) Claim(ctx context.Context, e *RealExec) error {
 	return nil
 }
 
+// ClaimResumed claims an execution whose attempt was interrupted by a
+// suspension (ff_claim_resumed_execution, after a claim grant), as a worker
+// picks up a resumed execution.
+func (f *Functions) ClaimResumed(ctx context.Context, e *RealExec) error {
+	common := map[string]string{
+		"execution_id": e.ID, "worker_id": workerID, "worker_instance_id": workerInstanceID,
+		"lane_id": e.Lane, "lane": e.Lane, "capability_hash": "", "capability_snapshot_hash": "",
+	}
+	grant := with(common, map[string]string{"grant_ttl_ms": "30000", "route_snapshot_json": "", "admission_summary": "", "worker_capabilities_csv": ""})
+	if _, err := f.call(ctx, "ff_issue_claim_grant", e, "", grant); err != nil {
+		return err
+	}
+	e.leaseID = newUUID()
+	_, err := f.call(ctx, "ff_claim_resumed_execution", e, "", with(common, map[string]string{
+		"lease_id": e.leaseID, "lease_ttl_ms": "30000", "renew_before_ms": "10000", "remaining_attempt_timeout_ms": ""}))
+	return err
+}
+
 func (e *RealExec) fence() map[string]string {
 	return map[string]string{"execution_id": e.ID, "lease_id": e.leaseID, "lease_epoch": e.epoch,
 		"attempt_id": e.attemptID, "attempt_index": e.attemptIndex, "source": ""}

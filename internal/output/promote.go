@@ -185,6 +185,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 			}
 		}
 		parts = append(parts, s)
+		if t.Repaired > 0 {
+			parts = append(parts, "repaired "+count(t.Repaired))
+		}
 		if t.Cleaned > 0 {
 			parts = append(parts, "cleaned "+count(t.Cleaned))
 		}

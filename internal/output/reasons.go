@@ -27,6 +27,14 @@ func reasonText(why model.Why, detail string, o model.Outcome) string {
 	if o == model.NeedsRepair {
 		repair = "; run promote --repair"
 	}
+	if o == model.Repaired {
+		switch why {
+		case model.WhyMisindexed:
+			return "was misindexed: moved to the eligible set with its create score"
+		case model.WhyNoDelayUntil:
+			return "had no delay_until: set it to its delayed score and promoted it, in one transaction"
+		}
+	}
 	switch why {
 	case model.WhyCleaned:
 		return detail

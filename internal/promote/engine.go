@@ -19,6 +19,9 @@ import (
 type Options struct {
 	Scope  model.Scope
 	DryRun bool
+	// Repair fixes the two shapes ff_promote_delayed strands or fails on,
+	// atomically, instead of reporting them as needs_repair.
+	Repair bool
 	// Namespace and Tags select executions; a missing or unreadable field
 	// means skip (fail closed), as the engine's filter does.
 	Namespace string

@@ -167,8 +167,11 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 	if len(live) == 0 {
 		return nil
 	}
-	live, err := r.precheck(ctx, w, live, result)
+	live, repairs, err := r.precheck(ctx, w, live, result)
 	if err != nil {
+		return err
+	}
+	if err := r.repair(ctx, w, repairs, result); err != nil {
 		return err
 	}
 	// Batches go out concurrently, at most Pipelines per primary in flight,
@@ -222,8 +225,9 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 }
 
 // precheck applies the filters (fail closed) and keeps every shape
-// ff_promote_delayed would strand or fail on away from it.
-func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, result func(*candidate, model.Result)) ([]*candidate, error) {
+// ff_promote_delayed would strand or fail on away from it: reported as
+// needs_repair, or returned for repair with --repair.
+func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, result func(*candidate, model.Result)) (live, repairs []*candidate, err error) {
 	reqs := make([]redisops.CoreRequest, len(cands))
 	for i, cd := range cands {
 		reqs[i] = redisops.CoreRequest{ID: cd.id, Lane: cd.Lane}
@@ -234,9 +238,8 @@ func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, resul
 	}
 	views, err := r.c.ReadCores(ctx, w.sh, reqs, tagKeys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var keep []*candidate
 	for i, cd := range cands {
 		v := views[i]
 		if v.Err != nil {
@@ -248,17 +251,56 @@ func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, resul
 			continue
 		}
 		cd.view = v
-		switch RepairShape(v) {
-		case Misindexed:
-			result(cd, r.repairOutcome(model.WhyMisindexed))
-			continue
-		case NoDelayUntil:
-			result(cd, r.repairOutcome(model.WhyNoDelayUntil))
+		if shape := RepairShape(v); shape != notRepairShape {
+			if r.opts.Repair && !r.opts.DryRun {
+				repairs = append(repairs, cd)
+			} else {
+				result(cd, r.repairOutcome(shape.why()))
+			}
 			continue
 		}
-		keep = append(keep, cd)
+		live = append(live, cd)
 	}
-	return keep, nil
+	return live, repairs, nil
+}
+
+func (s Shape) why() model.Why {
+	if s == Misindexed {
+		return model.WhyMisindexed
+	}
+	return model.WhyNoDelayUntil
+}
+
+// repair fixes each candidate atomically (redisops.Repair re-checks the
+// shape under WATCH). Repairs are rare, so they run one transaction each.
+func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result func(*candidate, model.Result)) error {
+	now := float64(w.sh.NowMs())
+	for _, cd := range cands {
+		shape := RepairShape(cd.view)
+		action := redisops.ToEligible
+		if shape == NoDelayUntil {
+			action = redisops.SetDelayUntilAndPromote
+		}
+		still := func(st redisops.RepairState) bool {
+			if st.DelayedScore == nil || RepairShape(st.CoreView) != shape {
+				return false
+			}
+			return shape != NoDelayUntil || *st.DelayedScore <= now
+		}
+		res, err := r.c.Repair(ctx, w.sh, cd.id, cd.Lane, action, still)
+		if err != nil {
+			return err
+		}
+		switch {
+		case res.Gone || res.Conflict:
+			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairConflict})
+		case action == redisops.SetDelayUntilAndPromote && res.Promote.Outcome != model.Promoted:
+			result(cd, model.Result{Outcome: res.Promote.Outcome, Error: res.Promote.Detail})
+		default:
+			result(cd, model.Result{Outcome: model.Repaired, Why: shape.why()})
+		}
+	}
+	return nil
 }
 
 func (r *Run) repairOutcome(why model.Why) model.Result {
