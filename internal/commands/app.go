@@ -81,6 +81,9 @@ type deps struct {
 	stdout, stderr io.Writer
 	env            map[string]string
 	printer        *output.Printer
+	// terminal reports whether a writer is a terminal (--color auto,
+	// --progress auto); tests override it.
+	terminal func(io.Writer) bool
 }
 
 func (d *deps) getenv(k string) string { return d.env[k] }
@@ -92,12 +95,18 @@ var Version = "dev"
 // process exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
 	redisops.SilenceLibraryLogs()
-	d := &deps{stdin: stdin, stdout: stdout, stderr: stderr, env: map[string]string{}}
+	d := &deps{stdin: stdin, stdout: stdout, stderr: stderr, env: map[string]string{}, terminal: isTerminal}
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			d.env[k] = v
 		}
 	}
+	return run(ctx, args, d)
+}
+
+// run is Run with its outside world already in d.
+func run(ctx context.Context, args []string, d *deps) int {
+	stdout, stderr := d.stdout, d.stderr
 	app := newApp(ctx, d)
 	err := app.RunContext(ctx, reorderArgs(app, args))
 	code := exitCode(ctx, err)
@@ -217,6 +226,7 @@ Examples:
 			newPromoteCommand(ctx, d),
 			newInspectCommand(ctx, d),
 			newCheckCommand(ctx, d),
+			newAuditCommand(ctx, d),
 			newCompletionCommand(d),
 			newVersionCommand(d),
 		},
@@ -229,7 +239,7 @@ Examples:
 }
 
 // commandNames are the commands an unknown one is compared with.
-var commandNames = []string{"list", "promote", "inspect", "check", "completion", "version"}
+var commandNames = []string{"list", "promote", "inspect", "check", "audit", "completion", "version"}
 
 // unknownCommand names the nearest command when the typo is small.
 func unknownCommand(name string) error {
@@ -242,7 +252,7 @@ func unknownCommand(name string) error {
 	if best != "" {
 		return usageError("unknown command %q: did you mean %q?", name, best)
 	}
-	return usageError("unknown command %q: use list, promote, inspect, check, completion or version", name)
+	return usageError("unknown command %q: use list, promote, inspect, check, audit, completion or version", name)
 }
 
 // editDistance is the Levenshtein distance between a and b.

@@ -108,13 +108,12 @@ func setupOutput(c *cli.Context, d *deps) error {
 		useColor = true
 	case "never":
 	case "auto":
-		useColor = isTerminal(d.stdout)
+		// NO_COLOR turns off what would be automatic; an explicit
+		// --color always still wins (no-color.org).
+		useColor = d.terminal(d.stdout) && d.env["NO_COLOR"] == ""
 	default:
 		d.printer = output.New(d.stdout, d.stderr, f, false, quiet)
 		return usageError("--color %q: use auto, always or never", mode)
-	}
-	if _, set := d.env["NO_COLOR"]; set && d.env["NO_COLOR"] != "" {
-		useColor = false
 	}
 	d.printer = output.New(d.stdout, d.stderr, f, useColor && f == output.Table, quiet)
 	return nil

@@ -17,6 +17,7 @@ type metricsRun struct {
 	groups  []model.Group
 	totals  *model.PromoteTotals
 	checks  []output.Check
+	audit   *model.AuditTotals
 }
 
 // writeMetrics writes the run's figures for node_exporter's textfile
@@ -36,6 +37,15 @@ func writeMetrics(path string, m metricsRun) error {
 			due.With(l).Set(float64(g.Due))
 			overdue.With(l).Set(float64(g.MaxOverdueMs) / 1000)
 		}
+	}
+	if m.audit != nil {
+		found := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_audit_executions", Help: "Executions the last audit found out of step with their scheduling sets, by problem."}, []string{"problem"})
+		repaired := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_audit_repaired", Help: "Executions the last audit repaired."})
+		reg.MustRegister(found, repaired)
+		found.WithLabelValues(string(model.Stranded)).Set(float64(m.audit.Stranded))
+		found.WithLabelValues(string(model.LostDelayed)).Set(float64(m.audit.LostDelayed))
+		found.WithLabelValues(string(model.Duplicated)).Set(float64(m.audit.Duplicated))
+		repaired.Set(float64(m.audit.Repaired))
 	}
 	if m.totals != nil {
 		outcomes := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_promotions", Help: "Executions handled by the last promote run, by outcome."}, []string{"outcome"})

@@ -174,18 +174,27 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	if (c.IsSet("interval") || c.IsSet("max-cycles")) && !o.Watch {
 		return o, usageError("--interval and --max-cycles only apply with --watch")
 	}
+	if o.Progress, o.ProgressMin, err = progressMode(c, d, o.Watch); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// progressMode reads --progress: auto shows a bar for big jobs (at least
+// min items) when stderr is a terminal and -q is not given; always shows
+// one for any job; never in a watch loop.
+func progressMode(c *cli.Context, d *deps, watch bool) (show bool, min int64, err error) {
 	quiet, _ := boolean(c, "quiet")
 	switch mode := c.String("progress"); mode {
 	case "auto":
-		o.Progress = !quiet && !o.Watch && isTerminal(d.stderr)
-		o.ProgressMin = progressThreshold
+		return !quiet && !watch && d.terminal(d.stderr), progressThreshold, nil
 	case "always":
-		o.Progress = !o.Watch
+		return !watch, 0, nil
 	case "never":
+		return false, 0, nil
 	default:
-		return o, usageError("--progress %q: use auto, always or never", mode)
+		return false, 0, usageError("--progress %q: use auto, always or never", mode)
 	}
-	return o, nil
 }
 
 func (o promoteOptions) runOptions(scope model.Scope) promote.Options {
@@ -216,7 +225,11 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	}
 	var bar *progressbar.ProgressBar
 	if o.Progress && run.Due > 0 && run.Due >= o.ProgressMin {
-		bar = newProgressBar(run.Due, o.DryRun, p)
+		desc := "promoting"
+		if o.DryRun {
+			desc = "checking"
+		}
+		bar = newProgressBar(run.Due, desc, p)
 	}
 	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.DryRun, Verbose: o.Verbose})
 	var totals model.PromoteTotals
@@ -252,11 +265,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	return nil
 }
 
-func newProgressBar(total int64, dryRun bool, p *output.Printer) *progressbar.ProgressBar {
-	desc := "promoting"
-	if dryRun {
-		desc = "checking"
-	}
+func newProgressBar(total int64, desc string, p *output.Printer) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(p.ErrWriter()),
 		progressbar.OptionSetDescription(desc),

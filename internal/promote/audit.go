@@ -1,0 +1,193 @@
+package promote
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/internal/redisops"
+	"golang.org/x/sync/errgroup"
+)
+
+// AuditOptions says what audit walks and whether it repairs.
+type AuditOptions struct {
+	Scope model.Scope
+	// Lanes, when set, narrows the report to executions of these lanes.
+	Lanes  []string
+	Repair bool
+}
+
+// Audit is one walk of every partition's all_executions.
+type Audit struct {
+	c      *redisops.Client
+	opts   AuditOptions
+	shards []*redisops.Shard
+	// ServerTimeMs is the earliest primary clock.
+	ServerTimeMs int64
+	// Total is how many executions the sets held when the walk was
+	// planned (for a progress bar).
+	Total int64
+}
+
+// PlanAudit finds each partition's primary, its clock and the sizes of the
+// sets to walk.
+func PlanAudit(ctx context.Context, c *redisops.Client, opts AuditOptions) (*Audit, error) {
+	shards, err := c.Shards(ctx, opts.Scope.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	a := &Audit{c: c, opts: opts, shards: shards}
+	if a.ServerTimeMs, err = c.ReadClocks(ctx, shards, nil); err != nil {
+		return nil, err
+	}
+	for _, sh := range shards {
+		n, err := c.CountExecutions(ctx, sh, sh.Partitions())
+		if err != nil {
+			return nil, err
+		}
+		a.Total += n
+	}
+	return a, nil
+}
+
+// Run walks every partition (SSCAN, one page at a time, so memory stays
+// bounded), emits each execution whose sets disagree with its core and,
+// with Repair, re-indexes it atomically. scanned is called with the size of
+// every page read. It returns how many executions were read.
+func (a *Audit) Run(ctx context.Context, emit func(model.AuditFinding), scanned func(int)) (int64, error) {
+	var mu sync.Mutex
+	safeEmit := func(f model.AuditFinding) {
+		mu.Lock()
+		emit(f)
+		mu.Unlock()
+	}
+	var total atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for _, sh := range a.shards {
+		g.Go(func() error {
+			for _, p := range sh.Partitions() {
+				var cursor uint64
+				for {
+					if err := gctx.Err(); err != nil {
+						return err
+					}
+					members, next, err := a.c.ScanExecutions(gctx, sh, p, cursor)
+					if err != nil {
+						return err
+					}
+					if err := a.page(gctx, sh, members, safeEmit); err != nil {
+						return err
+					}
+					total.Add(int64(len(members)))
+					if scanned != nil {
+						mu.Lock()
+						scanned(len(members))
+						mu.Unlock()
+					}
+					if cursor = next; cursor == 0 {
+						break
+					}
+				}
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return total.Load(), err
+}
+
+func (a *Audit) page(ctx context.Context, sh *redisops.Shard, members []string, emit func(model.AuditFinding)) error {
+	var ids []model.ExecutionID
+	for _, m := range members {
+		// A member that is not an id names no core: nothing to compare.
+		if id, err := model.ParseExecutionID(m); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	views, err := a.c.ReadExecutions(ctx, sh, ids)
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		problem := AuditProblemOf(v)
+		if problem == "" || (len(a.opts.Lanes) > 0 && !containsString(a.opts.Lanes, v.Lane)) {
+			continue
+		}
+		f := model.AuditFinding{ExecutionID: v.ID.Raw, Partition: v.ID.Partition, Lane: v.Lane, Problem: problem,
+			InDelayed: problem == model.Stranded && v.InDelayed}
+		if a.opts.Repair {
+			if err := a.repair(ctx, sh, v, &f); err != nil {
+				return err
+			}
+		}
+		emit(f)
+	}
+	return nil
+}
+
+// AuditProblemOf classifies a runnable execution whose scheduling sets
+// disagree with its core; "" when they agree or it is not runnable
+// (active, suspended and terminal executions are never touched).
+func AuditProblemOf(v redisops.ExecutionView) model.AuditProblem {
+	if v.Err != nil || !v.Exists || v.Phase != "runnable" {
+		return ""
+	}
+	switch {
+	case v.InDelayed && v.InEligible:
+		return model.Duplicated
+	case v.Eligibility == "eligible_now" && v.Ownership == "unowned" && !v.InEligible:
+		return model.Stranded
+	case v.Eligibility == "not_eligible_until_time" && !v.InDelayed:
+		return model.LostDelayed
+	}
+	return ""
+}
+
+// repair re-indexes a stranded execution into its eligible set, and a lost
+// delayed one whose delay_until parses into its delayed set, each with
+// WATCH and MULTI/EXEC; a concurrent change leaves it as it is.
+func (a *Audit) repair(ctx context.Context, sh *redisops.Shard, v redisops.ExecutionView, f *model.AuditFinding) error {
+	var action redisops.RepairAction
+	switch f.Problem {
+	case model.Stranded:
+		action = redisops.ToEligible
+	case model.LostDelayed:
+		if _, err := strconv.ParseFloat(strings.TrimSpace(v.DelayUntil), 64); err != nil || v.InEligible {
+			f.Error = "not repaired: delay_until does not parse, or it is in the eligible set"
+			return nil
+		}
+		action = redisops.ToDelayed
+	default:
+		return nil
+	}
+	still := func(st redisops.RepairState) bool {
+		ev := redisops.ExecutionView{Exists: st.Exists, Phase: st.Phase, Eligibility: st.Eligibility, Ownership: st.Ownership,
+			DelayUntil: st.DelayUntil, InDelayed: st.DelayedScore != nil, InEligible: st.InEligible}
+		return AuditProblemOf(ev) == f.Problem
+	}
+	res, err := a.c.Repair(ctx, sh, v.ID, v.Lane, action, still)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Applied:
+		f.Repaired = true
+	case res.Gone:
+		f.Error = "not repaired: it changed meanwhile and no longer needs it"
+	case res.Conflict:
+		f.Error = "not repaired: other clients kept changing it; run audit again"
+	}
+	return nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
