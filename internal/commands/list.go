@@ -89,11 +89,13 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	if err != nil {
 		return err
 	}
-	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.Lanes, Executions: o.Executions})
+	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.Lanes, Executions: o.Executions,
+		Scanned: len(scope.Partitions) + len(scope.Extra)})
 	var totals model.ListTotals
 	for _, g := range groups {
 		totals.Delayed += g.Delayed
 		totals.Due += g.Due
+		totals.Misplaced += g.Misplaced
 		if g.Due > 0 || o.All {
 			totals.Groups++
 			w.Group(g)

@@ -35,16 +35,20 @@ type PartitionLane struct {
 
 // Group is one partition and lane's delayed set as list reports it.
 type Group struct {
-	Partition    int            `json:"partition"`
-	Lane         string         `json:"lane"`
-	Delayed      int64          `json:"delayed"`
-	Due          int64          `json:"due"`
-	OldestDueMs  *int64         `json:"oldest_due_ms"`
-	MaxOverdueMs int64          `json:"max_overdue_ms"`
-	NextDueMs    *int64         `json:"next_due_ms"`
-	ServerTimeMs int64          `json:"server_time_ms"`
-	Unregistered bool           `json:"unregistered,omitempty"`
-	Executions   []DueExecution `json:"executions,omitempty"`
+	Partition    int    `json:"partition"`
+	Lane         string `json:"lane"`
+	Delayed      int64  `json:"delayed"`
+	Due          int64  `json:"due"`
+	OldestDueMs  *int64 `json:"oldest_due_ms"`
+	MaxOverdueMs int64  `json:"max_overdue_ms"`
+	NextDueMs    *int64 `json:"next_due_ms"`
+	ServerTimeMs int64  `json:"server_time_ms"`
+	Unregistered bool   `json:"unregistered,omitempty"`
+	// Misplaced counts entries whose score is not a due time (below
+	// 2000-01-01: an eligible-style score left in the delayed set). They
+	// are in Due, but not in the overdue figures or Executions.
+	Misplaced  int64          `json:"misplaced,omitempty"`
+	Executions []DueExecution `json:"executions,omitempty"`
 }
 
 // DueExecution is one due member of a delayed set.
@@ -56,9 +60,10 @@ type DueExecution struct {
 
 // ListTotals covers every group scanned; Groups counts the groups shown.
 type ListTotals struct {
-	Delayed int64 `json:"delayed"`
-	Due     int64 `json:"due"`
-	Groups  int64 `json:"groups"`
+	Delayed   int64 `json:"delayed"`
+	Due       int64 `json:"due"`
+	Groups    int64 `json:"groups"`
+	Misplaced int64 `json:"misplaced,omitempty"`
 }
 
 // Outcome is what happened to one execution in a promote run.

@@ -15,6 +15,8 @@ type ListHeader struct {
 	Partitions   int      `json:"partitions"`
 	Lanes        []string `json:"lanes"`
 	Executions   bool     `json:"-"`
+	// Scanned is how many partitions were read (the scope, not the count).
+	Scanned int `json:"-"`
 }
 
 // ListWriter streams list groups out.
@@ -60,7 +62,7 @@ func (w *ListWriter) Group(g model.Group) {
 			w.overdue(g.MaxOverdueMs, g.OldestDueMs != nil), nextDue(g.NextDueMs, g.ServerTimeMs)})
 		for _, e := range g.Executions {
 			w.execs = append(w.execs, []string{strconv.Itoa(g.Partition), Safe(g.Lane), Safe(e.ExecutionID),
-				FormatMs(e.DelayUntilMs), w.overdue(e.OverdueMs, true)})
+				time.UnixMilli(e.DelayUntilMs).UTC().Format("2006-01-02 15:04:05Z"), w.overdue(e.OverdueMs, true)})
 		}
 	}
 	w.n++
@@ -102,21 +104,34 @@ func (w *ListWriter) End(t model.ListTotals) {
 		}{w.h, t})
 	default:
 		if len(w.rows) > 0 {
-			p.table([]string{"PARTITION", "LANE", "DELAYED", "DUE", "MAX OVERDUE", "NEXT DUE"}, w.rows, map[int]bool{0: true, 2: true, 3: true})
+			// Overdue figures come from the set's score: the due time its
+			// writer intended (the core's delay_until may differ).
+			p.table([]string{"PARTITION", "LANE", "DELAYED", "DUE", "OVERDUE (BY SCORE)", "NEXT DUE"}, w.rows, map[int]bool{0: true, 2: true, 3: true})
 		}
 		if len(w.execs) > 0 {
 			p.out.WriteString("\n")
-			p.table([]string{"PARTITION", "LANE", "EXECUTION", "DELAY UNTIL", "OVERDUE"}, w.execs, map[int]bool{0: true})
+			p.table([]string{"PART", "LANE", "EXECUTION", "DUE (SCORE, UTC)", "OVERDUE"}, w.execs, map[int]bool{0: true})
 		}
 		if len(w.rows) > 0 {
 			p.out.WriteString("\n")
 		}
-		summary := fmt.Sprintf("%s due, %s delayed in %d partitions x %d lanes (server time %s)",
-			count(t.Due), count(t.Delayed), w.h.Partitions, len(w.h.Lanes), FormatMs(w.h.ServerTimeMs))
+		scanned := w.h.Scanned
+		if scanned == 0 {
+			scanned = w.h.Partitions
+		}
+		summary := fmt.Sprintf("%s due, %s delayed in %s x %s (server time %s)",
+			count(t.Due), count(t.Delayed), plural(scanned, "partition"), plural(len(w.h.Lanes), "lane"), FormatMs(w.h.ServerTimeMs))
 		if t.Due == 0 {
 			summary = "nothing due: " + summary
 		}
 		p.out.WriteString(summary + "\n")
+		if t.Misplaced > 0 {
+			what := count(t.Misplaced) + " due entries have scores that are not due times"
+			if t.Misplaced == 1 {
+				what = "1 due entry has a score that is not a due time"
+			}
+			p.out.WriteString(p.paint(color.FgYellow, what+" (an eligible-style score left in a delayed set): not counted as overdue; see ffdelay audit or promote --dry-run\n"))
+		}
 	}
 }
 

@@ -78,27 +78,37 @@ func indexOf(shards []*Shard, sh *Shard) int {
 	return -1
 }
 
-// readGroups costs one pipelined pass of three cheap commands per group:
-// ZCARD, ZCOUNT up to now, and the lowest members by rank (which give the
-// oldest due entries and, when they run past now, the next one to fall
-// due). Only groups whose next due time is still unknown need a second,
-// smaller pass.
+// MinDueTimeMs is the lowest delayed score taken as a due time
+// (2000-01-01). FlowFabric writes due times as ms timestamps; a lower score
+// is an eligible-style one, -(priority*1e12)+created_at, left in a delayed
+// set (a misindexed execution: for priority 2 it reads as 1963). It is due
+// by the engine's rule, but "overdue by 63 years" would be a lie: such
+// entries are counted as misplaced instead.
+const MinDueTimeMs = 946684800000
+
+// readGroups costs one pipelined pass of four cheap commands per group:
+// ZCARD, ZCOUNT up to now, ZCOUNT of misplaced scores, and the lowest
+// entries from MinDueTimeMs on (which give the oldest due entries and,
+// when they run past now, the next one to fall due). Only groups whose next
+// due time is still unknown need a second, smaller pass.
 func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.PartitionLane, executions int) ([]model.Group, error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
 	nowF := float64(sh.nowMs)
 	k := int64(max(1, executions))
 	type cmds struct {
-		card, due *redis.IntCmd
-		lowest    *redis.ZSliceCmd
+		card, due, misplaced *redis.IntCmd
+		lowest               *redis.ZSliceCmd
 	}
+	floor := strconv.FormatInt(MinDueTimeMs, 10)
 	cs := make([]cmds, len(groups))
 	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, g := range groups {
 			key := DelayedKey(g.Partition, g.Lane)
 			cs[i].card = p.ZCard(ctx, key)
 			cs[i].due = p.ZCount(ctx, key, "-inf", now)
-			// The k lowest, plus one to see past the due ones.
-			cs[i].lowest = p.ZRangeWithScores(ctx, key, 0, k)
+			cs[i].misplaced = p.ZCount(ctx, key, "-inf", "("+floor)
+			// The k lowest real ones, plus one to see past the due ones.
+			cs[i].lowest = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: floor, Max: "+inf", Count: k + 1})
 		}
 		return nil
 	})
@@ -108,7 +118,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 		}
 		// Name the set that answered with an error (WRONGTYPE, say).
 		for i, g := range groups {
-			if e := firstErr(cs[i].card.Err(), cs[i].due.Err(), cs[i].lowest.Err()); e != nil {
+			if e := firstErr(cs[i].card.Err(), cs[i].due.Err(), cs[i].misplaced.Err(), cs[i].lowest.Err()); e != nil {
 				return nil, l.c.wrap(sh.addr, fmt.Errorf("delayed set %s: %w", DelayedKey(g.Partition, g.Lane), e))
 			}
 		}
@@ -118,7 +128,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 	var unknownNext []int
 	for i, g := range groups {
 		gr := model.Group{Partition: g.Partition, Lane: g.Lane, ServerTimeMs: sh.nowMs,
-			Delayed: cs[i].card.Val(), Due: cs[i].due.Val(), Unregistered: l.scope.Unregistered[g.Lane]}
+			Delayed: cs[i].card.Val(), Due: cs[i].due.Val(), Misplaced: cs[i].misplaced.Val(), Unregistered: l.scope.Unregistered[g.Lane]}
 		if gr.Delayed == 0 {
 			continue
 		}
@@ -138,7 +148,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 				gr.Executions = append(gr.Executions, model.DueExecution{ExecutionID: id, DelayUntilMs: ms, OverdueMs: max(0, sh.nowMs-ms)})
 			}
 		}
-		if gr.NextDueMs == nil && gr.Delayed > gr.Due {
+		if gr.NextDueMs == nil && gr.Delayed > gr.Due && int64(len(lowest)) > k {
 			unknownNext = append(unknownNext, len(out))
 		}
 		out = append(out, gr)
