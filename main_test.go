@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,6 +145,7 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 					return err
 				}
 				env.Setenv("FFDELAY_URL", cl.c.URL())
+				env.Setenv("NODE_ADDR", cl.c.Nodes[0].Addr)
 				env.Setenv("FFDELAY_CLUSTER", "1")
 				env.Setenv("CLUSTER", "1")
 			} else {
@@ -159,6 +161,7 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 				}
 				env.Setenv("FFDELAY_URL", "redis://"+s.Addr)
 				env.Setenv("REDIS_ADDR", s.Addr)
+				env.Setenv("NODE_ADDR", s.Addr)
 				env.Setenv("REDIS_PORT", strconv.Itoa(s.Port))
 				env.Setenv("CLUSTER", "0")
 			}
@@ -199,6 +202,7 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 			"ff-stall":      cmdStall,
 			"ff-wait-up":    cmdWaitUp,
 			"ff-stats":      cmdStats,
+			"ff-fake":       cmdFake,
 		},
 	}
 }
@@ -596,24 +600,36 @@ func cmdStats(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			var calls int64
+			var calls atomic.Int64
 			ts.Check(each(func(c redis.Cmdable) error {
 				info, err := c.Info(ctx, "commandstats").Result()
 				if err != nil {
 					return err
 				}
-				calls += fftest.CommandCalls(info, args[1])
+				calls.Add(fftest.CommandCalls(info, args[1]))
 				return nil
 			}))
-			if calls >= want {
+			if calls.Load() >= want {
 				return
 			}
 			if time.Now().After(deadline) {
-				ts.Fatalf("%s was called %d times in 15s, want %d", args[1], calls, want)
+				ts.Fatalf("%s was called %d times in 15s, want %d", args[1], calls.Load(), want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	default:
 		ts.Fatalf("usage: ff-stats reset | ff-stats wait CMD N")
 	}
+}
+
+// ff-fake http starts a TCP server that answers every read with an HTTP
+// error page, and sets FAKE_ADDR.
+func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || args[0] != "http" {
+		ts.Fatalf("usage: ff-fake http")
+	}
+	f, err := fftest.StartFakeServer([]byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n\r\n<!DOCTYPE HTML>\n"))
+	ts.Check(err)
+	ts.Defer(f.Close)
+	ts.Setenv("FAKE_ADDR", f.Addr())
 }

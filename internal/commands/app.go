@@ -170,7 +170,8 @@ func exitCode(ctx context.Context, err error) int {
 		return ee.code
 	}
 	switch redisops.KindOf(err) {
-	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions:
+	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions,
+		redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindClusterNode, redisops.KindConnSetup:
 		return ExitUnusable
 	}
 	return ExitFailed

@@ -58,12 +58,13 @@ Examples:
 			if o.Progress, o.ProgressMin, err = progressMode(c, d, false); err != nil {
 				return err
 			}
-			client, err := connect(c, d)
+			conn, err := connOptions(c, d)
 			if err != nil {
 				return err
 			}
-			defer client.Close()
-			return runAudit(ctx, o, client, d.printer)
+			return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
+				return runAudit(ctx, o, client, d.printer)
+			})
 		},
 	}
 }

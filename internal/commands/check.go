@@ -129,9 +129,8 @@ var checkSteps = []checkStep{
 // fails; 3 only when the server cannot be reached or refuses us.
 func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *output.Printer) error {
 	started := time.Now()
-	client := redisops.New(conn)
-	defer client.Close()
-	k := &checkRun{o: o, client: client}
+	k := &checkRun{o: o, client: redisops.New(conn)}
+	defer func() { k.client.Close() }()
 	var stop error
 	for _, step := range checkSteps {
 		if step.discover && !o.Scope.Discover {
@@ -174,9 +173,24 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 
 func checkConnection(ctx context.Context, k *checkRun) (output.Check, error) {
 	if err := k.client.Ping(ctx); err != nil {
+		return output.Check{}, explain(ctx, k.client.Options(), err)
+	}
+	node, err := k.client.IsClusterNode(ctx)
+	if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
 		return output.Check{}, err
 	}
-	return output.ConnectionOK(k.client.Addr(), k.client.IsCluster()), nil
+	if node {
+		// A cluster node reached without --cluster: check the cluster.
+		conn := k.client.Options()
+		conn.Cluster = true
+		k.client.Close()
+		k.client = redisops.New(conn)
+		if err := k.client.Ping(ctx); err != nil {
+			return output.Check{}, err
+		}
+		return output.ConnectionOK(k.client.Addr(), true, true), nil
+	}
+	return output.ConnectionOK(k.client.Addr(), k.client.IsCluster(), false), nil
 }
 
 func checkServerVersion(ctx context.Context, k *checkRun) (output.Check, error) {

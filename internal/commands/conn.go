@@ -244,13 +244,3 @@ func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
 	}
 	return conf, nil
 }
-
-// connect builds the client described by the flags. It sends nothing: the
-// first command reports an unreachable server or refused credentials.
-func connect(c *cli.Context, d *deps) (*redisops.Client, error) {
-	o, err := connOptions(c, d)
-	if err != nil {
-		return nil, err
-	}
-	return redisops.New(o), nil
-}

@@ -37,12 +37,13 @@ Examples:
 			if err != nil {
 				return err
 			}
-			client, err := connect(c, d)
+			conn, err := connOptions(c, d)
 			if err != nil {
 				return err
 			}
-			defer client.Close()
-			return runInspect(ctx, opts, client, d.printer)
+			return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
+				return runInspect(ctx, opts, client, d.printer)
+			})
 		},
 	}
 }

@@ -89,9 +89,9 @@ Examples:
 			if opts.Watch {
 				return runWatch(ctx, opts, conn, d.printer)
 			}
-			client := redisops.New(conn)
-			defer client.Close()
-			return runPromote(ctx, opts, client, d.printer)
+			return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
+				return runPromote(ctx, opts, client, d.printer)
+			})
 		},
 	}
 }

@@ -102,6 +102,15 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 			o.Scope.Discovered = nil
 		}
 		c, scope, err := watchCycle(ctx, o, conn, &client, &libraryChecked, bo, cycle, warn)
+		if redisops.KindOf(err) == redisops.KindClusterNode && !conn.Cluster {
+			// Nothing was done yet: say so once and run the cycle again
+			// in cluster mode.
+			p.Note("%s is a cluster node: working in cluster mode (add --cluster to say so)", client.Addr())
+			client.Close()
+			client, conn.Cluster = nil, true
+			c, scope, err = watchCycle(ctx, o, conn, &client, &libraryChecked, bo, cycle, warn)
+		}
+		err = explain(ctx, conn, err)
 		if o.Scope.Discover && o.Scope.Discovered == nil && scope.Discovered != nil {
 			o.Scope.Discovered, discoveredAt = scope.Discovered, time.Now()
 		}
@@ -151,7 +160,7 @@ func permanent(err error) bool {
 		return true
 	}
 	switch redisops.KindOf(err) {
-	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions:
+	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions, redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindConnSetup:
 		return true
 	}
 	return false

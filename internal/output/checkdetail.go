@@ -14,13 +14,18 @@ func CheckFailed(name string, err error) Check {
 	return Check{Name: name, Status: Fail, Detail: err.Error()}
 }
 
-// ConnectionOK says where ffdelay is connected.
-func ConnectionOK(addr string, cluster bool) Check {
+// ConnectionOK says where ffdelay is connected; detected marks a cluster
+// found behind a node that was given without --cluster.
+func ConnectionOK(addr string, cluster, detected bool) Check {
 	mode := "standalone"
 	if cluster {
 		mode = "cluster"
 	}
-	return Check{Name: "connection", Status: Pass, Detail: fmt.Sprintf("connected to %s (%s)", addr, mode)}
+	c := Check{Name: "connection", Status: Pass, Detail: fmt.Sprintf("connected to %s (%s)", addr, mode)}
+	if detected {
+		c.Detail += "; --cluster was not given, but the node is part of a cluster"
+	}
+	return c
 }
 
 // ServerVersions reports each primary's product and version; tooOld names

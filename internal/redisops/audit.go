@@ -15,7 +15,7 @@ const auditScanCount = 1000
 // pipeline), for a progress bar.
 func (c *Client) CountExecutions(ctx context.Context, sh *Shard, partitions []int) (int64, error) {
 	cmds := make([]*redis.IntCmd, len(partitions))
-	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, part := range partitions {
 			cmds[i] = p.SCard(ctx, AllExecutionsKey(part))
 		}
@@ -56,7 +56,7 @@ type ExecutionView struct {
 // delayed and eligible sets (a second one).
 func (c *Client) ReadExecutions(ctx context.Context, sh *Shard, ids []model.ExecutionID) ([]ExecutionView, error) {
 	fields := make([]*redis.SliceCmd, len(ids))
-	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			fields[i] = p.HMGet(ctx, CoreKey(id.Partition, id.Raw), "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "lane_id")
 		}
@@ -82,7 +82,7 @@ func (c *Client) ReadExecutions(ctx context.Context, sh *Shard, ids []model.Exec
 	}
 	del := make([]*redis.FloatCmd, len(ids))
 	eli := make([]*redis.FloatCmd, len(ids))
-	_, err = sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err = c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, v := range out {
 			if v.Err == nil && v.Exists && model.ValidateLane(v.Lane) == nil {
 				del[i] = p.ZScore(ctx, DelayedKey(v.ID.Partition, v.Lane), v.ID.Raw)

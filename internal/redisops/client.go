@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Options says how to reach the server. Password is never printed.
@@ -74,23 +75,31 @@ func New(opts Options) *Client {
 			WriteTimeout:          opts.Timeout,
 			ContextTimeoutEnabled: true,
 			PoolSize:              connsPerNode,
-			MaxRedirects:          8,
-			MaxRetries:            2,
-			DisableIdentity:       true,
+			// One dial per attempt: the callers retry (watch mode) or
+			// report, and repeated dials only delay the diagnosis.
+			DialerRetries: 1,
+			// No server may move ffdelay's connections (and credentials)
+			// elsewhere with a MOVING push.
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+			MaxRedirects:             8,
+			MaxRetries:               2,
+			DisableIdentity:          true,
 		})
 		c.uc = c.cluster
 	} else {
 		c.single = redis.NewClient(&redis.Options{
-			Addr:                  opts.Addrs[0],
-			Username:              opts.Username,
-			Password:              opts.Password,
-			DB:                    opts.DB,
-			TLSConfig:             opts.TLS,
-			DialTimeout:           opts.Timeout,
-			ReadTimeout:           opts.Timeout,
-			WriteTimeout:          opts.Timeout,
-			ContextTimeoutEnabled: true,
-			PoolSize:              connsPerNode,
+			Addr:                     opts.Addrs[0],
+			Username:                 opts.Username,
+			Password:                 opts.Password,
+			DB:                       opts.DB,
+			TLSConfig:                opts.TLS,
+			DialTimeout:              opts.Timeout,
+			ReadTimeout:              opts.Timeout,
+			WriteTimeout:             opts.Timeout,
+			ContextTimeoutEnabled:    true,
+			PoolSize:                 connsPerNode,
+			DialerRetries:            1,
+			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 			// A retried FCALL pipeline could run twice; ffdelay reports a
 			// lost connection instead and lets the next run pick up.
 			MaxRetries:      -1,
@@ -246,8 +255,39 @@ func (c *Client) wrap(addr string, err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	return &ServerError{Addr: addr, Kind: kindOf(err), Err: err}
+	kind := kindOf(err)
+	if kind == KindNotRedis {
+		// The peer's bytes are not repeated: they are not a reply, and
+		// they may be anything.
+		err = errNotRedis
+	}
+	return &ServerError{Addr: addr, Kind: kind, Err: err}
 }
+
+// pipeline runs a pipeline and tells a failed connection from failed
+// commands. go-redis marks no command when the connection itself could not
+// be set up (AUTH, HELLO or SELECT refused): their replies were never read,
+// and reading them would invent empty values. Such a failure comes back as
+// a ServerError that callers treat as fatal; errors of single commands are
+// left on the commands, for the caller to look at.
+func (c *Client) pipeline(ctx context.Context, addr string, cmd redis.Cmdable, fn func(redis.Pipeliner) error) error {
+	cmds, err := cmd.Pipelined(ctx, fn)
+	if err == nil || errNil(err) {
+		return nil
+	}
+	for _, x := range cmds {
+		if x.Err() != nil {
+			return err
+		}
+	}
+	se := c.wrap(addr, err).(*ServerError)
+	if se.Kind == KindOther {
+		se.Kind = KindConnSetup
+	}
+	return se
+}
+
+var errNotRedis = errors.New("not a Redis/Valkey server: the port answered, but not in the Redis protocol (check --url/--port)")
 
 // silentLog drops go-redis's own log lines: ffdelay reports failures itself,
 // once, in its own words, and stderr must stay one line per error.

@@ -27,6 +27,15 @@ const (
 	KindNoLibrary
 	// KindNoFunctions: the server predates FUNCTION/FCALL (Redis < 7).
 	KindNoFunctions
+	// KindNotRedis: the port answers, but not in the Redis protocol.
+	KindNotRedis
+	// KindTLSMismatch: TLS to a plaintext port, or the reverse.
+	KindTLSMismatch
+	// KindClusterNode: a cluster node reached without --cluster.
+	KindClusterNode
+	// KindConnSetup: the connection could not be set up (HELLO, AUTH or
+	// SELECT refused: a database the server does not have, say).
+	KindConnSetup
 )
 
 // ServerError is a failure talking to one server, with its kind.
@@ -45,6 +54,10 @@ func (e *ServerError) Error() string {
 		return "authentication refused by " + e.Addr + ": " + msg + " (check --user and the password source)"
 	case KindNoPerm:
 		return "permission denied on " + e.Addr + ": " + msg + " (grant the ACL rules listed in the README)"
+	case KindNotRedis, KindTLSMismatch:
+		return e.Addr + ": " + msg
+	case KindConnSetup:
+		return "cannot set up a connection to " + e.Addr + ": " + msg + " (check the database number in --url, the user and the password)"
 	}
 	return e.Addr + ": " + msg
 }
@@ -64,11 +77,18 @@ func kindOf(err error) Kind {
 	if err == nil {
 		return KindOther
 	}
+	var se *ServerError
+	if errors.As(err, &se) {
+		return se.Kind
+	}
 	if redis.IsAuthError(err) || hasPrefix(err, "WRONGPASS") || hasPrefix(err, "NOAUTH") {
 		return KindAuth
 	}
 	if redis.IsPermissionError(err) || hasPrefix(err, "NOPERM") {
 		return KindNoPerm
+	}
+	if isProtocolError(err) {
+		return KindNotRedis
 	}
 	if isConnectionError(err) {
 		return KindUnreachable

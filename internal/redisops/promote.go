@@ -45,7 +45,7 @@ func (c *Client) CountDue(ctx context.Context, sh *Shard, groups []model.Partiti
 	cmds := make([]*redis.IntCmd, len(groups))
 	for start := 0; start < len(groups); start += listChunk {
 		end := min(start+listChunk, len(groups))
-		_, perr := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		perr := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for i := start; i < end; i++ {
 				cmds[i] = p.ZCount(ctx, DelayedKey(groups[i].Partition, groups[i].Lane), "-inf", now)
 			}
@@ -89,7 +89,7 @@ type Page struct {
 func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) ([]Page, error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
 	cmds := make([]*redis.ZSliceCmd, len(reqs))
-	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, r := range reqs {
 			lo := "-inf"
 			if !r.Start {
@@ -152,7 +152,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 		tags   *redis.SliceCmd
 	}
 	rd := make([]reads, len(reqs))
-	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, r := range reqs {
 			core := CoreKey(r.ID.Partition, r.ID.Raw)
 			rd[i].exists = p.Exists(ctx, core)
@@ -229,14 +229,14 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 	now := strconv.FormatInt(sh.nowMs, 10)
 	cmds := make([]*redis.Cmd, len(items))
 	bctx := context.WithoutCancel(ctx)
-	_, err := sh.cmd.Pipelined(bctx, func(p redis.Pipeliner) error {
+	err := c.pipeline(bctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, it := range items {
 			keys := []string{CoreKey(it.ID.Partition, it.ID.Raw), DelayedKey(it.ID.Partition, it.Lane), EligibleKey(it.ID.Partition, it.Lane)}
 			cmds[i] = p.FCall(bctx, PromoteFunction, keys, it.ID.Raw, now)
 		}
 		return nil
 	})
-	if err != nil && kindOf(err) == KindUnreachable {
+	if err != nil && kindOf(err) != KindOther {
 		return nil, c.wrap(sh.addr, err)
 	}
 	out := make([]PromoteReply, len(items))
@@ -289,7 +289,7 @@ func DecodePromoteReply(v any, err error) (model.Outcome, string) {
 // when it is not there.
 func (c *Client) DelayedScores(ctx context.Context, sh *Shard, ids []model.ExecutionID, lanes []string) ([][]*float64, error) {
 	cmds := make([][]*redis.FloatCmd, len(ids))
-	_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = make([]*redis.FloatCmd, len(lanes))
 			for j, lane := range lanes {

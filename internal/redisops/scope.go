@@ -2,6 +2,7 @@ package redisops
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,19 +44,29 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 	var lanes *redis.StringSliceCmd
 	var clock *redis.TimeCmd
 	var libs *redis.FunctionListCmd
+	var cluster *redis.StringCmd
 	// Only the registry's own replies matter here: a user who may not run
 	// FUNCTION LIST (or TIME) still gets a registry, and the later call
 	// that needs them reports the refusal. So the pipeline's first error
 	// is not looked at; each command's is.
-	c.uc.Pipelined(ctx, func(p redis.Pipeliner) error {
+	perr := c.pipeline(ctx, c.Addr(), c.uc, func(p redis.Pipeliner) error {
 		hget = p.HGet(ctx, ConfigKey, "num_flow_partitions")
 		lanes = p.SMembers(ctx, LanesKey)
 		if c.single != nil {
+			cluster = p.Info(ctx, "cluster")
 			clock = p.Time(ctx)
 			libs = p.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName})
 		}
 		return nil
 	})
+	// A connection that could not be set up read nothing at all.
+	var se *ServerError
+	if errors.As(perr, &se) {
+		return Registry{}, perr
+	}
+	if cluster != nil && strings.Contains(cluster.Val(), "cluster_enabled:1") {
+		return Registry{}, &ServerError{Addr: c.Addr(), Kind: KindClusterNode, Err: errors.New("this node is part of a cluster, and --cluster was not given")}
+	}
 	if err := firstErr(hget.Err(), lanes.Err()); err != nil && !errNil(err) {
 		return Registry{}, c.wrap(c.Addr(), err)
 	}

@@ -102,6 +102,22 @@ func (c *Client) RequireLibrary(ctx context.Context, snap *Snapshot) error {
 	return nil
 }
 
+// IsClusterNode reports whether a standalone connection reached a node
+// with cluster_enabled:1 (always false in cluster mode).
+func (c *Client) IsClusterNode(ctx context.Context) (bool, error) {
+	if c.single == nil {
+		return false, nil
+	}
+	info, err := c.single.Info(ctx, "cluster").Result()
+	if err != nil {
+		return false, c.wrap(c.Addr(), err)
+	}
+	return strings.Contains(info, "cluster_enabled:1"), nil
+}
+
+// Options is what the client was built from.
+func (c *Client) Options() Options { return c.opts }
+
 // ServerVersion is a primary's product and version from INFO server.
 type ServerVersion struct {
 	Addr    string

@@ -58,7 +58,7 @@ func (c *Client) FindStuck(ctx context.Context, entries []DelayedEntry) ([]Stuck
 		}
 		exists := make([]*redis.IntCmd, len(es))
 		fields := make([]*redis.SliceCmd, len(es))
-		_, err := sh.cmd.Pipelined(ctx, func(p redis.Pipeliner) error {
+		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for i, e := range es {
 				key := CoreKey(e.Partition, e.ExecutionID)
 				exists[i] = p.Exists(ctx, key)
