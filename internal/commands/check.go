@@ -258,9 +258,24 @@ func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, erro
 		return output.Check{}, err
 	}
 	k.scope = scope
+	// The groups are read here: a database with no config, no lane
+	// registry and no delayed set holds no FlowFabric data at all, and
+	// must not pass as "nothing overdue".
+	run, err := k.client.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
+	if err != nil {
+		return output.Check{}, err
+	}
+	if k.groups, err = run.Groups(ctx, stuckSample); err != nil {
+		return output.Check{}, err
+	}
+	var delayed int64
+	for _, g := range k.groups {
+		delayed += g.Delayed
+	}
 	cfg := scope.Registry.Config
 	return output.PartitionsConfig(output.PartitionsConfigFinding{Key: redisops.ConfigKey, Valid: cfg.Valid, Found: cfg.Found,
-		Raw: cfg.Raw, Count: cfg.Count, UsedCount: scope.Count, CountSource: scope.CountSource}), nil
+		Raw: cfg.Raw, Count: cfg.Count, UsedCount: scope.Count, CountSource: scope.CountSource,
+		NoData: !cfg.Found && !scope.Registry.LanesFound && delayed == 0}), nil
 }
 
 func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -269,13 +284,6 @@ func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkOverdue(ctx context.Context, k *checkRun) (output.Check, error) {
-	run, err := k.client.NewList(ctx, k.scope.Scope, k.scope.Registry.Snapshot)
-	if err != nil {
-		return output.Check{}, err
-	}
-	if k.groups, err = run.Groups(ctx, stuckSample); err != nil {
-		return output.Check{}, err
-	}
 	var worst model.Group
 	for _, g := range k.groups {
 		if g.MaxOverdueMs > worst.MaxOverdueMs {

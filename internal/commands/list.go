@@ -103,6 +103,11 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 		}
 	}
 	w.End(totals)
+	delayed := map[string]int64{}
+	for _, g := range groups {
+		delayed[g.Lane] += g.Delayed
+	}
+	warnEmptyScope(p, o.Scope, scope, delayed)
 	if o.Scope.MetricsFile != "" {
 		return writeMetrics(o.Scope.MetricsFile, metricsRun{command: "list", started: started, groups: groups})
 	}

@@ -212,9 +212,14 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
-	if !o.DryRun {
-		if err := client.RequireLibrary(ctx, scope.Registry.Snapshot); err != nil {
+	if err := client.RequireLibrary(ctx, scope.Registry.Snapshot); err != nil {
+		// A dry run reads cores only: it goes on, but says what a real
+		// promote would meet.
+		switch {
+		case !o.DryRun:
 			return err
+		case redisops.KindOf(err) == redisops.KindNoLibrary:
+			p.Warn("%v; a dry run reads cores only, but a real promote would stop here (exit 3)", err)
 		}
 	}
 	ro := o.runOptions(scope.Scope)
@@ -222,6 +227,9 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	run, err := promote.Plan(ctx, client, ro)
 	if err != nil {
 		return err
+	}
+	if len(o.Executions) == 0 {
+		warnEmptyScope(p, o.Scope, scope, run.Delayed)
 	}
 	var bar *progressbar.ProgressBar
 	if o.Progress && run.Due > 0 && run.Due >= o.ProgressMin {

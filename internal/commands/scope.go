@@ -96,6 +96,9 @@ func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, 
 	switch {
 	case o.Partitions > 0:
 		rs.Count, rs.CountSource = o.Partitions, "--partitions"
+		if reg.Config.Valid && o.Partitions < reg.Config.Count {
+			p.Warn("--partitions %d is below the configured %d (%s): partitions %d to %d are not scanned", o.Partitions, reg.Config.Count, redisops.ConfigKey, o.Partitions, reg.Config.Count-1)
+		}
 	case reg.Config.Valid:
 		rs.Count, rs.CountSource = reg.Config.Count, redisops.ConfigKey
 	default:
@@ -197,4 +200,31 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// warnEmptyScope says what a run that found nothing may have missed: a
+// server or database without any FlowFabric data (a wrong --url is not
+// "nothing due"), or a --lane that exists nowhere (a typo). delayed counts
+// the members of the sets read, per lane.
+func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed map[string]int64) {
+	var total int64
+	for _, n := range delayed {
+		total += n
+	}
+	if total == 0 && !rs.Registry.Config.Found && !rs.Registry.LanesFound {
+		p.Warn("no FlowFabric data here: no %s, no %s and no delayed set in the partitions and lanes scanned (wrong server or database? check --url)", redisops.ConfigKey, redisops.LanesKey)
+		return
+	}
+	known := map[string]bool{"default": true}
+	for _, l := range rs.Registry.Lanes {
+		known[l] = true
+	}
+	for _, l := range strings.Split(o.envLanes, ",") {
+		known[strings.TrimSpace(l)] = true
+	}
+	for _, l := range o.Lanes {
+		if !known[l] && delayed[l] == 0 {
+			p.Warn("lane %q is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned: a typo?", l, redisops.LanesKey)
+		}
+	}
 }

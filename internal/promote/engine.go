@@ -72,6 +72,9 @@ type Run struct {
 	ServerTimeMs int64
 	// Due is how many members were due when the run was planned.
 	Due int64
+	// Delayed counts the members of the sets in scope, per lane, when the
+	// run was planned (not with Executions).
+	Delayed map[string]int64
 
 	emitMu sync.Mutex
 	budget *budget
@@ -99,7 +102,7 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 			opts.Pipelines = 1
 		}
 	}
-	r := &Run{c: c, opts: opts}
+	r := &Run{c: c, opts: opts, Delayed: map[string]int64{}}
 	parts := opts.Scope.AllPartitions()
 	if len(opts.Executions) > 0 {
 		parts = idPartitions(opts.Executions)
@@ -140,11 +143,12 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	for _, w := range r.shards {
 		g.Go(func() error {
 			groups := opts.Scope.Groups(w.sh.Partitions())
-			counts, errs, err := c.CountDue(gctx, w.sh, groups)
+			counts, sizes, errs, err := c.CountDue(gctx, w.sh, groups)
 			if err != nil {
 				return err
 			}
 			var due int64
+			delayed := map[string]int64{}
 			for i, gr := range groups {
 				n := counts[i]
 				if errs[i] != nil {
@@ -156,9 +160,13 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 					w.cursors = append(w.cursors, &cursor{PartitionLane: gr, key: redisops.DelayedKey(gr.Partition, gr.Lane), due: n})
 					due += n
 				}
+				delayed[gr.Lane] += sizes[i]
 			}
 			mu.Lock()
 			r.Due += due
+			for l, n := range delayed {
+				r.Delayed[l] += n
+			}
 			mu.Unlock()
 			return nil
 		})

@@ -37,29 +37,34 @@ func (c *Client) ReadClocks(ctx context.Context, shards []*Shard, snap *Snapshot
 	return earliestClock(shards), nil
 }
 
-// CountDue counts each set's members with score <= the shard's clock, in
-// pipelines of listChunk. A set whose count failed (a key of the wrong
-// type, say) gets its error in errs; a lost server is the returned error.
-func (c *Client) CountDue(ctx context.Context, sh *Shard, groups []model.PartitionLane) (counts []int64, errs []error, err error) {
+// CountDue counts each set's members (ZCARD) and those with score <= the
+// shard's clock (ZCOUNT), in pipelines of listChunk. A set whose count
+// failed (a key of the wrong type, say) gets its error in errs; a lost
+// server is the returned error.
+func (c *Client) CountDue(ctx context.Context, sh *Shard, groups []model.PartitionLane) (due, sizes []int64, errs []error, err error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
-	cmds := make([]*redis.IntCmd, len(groups))
+	counts := make([]*redis.IntCmd, len(groups))
+	cards := make([]*redis.IntCmd, len(groups))
 	for start := 0; start < len(groups); start += listChunk {
 		end := min(start+listChunk, len(groups))
 		perr := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for i := start; i < end; i++ {
-				cmds[i] = p.ZCount(ctx, DelayedKey(groups[i].Partition, groups[i].Lane), "-inf", now)
+				key := DelayedKey(groups[i].Partition, groups[i].Lane)
+				counts[i] = p.ZCount(ctx, key, "-inf", now)
+				cards[i] = p.ZCard(ctx, key)
 			}
 			return nil
 		})
 		if perr != nil && kindOf(perr) != KindOther {
-			return nil, nil, c.wrap(sh.addr, perr)
+			return nil, nil, nil, c.wrap(sh.addr, perr)
 		}
 	}
-	counts, errs = make([]int64, len(groups)), make([]error, len(groups))
-	for i, cmd := range cmds {
-		counts[i], errs[i] = cmd.Result()
+	due, sizes, errs = make([]int64, len(groups)), make([]int64, len(groups)), make([]error, len(groups))
+	for i := range groups {
+		due[i], errs[i] = counts[i].Result()
+		sizes[i] = cards[i].Val()
 	}
-	return counts, errs, nil
+	return due, sizes, errs, nil
 }
 
 // PageRequest reads the due members of one delayed set from a position:
