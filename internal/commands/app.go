@@ -45,7 +45,13 @@ var errSilentFailure = &exitError{ExitFailed, errors.New("")}
 // Interrupted is the cancel cause set when a signal arrives.
 type Interrupted struct{ Signal os.Signal }
 
-func (i Interrupted) Error() string { return "interrupted by " + i.Signal.String() }
+func (i Interrupted) Error() string {
+	name := "SIGINT"
+	if i.Signal == syscall.SIGTERM {
+		name = "SIGTERM"
+	}
+	return "interrupted by " + name
+}
 
 // ExitCode is 130 for SIGINT and 143 for SIGTERM.
 func (i Interrupted) ExitCode() int {

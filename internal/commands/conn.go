@@ -28,7 +28,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "tls-server-name", Usage: "server `NAME` to verify the certificate against"},
 		&cli.BoolFlag{Name: "tls-skip-verify", Usage: "do not verify the server certificate (testing only)"},
 		&cli.StringFlag{Name: "user", Usage: "ACL user `NAME` [$FFDELAY_USER]"},
-		&cli.StringFlag{Name: "password-file", Usage: "read the password from `FILE` [$FFDELAY_PASSWORD, $REDISCLI_AUTH]"},
+		&cli.StringFlag{Name: "password-file", Usage: "read the password from `FILE` (else $FFDELAY_PASSWORD or $REDISCLI_AUTH hold the password itself)"},
 		&cli.StringFlag{Name: "timeout", Usage: "per-request timeout `D`", Value: "5s"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: table, json or ndjson [$FFDELAY_OUTPUT]"},
 		&cli.StringFlag{Name: "color", Usage: "colour: auto, always or never (NO_COLOR disables it)", Value: "auto"},
@@ -175,11 +175,11 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	}
 	switch file, ok := str(c, "password-file"); {
 	case ok:
-		b, err := os.ReadFile(file)
+		pw, err := readPasswordFile(file, d)
 		if err != nil {
-			return o, usageError("--password-file: cannot read %s: %v", file, unwrapPathError(err))
+			return o, err
 		}
-		o.Password = strings.TrimRight(string(b), "\r\n")
+		o.Password = pw
 	case hasURLPassword:
 		o.Password = urlPassword
 	case d.getenv("FFDELAY_PASSWORD") != "":
@@ -243,4 +243,40 @@ func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
 		conf.Certificates = []tls.Certificate{pair}
 	}
 	return conf, nil
+}
+
+// maxPasswordFile bounds a password file: a password is a line, not a
+// file to stream.
+const maxPasswordFile = 4096
+
+// readPasswordFile reads the password from its one line. It refuses what is
+// not a regular file (a FIFO would hang, a device never ends), a file over
+// 4 KiB, more than one line and an empty password, and warns when group or
+// others may read the file.
+func readPasswordFile(path string, d *deps) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", usageError("--password-file: cannot read %s: %v", path, unwrapPathError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return "", usageError("--password-file %s is not a regular file (a FIFO or device is refused)", path)
+	}
+	if fi.Size() > maxPasswordFile {
+		return "", usageError("--password-file %s is %d bytes: a password file holds one line (at most %d bytes)", path, fi.Size(), maxPasswordFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageError("--password-file: cannot read %s: %v", path, unwrapPathError(err))
+	}
+	line := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	switch {
+	case strings.ContainsAny(line, "\r\n"):
+		return "", usageError("--password-file %s has more than one line: it must hold the password alone", path)
+	case line == "":
+		return "", usageError("--password-file %s is empty: put the password in it, or leave the flag out", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 && d.printer != nil {
+		d.printer.Warn("--password-file %s can be read by group or others (mode %04o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	return line, nil
 }

@@ -222,6 +222,18 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 			p.Warn("%v; a dry run reads cores only, but a real promote would stop here (exit 3)", err)
 		}
 	}
+	// The metrics file carries the backlog as it was when the run began:
+	// what a cron job alerts on.
+	var backlog []model.Group
+	if o.Scope.MetricsFile != "" {
+		list, err := client.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
+		if err != nil {
+			return err
+		}
+		if backlog, err = list.Groups(ctx, 0); err != nil {
+			return err
+		}
+	}
 	ro := o.runOptions(scope.Scope)
 	ro.Snapshot = scope.Registry.Snapshot
 	run, err := promote.Plan(ctx, client, ro)
@@ -251,14 +263,19 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if bar != nil {
 		bar.Finish()
 	}
-	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil}
+	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil, Limit: o.Limit}
+	done := totals.Promoted + totals.WouldPromote
+	end.LimitReached = o.Limit > 0 && done >= o.Limit
+	// What left the delayed sets (or would, in a dry run) is no longer due.
+	gone := totals.Promoted + totals.Cleaned + totals.Repaired + totals.WouldPromote + totals.WouldClean + totals.WouldRepair
+	end.RemainingDue = max(0, run.Due-gone)
 	lost := runErr != nil && !errors.Is(runErr, context.Canceled)
 	if lost {
 		end.Lost = runErr.Error()
 	}
 	w.End(end)
 	if o.Scope.MetricsFile != "" {
-		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "promote", started: started, totals: &totals}); err != nil {
+		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "promote", started: started, totals: &totals, groups: backlog}); err != nil {
 			return err
 		}
 	}

@@ -87,7 +87,7 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	libraryChecked := false
 	var discoveredAt time.Time
 	if !p.Machine() {
-		p.Note("watching for due executions every %s; Ctrl-C stops after the batch in flight", o.Interval)
+		p.Note("watching for due executions every %s; a line for each cycle that promotes, cleans or fails something (idle cycles are silent); Ctrl-C stops after the batch in flight", o.Interval)
 	}
 	for cycle := 1; o.MaxCycles == 0 || cycle <= o.MaxCycles; cycle++ {
 		if ctx.Err() != nil {

@@ -96,8 +96,12 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 	if len(tags) > 0 {
 		rows = append(rows, []string{"tags", strings.Join(tags, " ")})
 	}
+	width := 0
 	for _, r := range rows {
-		fmt.Fprintf(p.out, "  %-18s %s\n", r[0], r[1])
+		width = max(width, len(r[0]))
+	}
+	for _, r := range rows {
+		fmt.Fprintf(p.out, "  %-*s  %s\n", width, r[0], r[1])
 	}
 }
 

@@ -30,6 +30,8 @@ type PromoteWriter struct {
 	lanes   map[string]*model.PromoteTotals
 	notable [][]string
 	hidden  int
+	// filtered counts skipped_filter results, listed only with -v.
+	filtered int
 }
 
 // BeginPromote starts promote output.
@@ -62,7 +64,9 @@ func (w *PromoteWriter) Result(r model.Result) {
 			w.lanes[r.Lane] = t
 		}
 		t.Add(r.Outcome)
-		if w.h.Verbose || notable(r.Outcome) {
+		if r.Outcome == model.SkippedFilter && !w.h.Verbose {
+			w.filtered++
+		} else if w.h.Verbose || notable(r.Outcome) {
 			if len(w.notable) < maxNotable || w.h.Verbose {
 				w.notable = append(w.notable, []string{strconv.Itoa(r.Partition), Safe(r.Lane), Safe(r.ExecutionID),
 					w.outcome(r.Outcome), Safe(firstOf(r.Reason, r.Error))})
@@ -108,6 +112,12 @@ type PromoteEnd struct {
 	Interrupted bool
 	// Lost is set when the server was lost mid-run.
 	Lost string
+	// Limit is --limit (0: none); LimitReached says the run stopped at it.
+	Limit        int64
+	LimitReached bool
+	// RemainingDue is how many entries due when the run was planned are
+	// still in their delayed sets.
+	RemainingDue int64
 }
 
 // End writes the totals and closes the document.
@@ -117,21 +127,35 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 	case JSON:
 		p.out.WriteString(`],"totals":`)
 		p.writeJSON(e.Totals)
-		fmt.Fprintf(p.out, `,"duration_ms":%d,"interrupted":%t}`+"\n", e.Elapsed.Milliseconds(), e.Interrupted)
+		fmt.Fprintf(p.out, `,"duration_ms":%d,"interrupted":%t,"limit_reached":%t,"remaining_due":%d}`+"\n",
+			e.Elapsed.Milliseconds(), e.Interrupted, e.LimitReached, e.RemainingDue)
 	case NDJSON:
 		p.line("summary", map[string]any{"server_time_ms": w.h.ServerTimeMs, "dry_run": w.h.DryRun,
-			"totals": e.Totals, "duration_ms": e.Elapsed.Milliseconds(), "interrupted": e.Interrupted})
+			"totals": e.Totals, "duration_ms": e.Elapsed.Milliseconds(), "interrupted": e.Interrupted,
+			"limit_reached": e.LimitReached, "remaining_due": e.RemainingDue})
 	default:
 		if len(w.lanes) > 0 {
 			w.laneTable()
 			p.out.WriteString("\n")
 		}
 		if len(w.notable) > 0 {
+			// Results arrive from concurrent pipelines: sort them.
+			sort.SliceStable(w.notable, func(i, j int) bool {
+				a, _ := strconv.Atoi(w.notable[i][0])
+				b, _ := strconv.Atoi(w.notable[j][0])
+				if a != b {
+					return a < b
+				}
+				return w.notable[i][1] < w.notable[j][1]
+			})
 			p.table([]string{"PARTITION", "LANE", "EXECUTION", "OUTCOME", "DETAIL"}, w.notable, map[int]bool{0: true})
 			if w.hidden > 0 {
 				fmt.Fprintf(p.out, "... and %s more (use --verbose or -o json to see all)\n", count(int64(w.hidden)))
 			}
 			p.out.WriteString("\n")
+		}
+		if w.filtered > 0 {
+			fmt.Fprintf(p.out, "%s skipped by --namespace/--tag (-v lists them)\n\n", count(int64(w.filtered)))
 		}
 		p.out.WriteString(w.summaryLine(e) + "\n")
 	}
@@ -210,6 +234,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 	}
 	if e.Lost != "" {
 		line += " (server lost: " + e.Lost + ")"
+	}
+	if e.LimitReached {
+		line += fmt.Sprintf(" (--limit %s reached; %s due remain)", count(e.Limit), count(e.RemainingDue))
 	}
 	return line
 }
@@ -290,6 +317,6 @@ func (p *Printer) WatchEnd(s WatchSummary) {
 		return
 	}
 	t := s.Totals
-	fmt.Fprintf(p.out, "watch stopped after %d cycles in %s: promoted %s, cleaned %s, skipped %s, failed %s\n",
-		s.Cycles, HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
+	fmt.Fprintf(p.out, "watch stopped after %s in %s: promoted %s, cleaned %s, skipped %s, failed %s\n",
+		plural(s.Cycles, "cycle"), HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
 }

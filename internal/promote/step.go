@@ -111,14 +111,31 @@ func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) er
 			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
 		}
 	}
-	scores, err := r.c.DelayedScores(ctx, w.sh, ids, scope.Lanes)
+	// The core names the execution's lane, also one nobody registered;
+	// the lanes in scope are looked in too (a core may be gone).
+	coreLanes, err := r.c.CoreLanes(ctx, w.sh, ids)
+	if err != nil {
+		return err
+	}
+	lanes := make([][]string, len(ids))
+	for i := range ids {
+		if model.ValidateLane(coreLanes[i]) == nil {
+			lanes[i] = append(lanes[i], coreLanes[i])
+		}
+		for _, l := range scope.Lanes {
+			if l != coreLanes[i] {
+				lanes[i] = append(lanes[i], l)
+			}
+		}
+	}
+	scores, err := r.c.DelayedScores(ctx, w.sh, ids, lanes)
 	if err != nil {
 		return err
 	}
 	var cands []*candidate
 	for i, id := range ids {
 		lane := -1
-		for j := range scope.Lanes {
+		for j := range lanes[i] {
 			if scores[i][j] != nil {
 				lane = j
 				break
@@ -128,9 +145,9 @@ func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) er
 		case lane < 0:
 			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
 		case *scores[i][lane] > float64(w.sh.NowMs()):
-			emit(model.Result{Partition: id.Partition, Lane: scope.Lanes[lane], ExecutionID: id.Raw, Outcome: model.NotYetDue, Why: model.WhyScoreInFuture})
+			emit(model.Result{Partition: id.Partition, Lane: lanes[i][lane], ExecutionID: id.Raw, Outcome: model.NotYetDue, Why: model.WhyScoreInFuture})
 		default:
-			cands = append(cands, &candidate{PartitionLane: model.PartitionLane{Partition: id.Partition, Lane: scope.Lanes[lane]}, member: id.Raw})
+			cands = append(cands, &candidate{PartitionLane: model.PartitionLane{Partition: id.Partition, Lane: lanes[i][lane]}, member: id.Raw})
 		}
 	}
 	if err := r.handle(ctx, w, cands, emit); err != nil {

@@ -289,15 +289,35 @@ func DecodePromoteReply(v any, err error) (model.Outcome, string) {
 	return model.Failed, fmt.Sprintf("unknown outcome from %s: %q", PromoteFunction, detail)
 }
 
-// DelayedScores looks each id up in the delayed sets of the given lanes
-// (one pipeline): scores[i][j] is ids[i]'s score in lanes[j]'s set, nil
-// when it is not there.
-func (c *Client) DelayedScores(ctx context.Context, sh *Shard, ids []model.ExecutionID, lanes []string) ([][]*float64, error) {
+// CoreLanes reads each id's lane_id from its core (one pipeline); "" when
+// the core or the field is missing.
+func (c *Client) CoreLanes(ctx context.Context, sh *Shard, ids []model.ExecutionID) ([]string, error) {
+	cmds := make([]*redis.StringCmd, len(ids))
+	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, CoreKey(id.Partition, id.Raw), "lane_id")
+		}
+		return nil
+	})
+	if err != nil && !errNil(err) && kindOf(err) != KindOther {
+		return nil, c.wrap(sh.addr, err)
+	}
+	out := make([]string, len(ids))
+	for i, cmd := range cmds {
+		out[i] = cmd.Val()
+	}
+	return out, nil
+}
+
+// DelayedScores looks each id up in the delayed sets of its lanes (one
+// pipeline): scores[i][j] is ids[i]'s score in lanes[i][j]'s set, nil when
+// it is not there.
+func (c *Client) DelayedScores(ctx context.Context, sh *Shard, ids []model.ExecutionID, lanes [][]string) ([][]*float64, error) {
 	cmds := make([][]*redis.FloatCmd, len(ids))
 	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = make([]*redis.FloatCmd, len(lanes))
-			for j, lane := range lanes {
+			cmds[i] = make([]*redis.FloatCmd, len(lanes[i]))
+			for j, lane := range lanes[i] {
 				cmds[i][j] = p.ZScore(ctx, DelayedKey(id.Partition, lane), id.Raw)
 			}
 		}
@@ -308,8 +328,8 @@ func (c *Client) DelayedScores(ctx context.Context, sh *Shard, ids []model.Execu
 	}
 	out := make([][]*float64, len(ids))
 	for i := range ids {
-		out[i] = make([]*float64, len(lanes))
-		for j := range lanes {
+		out[i] = make([]*float64, len(lanes[i]))
+		for j := range lanes[i] {
 			if v, err := cmds[i][j].Result(); err == nil {
 				out[i][j] = &v
 			}
