@@ -124,7 +124,14 @@ func setupOutput(c *cli.Context, d *deps) error {
 func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	var o redisops.Options
 	urls := strs(c, "url")
-	if len(urls) == 0 && d.getenv("FFDELAY_URL") != "" {
+	_, hostFlag := str(c, "host")
+	_, portFlag := str(c, "port")
+	switch {
+	case len(urls) > 0 && (hostFlag || portFlag):
+		return o, usageError("--url and --host/--port name two servers: give one or the other")
+	case len(urls) == 0 && d.getenv("FFDELAY_URL") != "" && !hostFlag && !portFlag:
+		// An explicit --host/--port on the command line wins over the
+		// environment's URL: promote must write where the command says.
 		urls = []string{d.getenv("FFDELAY_URL")}
 	}
 	if cl, ok := boolean(c, "cluster"); ok {
@@ -147,6 +154,9 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 		}
 		o.Addrs, o.DB, o.Username = t.Addrs, t.DB, t.User
 		urlPassword, hasURLPassword = t.Password, t.HasPassword
+		if hasURLPassword && len(strs(c, "url")) > 0 && d.printer != nil {
+			d.printer.Warn("a password in --url is visible to other users of this machine (ps, shell history): use --password-file or FFDELAY_PASSWORD")
+		}
 		useTLS = useTLS || t.TLS
 	} else {
 		host := strOr(c, "host", d.getenv("FF_HOST"))
@@ -216,6 +226,9 @@ func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
 	skip, _ := boolean(c, "tls-skip-verify")
 	if ca != "" || cert != "" || key != "" || name != "" || skip {
 		useTLS = true
+	}
+	if skip && ca != "" {
+		return nil, usageError("--tls-skip-verify and --tls-ca contradict each other: a CA is only used to verify; drop one")
 	}
 	if !useTLS {
 		return nil, nil

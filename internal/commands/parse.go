@@ -130,7 +130,7 @@ type Target struct {
 // and valkeys:// are aliases. Errors never contain the password.
 func ParseURL(raw string) (Target, error) {
 	var t Target
-	for i, piece := range strings.Split(raw, ",") {
+	for i, piece := range splitSeeds(raw) {
 		piece = strings.TrimSpace(piece)
 		if piece == "" {
 			return Target{}, fmt.Errorf("--url %q has an empty entry", RedactURL(raw))
@@ -198,25 +198,45 @@ func parseOneURL(s string) (Target, error) {
 	return t, nil
 }
 
-// RedactURL hides the password of every URL in s. It works on text that
-// did not parse as a URL too: whatever sits between the user name and the
-// last '@' of an entry is replaced.
+// RedactURL hides the user information of the URLs in s, whatever it
+// contains (commas, colons, '@'): everything from the first "://" to the
+// last '@' is replaced, so no part of a password can reach a message. Text
+// that is not a URL loses everything before its last '@'.
 func RedactURL(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := strings.Index(s, "://")
+	if start < 0 || start > at {
+		return "xxxxx" + s[at:]
+	}
+	return s[:start+3] + "xxxxx" + s[at:]
+}
+
+// splitSeeds splits a comma-separated seed list only where a new URL
+// starts, so a comma inside a password does not cut the URL in two.
+func splitSeeds(raw string) []string {
 	var out []string
-	for _, piece := range strings.Split(s, ",") {
-		at := strings.LastIndex(piece, "@")
-		if at < 0 {
-			out = append(out, piece)
+	start := 0
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != ',' {
 			continue
 		}
-		prefix, cred := "", piece[:at]
-		if i := strings.Index(piece, "://"); i >= 0 && i < at {
-			prefix, cred = piece[:i+3], piece[i+3:at]
+		rest := strings.TrimSpace(raw[i+1:])
+		if rest == "" || startsWithScheme(rest) {
+			out = append(out, raw[start:i])
+			start = i + 1
 		}
-		if c := strings.Index(cred, ":"); c >= 0 {
-			cred = cred[:c] + ":xxxxx"
-		}
-		out = append(out, prefix+cred+piece[at:])
 	}
-	return strings.Join(out, ",")
+	return append(out, raw[start:])
+}
+
+func startsWithScheme(s string) bool {
+	for _, scheme := range []string{"redis://", "rediss://", "valkey://", "valkeys://"} {
+		if len(s) >= len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
+			return true
+		}
+	}
+	return false
 }

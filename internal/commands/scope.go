@@ -69,6 +69,11 @@ func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return o, usageError("--metrics-file %s: directory %s does not exist", o.MetricsFile, dir)
 		}
+		// The file is replaced by a rename: a device, FIFO or symlink
+		// there (as root, /dev/null) must not be replaced by it.
+		if fi, err := os.Lstat(o.MetricsFile); err == nil && !fi.Mode().IsRegular() {
+			return o, usageError("--metrics-file %s exists and is not a regular file (%s): name a file node_exporter reads", o.MetricsFile, fi.Mode().Type())
+		}
 	}
 	o.envPartitions = d.getenv("FF_FLOW_PARTITIONS")
 	o.envLanes = d.getenv("FF_LANES")
