@@ -177,7 +177,7 @@ func exitCode(ctx context.Context, err error) int {
 	}
 	switch redisops.KindOf(err) {
 	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions,
-		redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindClusterNode, redisops.KindConnSetup:
+		redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindClusterNode, redisops.KindConnSetup, redisops.KindBadReply:
 		return ExitUnusable
 	}
 	return ExitFailed

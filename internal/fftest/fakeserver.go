@@ -11,19 +11,32 @@ import (
 type FakeServer struct {
 	ln    net.Listener
 	reply []byte
-	wg    sync.WaitGroup
+	// filler, when set, is sent after reply for as long as the client
+	// reads (an endless simple string, say).
+	filler []byte
+	wg     sync.WaitGroup
 }
 
 // StartFakeServer listens on a random loopback port.
 func StartFakeServer(reply []byte) (*FakeServer, error) {
+	return startFake(reply, nil)
+}
+
+func startFake(reply, filler []byte) (*FakeServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	f := &FakeServer{ln: ln, reply: reply}
+	f := &FakeServer{ln: ln, reply: reply, filler: filler}
 	f.wg.Add(1)
 	go f.accept()
 	return f, nil
+}
+
+// StartStreamingFakeServer answers the first read of each connection with
+// prefix, then sends filler forever.
+func StartStreamingFakeServer(prefix, filler []byte) (*FakeServer, error) {
+	return startFake(prefix, filler)
 }
 
 // Addr is host:port.
@@ -45,6 +58,11 @@ func (f *FakeServer) accept() {
 				}
 				if _, err := c.Write(f.reply); err != nil {
 					return
+				}
+				for f.filler != nil {
+					if _, err := c.Write(f.filler); err != nil {
+						return
+					}
 				}
 			}
 		}()

@@ -66,10 +66,12 @@ func New(opts Options) *Client {
 	c := &Client{opts: opts}
 	if opts.Cluster {
 		c.cluster = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                 opts.Addrs,
-			Username:              opts.Username,
-			Password:              opts.Password,
-			TLSConfig:             opts.TLS,
+			Addrs:    opts.Addrs,
+			Username: opts.Username,
+			Password: opts.Password,
+			// The guarded dialer does TCP and TLS itself and checks every
+			// reply before go-redis parses it (guard.go).
+			Dialer:                guardedDialer(opts.Timeout, opts.TLS),
 			DialTimeout:           opts.Timeout,
 			ReadTimeout:           opts.Timeout,
 			WriteTimeout:          opts.Timeout,
@@ -92,7 +94,7 @@ func New(opts Options) *Client {
 			Username:                 opts.Username,
 			Password:                 opts.Password,
 			DB:                       opts.DB,
-			TLSConfig:                opts.TLS,
+			Dialer:                   guardedDialer(opts.Timeout, opts.TLS),
 			DialTimeout:              opts.Timeout,
 			ReadTimeout:              opts.Timeout,
 			WriteTimeout:             opts.Timeout,

@@ -36,6 +36,8 @@ const (
 	// KindConnSetup: the connection could not be set up (HELLO, AUTH or
 	// SELECT refused: a database the server does not have, say).
 	KindConnSetup
+	// KindBadReply: a reply beyond ffdelay's limits (guard.go).
+	KindBadReply
 )
 
 // ServerError is a failure talking to one server, with its kind.
@@ -54,7 +56,7 @@ func (e *ServerError) Error() string {
 		return "authentication refused by " + e.Addr + ": " + msg + " (check --user and the password source)"
 	case KindNoPerm:
 		return "permission denied on " + e.Addr + ": " + msg + " (grant the ACL rules listed in the README)"
-	case KindNotRedis, KindTLSMismatch:
+	case KindNotRedis, KindTLSMismatch, KindBadReply:
 		return e.Addr + ": " + msg
 	case KindConnSetup:
 		return "cannot set up a connection to " + e.Addr + ": " + msg + " (check the database number in --url, the user and the password)"
@@ -86,6 +88,9 @@ func kindOf(err error) Kind {
 	}
 	if redis.IsPermissionError(err) || hasPrefix(err, "NOPERM") {
 		return KindNoPerm
+	}
+	if errors.Is(err, errReplyTooLarge) {
+		return KindBadReply
 	}
 	if isProtocolError(err) {
 		return KindNotRedis

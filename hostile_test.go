@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/ffdelay/internal/fftest"
+)
+
+// A broken or hostile server cannot crash ffdelay or make it hold more
+// than a bounded amount of memory: a reply that declares a huge length,
+// nests too deep, never ends or has the wrong shape is a one-line error,
+// exit 3 (a failed cycle in --watch), never a panic.
+func TestHostileReplies(t *testing.T) {
+	bin := buildBinary(t)
+	huge := []byte("$100000000000000\r\n")
+	deep := bytes.Repeat([]byte("*1\r\n"), 100_000)
+	wide := []byte("*100000000000\r\n")
+	for _, tc := range []struct {
+		name          string
+		reply, filler []byte
+		wantInMessage string
+	}{
+		{"huge bulk length", huge, nil, "beyond ffdelay's limits"},
+		{"huge array length", wide, nil, "beyond ffdelay's limits"},
+		{"deep nesting", deep, nil, "beyond ffdelay's limits"},
+		{"endless simple string", []byte("+"), bytes.Repeat([]byte("a"), 64<<10), "beyond ffdelay's limits"},
+		{"empty arrays for everything", []byte("*0\r\n"), nil, ""},
+		{"wrong types", []byte(":1\r\n"), nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := fftest.StartStreamingFakeServer(tc.reply, tc.filler)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			for _, args := range [][]string{
+				{"list"}, {"promote"}, {"promote", "--dry-run"}, {"check"}, {"audit"},
+				{"inspect", "{fp:1}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11"},
+				{"promote", "--watch", "--max-cycles", "2", "--interval", "100ms"},
+			} {
+				var stdout, stderr bytes.Buffer
+				cmd := exec.Command(bin, append(args, "--url", "redis://"+f.Addr(), "--timeout", "2s", "--partitions", "4")...)
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				start := time.Now()
+				code := exitCodeOf(cmd.Run())
+				out := stderr.String()
+				if strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") || code == 2 || code == -1 {
+					t.Fatalf("%v: exit %d, stderr %.500s", args, code, out)
+				}
+				if code == 0 {
+					t.Errorf("%v: exit 0 on a hostile server; stdout %.300s stderr %.300s", args, stdout.String(), out)
+				}
+				if tc.wantInMessage != "" && !strings.Contains(out+stdout.String(), tc.wantInMessage) {
+					t.Errorf("%v: exit %d, output does not say %q: %.300s", args, code, tc.wantInMessage, out+stdout.String())
+				}
+				if d := time.Since(start); d > 20*time.Second {
+					t.Errorf("%v took %s", args, d)
+				}
+				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 200<<10 {
+					t.Errorf("%v: peak RSS %d KiB", args, ru.Maxrss)
+				}
+			}
+		})
+	}
+}

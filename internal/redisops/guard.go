@@ -1,0 +1,190 @@
+package redisops
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+)
+
+// Limits on what one server reply may declare or hold. go-redis trusts a
+// reply's declared sizes (a "$100000000000000" header is a makeslice panic,
+// a deep nesting a stack overflow, an endless simple string gigabytes), so
+// every connection reads through a guard that checks each header before
+// go-redis sees it. The limits are far above what FlowFabric's data needs:
+// ffdelay reads pages of 1,024 members, cores of a few dozen fields and
+// replies of three elements.
+const (
+	maxBulkLen   = 16 << 20 // one bulk string
+	maxElements  = 1 << 20  // one array, map, set or push
+	maxDepth     = 16       // nested aggregates
+	maxLineLen   = 64 << 10 // one simple string, error, number or header line
+	maxReplySize = 64 << 20 // everything read after one write
+)
+
+// errReplyTooLarge is what a guard reports when a reply breaks a limit.
+var errReplyTooLarge = errors.New("the server sent a reply beyond ffdelay's limits (a broken or hostile server?)")
+
+// guardedDialer dials like go-redis would (TCP, then TLS when configured)
+// and wraps the connection in a replyGuard.
+func guardedDialer(timeout time.Duration, tlsConf *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if tlsConf != nil {
+			conf := tlsConf.Clone()
+			if conf.ServerName == "" {
+				if host, _, err := net.SplitHostPort(addr); err == nil {
+					conf.ServerName = host
+				}
+			}
+			tc := tls.Client(conn, conf)
+			hctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if err := tc.HandshakeContext(hctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			conn = tc
+		}
+		return &replyGuard{Conn: conn}, nil
+	}
+}
+
+// replyGuard follows the RESP stream a connection reads and fails the read
+// that would hand go-redis a header beyond the limits.
+type replyGuard struct {
+	net.Conn
+	scan respScanner
+	err  error
+}
+
+func (g *replyGuard) Write(b []byte) (int, error) {
+	g.scan.read = 0
+	return g.Conn.Write(b)
+}
+
+func (g *replyGuard) Read(b []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.Conn.Read(b)
+	if n > 0 {
+		if serr := g.scan.feed(b[:n]); serr != nil {
+			g.err = serr
+			// Nothing of the offending bytes reaches the parser.
+			return 0, serr
+		}
+	}
+	return n, err
+}
+
+// respScanner is an incremental RESP2/RESP3 header checker. It keeps only
+// the current line (bounded), the bulk bytes left to skip and a stack of
+// element counts.
+type respScanner struct {
+	line  []byte
+	skip  int64   // bulk payload bytes (with CRLF) still to pass
+	stack []int64 // elements left in each open aggregate
+	read  int64   // bytes since the last write
+}
+
+func (s *respScanner) feed(b []byte) error {
+	s.read += int64(len(b))
+	if s.read > maxReplySize {
+		return fmt.Errorf("%w: more than %d MiB in one reply", errReplyTooLarge, maxReplySize>>20)
+	}
+	for len(b) > 0 {
+		if s.skip > 0 {
+			n := min(s.skip, int64(len(b)))
+			s.skip -= n
+			b = b[n:]
+			if s.skip == 0 {
+				s.done()
+			}
+			continue
+		}
+		i := 0
+		for i < len(b) && b[i] != '\n' {
+			i++
+		}
+		if len(s.line)+i > maxLineLen {
+			return fmt.Errorf("%w: a line longer than %d KiB", errReplyTooLarge, maxLineLen>>10)
+		}
+		s.line = append(s.line, b[:i]...)
+		if i == len(b) {
+			return nil
+		}
+		b = b[i+1:]
+		line := s.line
+		s.line = s.line[:0]
+		if err := s.header(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// header handles one complete line (without its '\n').
+func (s *respScanner) header(line []byte) error {
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if len(line) == 0 {
+		return nil
+	}
+	switch line[0] {
+	case '$', '=', '!': // bulk string, verbatim string, bulk error
+		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
+		if err != nil || n < -1 {
+			return nil // go-redis reports the malformed header itself
+		}
+		if n > maxBulkLen {
+			return fmt.Errorf("%w: a string of %d bytes declared", errReplyTooLarge, n)
+		}
+		if n >= 0 {
+			s.skip = n + 2
+			return nil
+		}
+		s.done()
+	case '*', '%', '~', '>', '|': // array, map, set, push, attribute
+		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
+		if err != nil || n < -1 {
+			return nil
+		}
+		if n > maxElements {
+			return fmt.Errorf("%w: %d elements declared", errReplyTooLarge, n)
+		}
+		if line[0] == '%' || line[0] == '|' {
+			n *= 2
+		}
+		if n <= 0 {
+			s.done()
+			return nil
+		}
+		if len(s.stack) >= maxDepth {
+			return fmt.Errorf("%w: nested more than %d deep", errReplyTooLarge, maxDepth)
+		}
+		s.stack = append(s.stack, n)
+	default: // simple string, error, integer, null, boolean, double, big number
+		s.done()
+	}
+	return nil
+}
+
+// done counts one finished element against the open aggregates.
+func (s *respScanner) done() {
+	for len(s.stack) > 0 {
+		s.stack[len(s.stack)-1]--
+		if s.stack[len(s.stack)-1] > 0 {
+			return
+		}
+		s.stack = s.stack[:len(s.stack)-1]
+	}
+}
