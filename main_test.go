@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -203,20 +204,23 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 			"ff-wait-up":    cmdWaitUp,
 			"ff-stats":      cmdStats,
 			"ff-fake":       cmdFake,
+			"ff-json":       cmdJSON,
 		},
 	}
 }
 
 // ff-seed [-n N] [-lane L] [-ns NS] [-tag K=V]... [-priority P] [-offset MS]
-// [-id ID] [-var NAME] PARTITION SHAPE writes N executions exactly as
+// [-id ID] [-var NAME] [-nsq NS] PARTITION SHAPE writes N executions exactly as
 // FlowFabric does; SHAPE is due, future, retry, nodelay (no delay_until),
 // pasteligible (misindexed), duplicate, nocore, nonrunnable, stale,
-// malformed or wrongtag; -var sets NAME to the first id.
+// malformed or wrongtag; -var sets NAME to the first id; -nsq is a
+// namespace with Go escapes, for control bytes.
 func cmdSeed(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("ff-seed", flag.ContinueOnError)
 	n := fs.Int("n", 1, "how many")
 	lane := fs.String("lane", "default", "lane")
 	ns := fs.String("ns", "", "namespace")
+	nsq := fs.String("nsq", "", "namespace with Go escapes (\\x1b, \\r): for control bytes")
 	priority := fs.Int("priority", 0, "priority")
 	offset := fs.Int64("offset", 0, "delay offset from now, ms")
 	id := fs.String("id", "", "explicit id")
@@ -229,6 +233,10 @@ func cmdSeed(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	p, err := strconv.Atoi(fs.Arg(0))
 	ts.Check(err)
+	if *nsq != "" {
+		*ns, err = strconv.Unquote(`"` + *nsq + `"`)
+		ts.Check(err)
+	}
 	st := state(ts)
 	ctx := context.Background()
 	now, err := nowMs(ctx, st, p)
@@ -632,4 +640,19 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Defer(f.Close)
 	ts.Setenv("FAKE_ADDR", f.Addr())
+}
+
+// ff-json [ndjson] checks that the last command's stdout is one valid JSON
+// document (or, with ndjson, one valid JSON object per line).
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	out := ts.ReadFile("stdout")
+	docs := []string{out}
+	if len(args) > 0 && args[0] == "ndjson" {
+		docs = strings.Split(strings.TrimRight(out, "\n"), "\n")
+	}
+	for _, d := range docs {
+		if !json.Valid([]byte(d)) {
+			ts.Fatalf("stdout is not valid JSON: %.300q", d)
+		}
+	}
 }

@@ -116,6 +116,10 @@ func run(ctx context.Context, args []string, d *deps) int {
 	app := newApp(ctx, d)
 	err := app.RunContext(ctx, reorderArgs(app, args))
 	code := exitCode(ctx, err)
+	if d.printer != nil && d.printer.EncodeErr() != nil && err == nil {
+		err = fmt.Errorf("cannot encode the output: %w", d.printer.EncodeErr())
+		code = ExitFailed
+	}
 	if d.printer != nil {
 		if werr := d.printer.Flush(); werr != nil && !errors.Is(werr, syscall.EPIPE) {
 			// A full disk or a closed file must not pass for a complete

@@ -5,6 +5,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 )
@@ -213,9 +214,9 @@ type Inspection struct {
 	Core          map[string]string `json:"core"`
 	Tags          map[string]string `json:"tags"`
 	InDelayed     bool              `json:"in_delayed"`
-	DelayedScore  *float64          `json:"delayed_score"`
+	DelayedScore  *Score            `json:"delayed_score"`
 	InEligible    bool              `json:"in_eligible"`
-	EligibleScore *float64          `json:"eligible_score"`
+	EligibleScore *Score            `json:"eligible_score"`
 	Diagnosis     string            `json:"diagnosis"`
 	// Stuck marks diagnoses the engine cannot resolve by itself.
 	Stuck        bool  `json:"stuck"`
@@ -424,4 +425,23 @@ func (t *AuditTotals) Add(f AuditFinding) {
 // Remaining counts the problems a run left in place.
 func (t AuditTotals) Remaining() int64 {
 	return t.Stranded + t.LostDelayed + t.Duplicated - t.Repaired
+}
+
+// Score is a sorted-set score. Sets may hold -inf and +inf, which JSON
+// numbers cannot: they are written as the strings "-inf" and "+inf".
+type Score float64
+
+// MarshalJSON writes a finite score as a number and an infinite one as a
+// string, so the document stays valid JSON.
+func (s Score) MarshalJSON() ([]byte, error) {
+	f := float64(s)
+	switch {
+	case math.IsInf(f, 1):
+		return []byte(`"+inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-inf"`), nil
+	case math.IsNaN(f):
+		return []byte(`"nan"`), nil
+	}
+	return strconv.AppendFloat(nil, f, 'f', -1, 64), nil
 }

@@ -39,7 +39,7 @@ func Diagnose(ins *model.Inspection, count int) {
 		d = "due: overdue by " + HumanDuration(time.Duration(now-int64(duMs))*time.Millisecond)
 	case ins.InDelayed:
 		d = fmt.Sprintf("delayed until %d (in %s)", int64(duMs), HumanDuration(time.Duration(int64(duMs)-now)*time.Millisecond))
-		if ins.DelayedScore != nil && *ins.DelayedScore <= float64(now) {
+		if ins.DelayedScore != nil && float64(*ins.DelayedScore) <= float64(now) {
 			d += "; its score says due, so it occupies the engine's 50-entry window until then"
 		}
 	case ins.InEligible:

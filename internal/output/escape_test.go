@@ -1,6 +1,7 @@
 package output
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -39,4 +40,16 @@ func FuzzSafe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A value JSON cannot hold is an error of the run, and the document stays
+// valid.
+func TestEncodeErrorIsKept(t *testing.T) {
+	var out, errw strings.Builder
+	p := New(&out, &errw, JSON, false, false)
+	p.writeJSON(map[string]float64{"x": math.Inf(1)})
+	p.Flush()
+	if p.EncodeErr() == nil || out.String() != "null" {
+		t.Fatalf("EncodeErr %v, output %q", p.EncodeErr(), out.String())
+	}
 }

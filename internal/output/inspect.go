@@ -2,6 +2,7 @@ package output
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,16 +106,26 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 	}
 }
 
-func setLine(in bool, score *float64, delayed bool) string {
+func setLine(in bool, score *model.Score, delayed bool) string {
 	if !in || score == nil {
 		return "-"
 	}
-	s := strconv.FormatFloat(*score, 'f', -1, 64)
-	if delayed {
-		return "score " + s + " (" + FormatMs(int64(*score)) + ")"
+	f := float64(*score)
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	switch {
+	case math.IsInf(f, 0) || math.IsNaN(f):
+		return "score " + s + " (not a time)"
+	case delayed && f < minDueTimeMs:
+		return "score " + s + " (not a due time: an eligible-style score)"
+	case delayed:
+		return "score " + s + " (" + FormatMs(int64(f)) + ")"
 	}
 	return "score " + s
 }
+
+// minDueTimeMs is the lowest score read as a due time (redisops.MinDueTimeMs:
+// 2000-01-01).
+const minDueTimeMs = 946684800000
 
 func orDash(s string) string {
 	if s == "" {

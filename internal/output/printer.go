@@ -43,6 +43,18 @@ type Printer struct {
 	out    *bufio.Writer
 	errw   io.Writer
 	color  bool
+	// encErr is the first value that could not be encoded as JSON: the
+	// run must not end with exit 0 on a document that lacks it.
+	encErr error
+}
+
+// EncodeErr is the first JSON encoding error of the run, if any.
+func (p *Printer) EncodeErr() error { return p.encErr }
+
+func (p *Printer) noteEncodeErr(err error) {
+	if p.encErr == nil {
+		p.encErr = err
+	}
 }
 
 // New returns a printer. useColor is decided once by the caller from the
@@ -117,7 +129,11 @@ func (p *Printer) bold(s string) string {
 
 // line writes one NDJSON object with a type field first.
 func (p *Printer) line(typ string, v any) {
-	b, _ := jsonMarshal(v)
+	b, err := jsonMarshal(v)
+	if err != nil {
+		p.noteEncodeErr(err)
+		b = []byte("{}")
+	}
 	p.out.WriteString(`{"type":"` + typ + `"`)
 	if len(b) > 2 {
 		p.out.WriteByte(',')
@@ -129,7 +145,12 @@ func (p *Printer) line(typ string, v any) {
 }
 
 func (p *Printer) writeJSON(v any) {
-	b, _ := jsonMarshal(v)
+	b, err := jsonMarshal(v)
+	if err != nil {
+		// Keep the document valid; the run fails on the error.
+		p.noteEncodeErr(err)
+		b = []byte("null")
+	}
 	p.out.Write(b)
 }
 

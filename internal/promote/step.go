@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"sync"
 
@@ -300,6 +301,10 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 		}
 		still := func(st redisops.RepairState) bool {
 			if st.DelayedScore == nil || RepairShape(st.CoreView) != shape {
+				return false
+			}
+			if math.IsInf(*st.DelayedScore, 0) || math.IsNaN(*st.DelayedScore) {
+				// Not a time to write into delay_until.
 				return false
 			}
 			return shape != NoDelayUntil || *st.DelayedScore <= now

@@ -87,10 +87,12 @@ func (c *Client) inspectShard(ctx context.Context, sh *Shard, ids []model.Execut
 		for _, pr := range probes {
 			ins := &out[pr.i]
 			if s, err := pr.del.Result(); err == nil && !ins.InDelayed {
-				ins.InDelayed, ins.DelayedScore, ins.Lane = true, &s, pr.lane
+				sc := model.Score(s)
+				ins.InDelayed, ins.DelayedScore, ins.Lane = true, &sc, pr.lane
 			}
 			if s, err := pr.eli.Result(); err == nil && !ins.InEligible {
-				ins.InEligible, ins.EligibleScore = true, &s
+				sc := model.Score(s)
+				ins.InEligible, ins.EligibleScore = true, &sc
 				if ins.Lane == "" {
 					ins.Lane = pr.lane
 				}

@@ -134,6 +134,9 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 		}
 		lowest := cs[i].lowest.Val()
 		for j, z := range lowest {
+			if math.IsInf(z.Score, 1) {
+				break // +inf is never due, and names no time
+			}
 			ms := scoreMs(z.Score)
 			if z.Score > nowF {
 				gr.NextDueMs = &ms
@@ -168,7 +171,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 		return nil, l.c.wrap(sh.addr, err)
 	}
 	for i, gi := range unknownNext {
-		if z := next[i].Val(); len(z) > 0 {
+		if z := next[i].Val(); len(z) > 0 && !math.IsInf(z[0].Score, 1) {
 			ms := scoreMs(z[0].Score)
 			out[gi].NextDueMs = &ms
 		}
