@@ -52,6 +52,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTagFilter$$' -fuzztime $(FUZZTIME) ./internal/commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseURL$$' -fuzztime $(FUZZTIME) ./internal/commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./internal/commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzReorderArgs$$' -fuzztime $(FUZZTIME) ./internal/commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzSafe$$' -fuzztime $(FUZZTIME) ./internal/output/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -212,7 +212,7 @@ Examples:
 		HideVersion:               true,
 		Writer:                    d.stdout,
 		ErrWriter:                 d.stderr,
-		Flags:                     append(globalFlags(), &cli.BoolFlag{Name: "version", Usage: "print the version"}),
+		Flags:                     append(globalFlags(), &cli.BoolFlag{Name: flagVersion, Usage: "print the version"}),
 		HideHelpCommand:           true,
 		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
@@ -222,7 +222,7 @@ Examples:
 			if c.NArg() > 0 {
 				return unknownCommand(c.Args().First())
 			}
-			if c.Bool("version") {
+			if c.Bool(flagVersion) {
 				if err := setupOutput(c, d); err != nil {
 					return err
 				}
@@ -330,10 +330,12 @@ func reorderArgs(app *cli.App, args []string) []string {
 	addFlags(cmd.Flags)
 	out := append([]string{}, args[:i+1]...)
 	var positional []string
+	sawDash := false
 	for j := i + 1; j < len(args); j++ {
 		a := args[j]
 		if a == "--" {
 			positional = append(positional, args[j+1:]...)
+			sawDash = true
 			break
 		}
 		if strings.HasPrefix(a, "-") && a != "-" {
@@ -347,7 +349,7 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 		positional = append(positional, a)
 	}
-	if len(positional) > 0 {
+	if len(positional) > 0 || sawDash {
 		out = append(out, "--")
 		out = append(out, positional...)
 	}

@@ -40,8 +40,8 @@ Examples:
    ffdelay audit --partition 0-15 -o ndjson      one line per finding
    ffdelay audit --repair                        re-index stranded and lost_delayed executions`,
 		Flags: append(scopeFlags(),
-			&cli.BoolFlag{Name: "repair", Usage: "re-index stranded and lost_delayed executions atomically (needs +watch +multi +exec)"},
-			&cli.StringFlag{Name: "progress", Usage: "progress bar on stderr: auto (a terminal and a big keyspace), always or never", Value: "auto"},
+			&cli.BoolFlag{Name: flagRepair, Usage: "re-index stranded and lost_delayed executions atomically (needs +watch +multi +exec)"},
+			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big keyspace), always or never", Value: "auto"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {
@@ -54,7 +54,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			o := auditOptions{Scope: scope, Repair: c.Bool("repair")}
+			o := auditOptions{Scope: scope, Repair: c.Bool(flagRepair)}
 			if o.Progress, o.ProgressMin, err = progressMode(c, d, false); err != nil {
 				return err
 			}

@@ -46,9 +46,9 @@ Examples:
    ffdelay check --max-overdue 2m --max-due 1000 -o json
    ffdelay check --discover-lanes --strict       also fail on unregistered lanes and stuck entries`,
 		Flags: append(scopeFlags(),
-			&cli.StringFlag{Name: "max-overdue", Usage: "fail when the oldest due execution is older than `D`", Value: "60s"},
-			&cli.StringFlag{Name: "max-due", Usage: "fail when more than `N` executions are due (default: off)"},
-			&cli.BoolFlag{Name: "strict", Usage: "turn warnings into failures"},
+			&cli.StringFlag{Name: flagMaxOverdue, Usage: "fail when the oldest due execution is older than `D`", Value: "60s"},
+			&cli.StringFlag{Name: flagMaxDue, Usage: "fail when more than `N` executions are due (default: off)"},
+			&cli.BoolFlag{Name: flagStrict, Usage: "turn warnings into failures"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {
@@ -68,7 +68,7 @@ Examples:
 }
 
 func parseCheckOptions(c *cli.Context, d *deps) (checkOptions, error) {
-	o := checkOptions{MaxDue: -1, Strict: c.Bool("strict")}
+	o := checkOptions{MaxDue: -1, Strict: c.Bool(flagStrict)}
 	if c.NArg() > 0 {
 		return o, usageError("check takes no arguments, got %q", c.Args().First())
 	}
@@ -77,10 +77,10 @@ func parseCheckOptions(c *cli.Context, d *deps) (checkOptions, error) {
 		return o, err
 	}
 	o.Scope = scope
-	if o.MaxOverdue, err = ParseDuration("--max-overdue", c.String("max-overdue")); err != nil {
+	if o.MaxOverdue, err = ParseDuration("--max-overdue", c.String(flagMaxOverdue)); err != nil {
 		return o, usageError("%v", err)
 	}
-	if s := c.String("max-due"); s != "" {
+	if s := c.String(flagMaxDue); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
 			return o, usageError("--max-due %q must be a number >= 0", s)

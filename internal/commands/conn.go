@@ -17,22 +17,22 @@ import (
 // fresh flag values so the app's and a command's copies do not share state.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "url", Usage: "server `URL` redis://[user[:password]@]host[:port][/db] (rediss:// for TLS; repeat or comma-separate cluster seeds) [$FFDELAY_URL]"},
-		&cli.StringFlag{Name: "host", Usage: "server host when no URL is given [$FF_HOST] (default: localhost)"},
-		&cli.StringFlag{Name: "port", Usage: "server port when no URL is given [$FF_PORT] (default: 6379)"},
-		&cli.BoolFlag{Name: "cluster", Usage: "Valkey/Redis Cluster mode [$FFDELAY_CLUSTER, $FF_CLUSTER]"},
-		&cli.BoolFlag{Name: "tls", Usage: "use TLS [$FF_TLS]"},
-		&cli.StringFlag{Name: "tls-ca", Usage: "CA certificate `FILE` (PEM) to verify the server"},
-		&cli.StringFlag{Name: "tls-cert", Usage: "client certificate `FILE` (PEM) for mutual TLS"},
-		&cli.StringFlag{Name: "tls-key", Usage: "client key `FILE` (PEM) for mutual TLS"},
-		&cli.StringFlag{Name: "tls-server-name", Usage: "server `NAME` to verify the certificate against"},
-		&cli.BoolFlag{Name: "tls-skip-verify", Usage: "do not verify the server certificate (testing only)"},
-		&cli.StringFlag{Name: "user", Usage: "ACL user `NAME` [$FFDELAY_USER]"},
-		&cli.StringFlag{Name: "password-file", Usage: "read the password from `FILE` (else $FFDELAY_PASSWORD or $REDISCLI_AUTH hold the password itself)"},
-		&cli.StringFlag{Name: "timeout", Usage: "per-request timeout `D`", Value: "5s"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FORMAT`: table, json or ndjson [$FFDELAY_OUTPUT]"},
-		&cli.StringFlag{Name: "color", Usage: "colour: auto, always or never (NO_COLOR disables it)", Value: "auto"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or notes on stderr"},
+		&cli.StringSliceFlag{Name: flagURL, Usage: "server `URL` redis://[user[:password]@]host[:port][/db] (rediss:// for TLS; repeat or comma-separate cluster seeds) [$FFDELAY_URL]"},
+		&cli.StringFlag{Name: flagHost, Usage: "server host when no URL is given [$FF_HOST] (default: localhost)"},
+		&cli.StringFlag{Name: flagPort, Usage: "server port when no URL is given [$FF_PORT] (default: 6379)"},
+		&cli.BoolFlag{Name: flagCluster, Usage: "Valkey/Redis Cluster mode [$FFDELAY_CLUSTER, $FF_CLUSTER]"},
+		&cli.BoolFlag{Name: flagTLS, Usage: "use TLS [$FF_TLS]"},
+		&cli.StringFlag{Name: flagTLSCa, Usage: "CA certificate `FILE` (PEM) to verify the server"},
+		&cli.StringFlag{Name: flagTLSCert, Usage: "client certificate `FILE` (PEM) for mutual TLS"},
+		&cli.StringFlag{Name: flagTLSKey, Usage: "client key `FILE` (PEM) for mutual TLS"},
+		&cli.StringFlag{Name: flagTLSServerName, Usage: "server `NAME` to verify the certificate against"},
+		&cli.BoolFlag{Name: flagTLSSkipVerify, Usage: "do not verify the server certificate (testing only)"},
+		&cli.StringFlag{Name: flagUser, Usage: "ACL user `NAME` [$FFDELAY_USER]"},
+		&cli.StringFlag{Name: flagPasswordFile, Usage: "read the password from `FILE` (else $FFDELAY_PASSWORD or $REDISCLI_AUTH hold the password itself)"},
+		&cli.StringFlag{Name: flagTimeout, Usage: "per-request timeout `D`", Value: "5s"},
+		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Usage: "output `FORMAT`: table, json or ndjson [$FFDELAY_OUTPUT]"},
+		&cli.StringFlag{Name: flagColor, Usage: "colour: auto, always or never (NO_COLOR disables it)", Value: "auto"},
+		&cli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "no progress or notes on stderr"},
 	}
 }
 
@@ -93,7 +93,7 @@ func boolean(c *cli.Context, name string) (bool, bool) {
 // setupOutput builds the printer from -o, --color, NO_COLOR and --quiet. It
 // is the first thing every command does, so errors can be printed as JSON.
 func setupOutput(c *cli.Context, d *deps) error {
-	format := strOr(c, "output", d.getenv("FFDELAY_OUTPUT"))
+	format := strOr(c, flagOutput, d.getenv("FFDELAY_OUTPUT"))
 	if format == "" {
 		format = "table"
 	}
@@ -101,9 +101,9 @@ func setupOutput(c *cli.Context, d *deps) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	quiet, _ := boolean(c, "quiet")
+	quiet, _ := boolean(c, flagQuiet)
 	useColor := false
-	switch mode := strOr(c, "color", "auto"); mode {
+	switch mode := strOr(c, flagColor, "auto"); mode {
 	case "always":
 		useColor = true
 	case "never":
@@ -123,9 +123,9 @@ func setupOutput(c *cli.Context, d *deps) error {
 // flag, then FFDELAY_*, then ff-server's FF_*, then defaults.
 func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	var o redisops.Options
-	urls := strs(c, "url")
-	_, hostFlag := str(c, "host")
-	_, portFlag := str(c, "port")
+	urls := strs(c, flagURL)
+	_, hostFlag := str(c, flagHost)
+	_, portFlag := str(c, flagPort)
 	switch {
 	case len(urls) > 0 && (hostFlag || portFlag):
 		return o, usageError("--url and --host/--port name two servers: give one or the other")
@@ -134,14 +134,14 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 		// environment's URL: promote must write where the command says.
 		urls = []string{d.getenv("FFDELAY_URL")}
 	}
-	if cl, ok := boolean(c, "cluster"); ok {
+	if cl, ok := boolean(c, flagCluster); ok {
 		o.Cluster = cl
 	} else if v := d.getenv("FFDELAY_CLUSTER"); v != "" {
 		o.Cluster = ParseBoolEnv(v)
 	} else {
 		o.Cluster = ParseBoolEnv(d.getenv("FF_CLUSTER"))
 	}
-	useTLS, _ := boolean(c, "tls")
+	useTLS, _ := boolean(c, flagTLS)
 	var urlPassword string
 	var hasURLPassword bool
 	if len(urls) > 0 {
@@ -154,16 +154,16 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 		}
 		o.Addrs, o.DB, o.Username = t.Addrs, t.DB, t.User
 		urlPassword, hasURLPassword = t.Password, t.HasPassword
-		if hasURLPassword && len(strs(c, "url")) > 0 && d.printer != nil {
+		if hasURLPassword && len(strs(c, flagURL)) > 0 && d.printer != nil {
 			d.printer.Warn("a password in --url is visible to other users of this machine (ps, shell history): use --password-file or FFDELAY_PASSWORD")
 		}
 		useTLS = useTLS || t.TLS
 	} else {
-		host := strOr(c, "host", d.getenv("FF_HOST"))
+		host := strOr(c, flagHost, d.getenv("FF_HOST"))
 		if host == "" {
 			host = "localhost"
 		}
-		port := strOr(c, "port", d.getenv("FF_PORT"))
+		port := strOr(c, flagPort, d.getenv("FF_PORT"))
 		if port == "" {
 			port = "6379"
 		}
@@ -171,19 +171,19 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 			return o, usageError("--port %q is not a port number (1 to 65535)", port)
 		}
 		o.Addrs = []string{net.JoinHostPort(host, port)}
-		if _, set := boolean(c, "tls"); !set {
+		if _, set := boolean(c, flagTLS); !set {
 			useTLS = ParseBoolEnv(d.getenv("FF_TLS"))
 		}
 	}
 	if o.Cluster && o.DB != 0 {
 		return o, usageError("--url selects database %d, but cluster mode has only database 0", o.DB)
 	}
-	if u, ok := str(c, "user"); ok {
+	if u, ok := str(c, flagUser); ok {
 		o.Username = u
 	} else if o.Username == "" {
 		o.Username = d.getenv("FFDELAY_USER")
 	}
-	switch file, ok := str(c, "password-file"); {
+	switch file, ok := str(c, flagPasswordFile); {
 	case ok:
 		pw, err := readPasswordFile(file, d)
 		if err != nil {
@@ -197,7 +197,7 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	default:
 		o.Password = d.getenv("REDISCLI_AUTH")
 	}
-	timeout, err := ParseDuration("--timeout", strOr(c, "timeout", "5s"))
+	timeout, err := ParseDuration("--timeout", strOr(c, flagTimeout, "5s"))
 	if err != nil {
 		return o, usageError("%v", err)
 	}
@@ -219,11 +219,11 @@ func unwrapPathError(err error) error {
 
 // tlsConfig builds the TLS settings; any --tls-* flag implies TLS.
 func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
-	ca, _ := str(c, "tls-ca")
-	cert, _ := str(c, "tls-cert")
-	key, _ := str(c, "tls-key")
-	name, _ := str(c, "tls-server-name")
-	skip, _ := boolean(c, "tls-skip-verify")
+	ca, _ := str(c, flagTLSCa)
+	cert, _ := str(c, flagTLSCert)
+	key, _ := str(c, flagTLSKey)
+	name, _ := str(c, flagTLSServerName)
+	skip, _ := boolean(c, flagTLSSkipVerify)
 	if ca != "" || cert != "" || key != "" || name != "" || skip {
 		useTLS = true
 	}

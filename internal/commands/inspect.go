@@ -26,8 +26,8 @@ Examples:
    ffdelay inspect '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
    ffdelay inspect -o json '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11' '{fp:12}:...'`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "lane", Usage: "also look in lane `NAME`'s sets (default: the core's lane, ff:idx:lanes, $FF_LANES, default)"},
-			&cli.StringFlag{Name: "partitions", Usage: "partition count `N` (default: ff:config:partitions)"},
+			&cli.StringSliceFlag{Name: flagLane, Usage: "also look in lane `NAME`'s sets (default: the core's lane, ff:idx:lanes, $FF_LANES, default)"},
+			&cli.StringFlag{Name: flagPartitions, Usage: "partition count `N` (default: ff:config:partitions)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {

@@ -30,9 +30,9 @@ Examples:
    ffdelay list --all --lane payments            every non-empty group of a lane
    ffdelay list --executions --limit 5 -o json   the 5 oldest due executions per group`,
 		Flags: append(scopeFlags(),
-			&cli.BoolFlag{Name: "all", Usage: "show every non-empty group, not only those with due executions"},
-			&cli.BoolFlag{Name: "executions", Usage: "also list due executions, oldest first"},
-			&cli.StringFlag{Name: "limit", Usage: "at most `N` executions per group with --executions", Value: "20"},
+			&cli.BoolFlag{Name: flagAll, Usage: "show every non-empty group, not only those with due executions"},
+			&cli.BoolFlag{Name: flagExecutions, Usage: "also list due executions, oldest first"},
+			&cli.StringFlag{Name: flagLimit, Usage: "at most `N` executions per group with --executions", Value: "20"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {
@@ -61,10 +61,10 @@ func parseListOptions(c *cli.Context, d *deps) (listOptions, error) {
 	if err != nil {
 		return listOptions{}, err
 	}
-	o := listOptions{Scope: scope, All: c.Bool("all"), Executions: c.Bool("executions")}
-	n, err := strconv.Atoi(c.String("limit"))
+	o := listOptions{Scope: scope, All: c.Bool(flagAll), Executions: c.Bool(flagExecutions)}
+	n, err := strconv.Atoi(c.String(flagLimit))
 	if err != nil || n < 1 {
-		return o, usageError("--limit %q must be a positive number", c.String("limit"))
+		return o, usageError("--limit %q must be a positive number", c.String(flagLimit))
 	}
 	o.Limit = n
 	return o, nil

@@ -217,3 +217,29 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// reorderArgs only moves arguments: it never drops one, adds one (but the
+// "--" before the positional ones) or panics.
+func FuzzReorderArgs(f *testing.F) {
+	f.Add("inspect ID1 --lane x ID2 -o json")
+	f.Add("-o json promote --watch --interval 1s")
+	f.Add("list -- --not-a-flag")
+	f.Add("--url redis://h inspect")
+	app := newApp(context.Background(), &deps{env: map[string]string{}})
+	f.Fuzz(func(t *testing.T, s string) {
+		args := append([]string{"ffdelay"}, strings.Fields(s)...)
+		out := reorderArgs(app, args)
+		count := map[string]int{}
+		for _, a := range args {
+			count[a]++
+		}
+		for _, a := range out {
+			count[a]--
+		}
+		for a, n := range count {
+			if n != 0 && !(a == "--" && n == -1) {
+				t.Fatalf("reorderArgs(%q) = %q: %q appears %d times more in the input", args, out, a, n)
+			}
+		}
+	})
+}

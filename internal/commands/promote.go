@@ -56,20 +56,20 @@ Examples:
    ffdelay promote --rate 500 --limit 10000          gently, at most 10k
    ffdelay promote --watch --interval 1s -o ndjson   keep promoting, one line per cycle`,
 		Flags: append(scopeFlags(),
-			&cli.BoolFlag{Name: "dry-run", Usage: "read only: report what would be promoted, cleaned, repaired or fail"},
-			&cli.BoolFlag{Name: "repair", Usage: "fix misindexed eligible entries and delayed ones without delay_until atomically instead of reporting needs_repair (needs +watch +multi +exec)"},
-			&cli.StringFlag{Name: "namespace", Usage: "only executions of namespace `NS`"},
-			&cli.StringSliceFlag{Name: "tag", Usage: "only executions with tag `KEY=VALUE` (repeatable, all must match)"},
-			&cli.StringSliceFlag{Name: "execution", Usage: "only these execution `ID`s (repeatable)"},
-			&cli.StringFlag{Name: "limit", Usage: "stop after `N` promotions"},
-			&cli.StringFlag{Name: "rate", Usage: "at most `N` promotions per second"},
-			&cli.StringFlag{Name: "batch-size", Usage: "FCALLs per pipeline", Value: strconv.Itoa(promote.DefaultBatchSize), Hidden: true},
-			&cli.StringFlag{Name: "pipelines", Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
-			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list every execution in the table"},
-			&cli.BoolFlag{Name: "watch", Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
-			&cli.StringFlag{Name: "interval", Usage: "watch interval `D`, start to start, minimum 100ms (default: $FF_DELAYED_PROMOTER_INTERVAL_MS or 750ms)"},
-			&cli.StringFlag{Name: "max-cycles", Usage: "stop watching after `N` cycles"},
-			&cli.StringFlag{Name: "progress", Usage: "progress bar on stderr: auto (a terminal and a big backlog), always or never", Value: "auto"},
+			&cli.BoolFlag{Name: flagDryRun, Usage: "read only: report what would be promoted, cleaned, repaired or fail"},
+			&cli.BoolFlag{Name: flagRepair, Usage: "fix misindexed eligible entries and delayed ones without delay_until atomically instead of reporting needs_repair (needs +watch +multi +exec)"},
+			&cli.StringFlag{Name: flagNamespace, Usage: "only executions of namespace `NS`"},
+			&cli.StringSliceFlag{Name: flagTag, Usage: "only executions with tag `KEY=VALUE` (repeatable, all must match)"},
+			&cli.StringSliceFlag{Name: flagExecution, Usage: "only these execution `ID`s (repeatable)"},
+			&cli.StringFlag{Name: flagLimit, Usage: "stop after `N` promotions"},
+			&cli.StringFlag{Name: flagRate, Usage: "at most `N` promotions per second"},
+			&cli.StringFlag{Name: flagBatchSize, Usage: "FCALLs per pipeline", Value: strconv.Itoa(promote.DefaultBatchSize), Hidden: true},
+			&cli.StringFlag{Name: flagPipelines, Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
+			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "list every execution in the table"},
+			&cli.BoolFlag{Name: flagWatch, Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
+			&cli.StringFlag{Name: flagInterval, Usage: "watch interval `D`, start to start, minimum 100ms (default: $FF_DELAYED_PROMOTER_INTERVAL_MS or 750ms)"},
+			&cli.StringFlag{Name: flagMaxCycles, Usage: "stop watching after `N` cycles"},
+			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big backlog), always or never", Value: "auto"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {
@@ -106,19 +106,19 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, err
 	}
 	o.Scope = scope
-	o.DryRun, o.Verbose, o.Watch, o.Repair = c.Bool("dry-run"), c.Bool("verbose"), c.Bool("watch"), c.Bool("repair")
-	o.Namespace = c.String("namespace")
-	if c.IsSet("namespace") && o.Namespace == "" {
+	o.DryRun, o.Verbose, o.Watch, o.Repair = c.Bool(flagDryRun), c.Bool(flagVerbose), c.Bool(flagWatch), c.Bool(flagRepair)
+	o.Namespace = c.String(flagNamespace)
+	if c.IsSet(flagNamespace) && o.Namespace == "" {
 		return o, usageError("--namespace is empty: give a namespace or leave the flag out")
 	}
-	for _, t := range c.StringSlice("tag") {
+	for _, t := range c.StringSlice(flagTag) {
 		f, err := ParseTagFilter(t)
 		if err != nil {
 			return o, usageError("%v", err)
 		}
 		o.Tags = append(o.Tags, f)
 	}
-	for _, v := range c.StringSlice("execution") {
+	for _, v := range c.StringSlice(flagExecution) {
 		for _, s := range strings.Split(v, ",") {
 			id, err := model.ParseExecutionID(strings.TrimSpace(s))
 			if err != nil {
@@ -127,32 +127,32 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 			o.Executions = append(o.Executions, id)
 		}
 	}
-	if s := c.String("limit"); s != "" {
+	if s := c.String(flagLimit); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
 			return o, usageError("--limit %q must be a positive number", s)
 		}
 		o.Limit = n
 	}
-	if s := c.String("rate"); s != "" {
+	if s := c.String(flagRate); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || r <= 0 || r > 1e9 {
 			return o, usageError("--rate %q must be a positive number of promotions per second", s)
 		}
 		o.Rate = r
 	}
-	n, err := strconv.Atoi(c.String("batch-size"))
+	n, err := strconv.Atoi(c.String(flagBatchSize))
 	if err != nil || n < 1 || n > 10000 {
-		return o, usageError("--batch-size %q must be 1 to 10000", c.String("batch-size"))
+		return o, usageError("--batch-size %q must be 1 to 10000", c.String(flagBatchSize))
 	}
 	o.BatchSize = n
-	if s := c.String("pipelines"); s != "" {
+	if s := c.String(flagPipelines); s != "" {
 		if o.Pipelines, err = strconv.Atoi(s); err != nil || o.Pipelines < 1 || o.Pipelines > 8 {
 			return o, usageError("--pipelines %q must be 1 to 8", s)
 		}
 	}
 	o.Interval = 750 * time.Millisecond
-	if s := c.String("interval"); s != "" {
+	if s := c.String(flagInterval); s != "" {
 		if o.Interval, err = ParseDuration("--interval", s); err != nil {
 			return o, usageError("%v", err)
 		}
@@ -166,12 +166,12 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	if o.Interval < minInterval {
 		o.Interval, o.IntervalRaised = minInterval, true
 	}
-	if s := c.String("max-cycles"); s != "" {
+	if s := c.String(flagMaxCycles); s != "" {
 		if o.MaxCycles, err = strconv.Atoi(s); err != nil || o.MaxCycles < 1 {
 			return o, usageError("--max-cycles %q must be a positive number", s)
 		}
 	}
-	if (c.IsSet("interval") || c.IsSet("max-cycles")) && !o.Watch {
+	if (c.IsSet(flagInterval) || c.IsSet(flagMaxCycles)) && !o.Watch {
 		return o, usageError("--interval and --max-cycles only apply with --watch")
 	}
 	if o.Progress, o.ProgressMin, err = progressMode(c, d, o.Watch); err != nil {
@@ -184,8 +184,8 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 // min items) when stderr is a terminal and -q is not given; always shows
 // one for any job; never in a watch loop.
 func progressMode(c *cli.Context, d *deps, watch bool) (show bool, min int64, err error) {
-	quiet, _ := boolean(c, "quiet")
-	switch mode := c.String("progress"); mode {
+	quiet, _ := boolean(c, flagQuiet)
+	switch mode := c.String(flagProgress); mode {
 	case "auto":
 		return !quiet && !watch && d.terminal(d.stderr), progressThreshold, nil
 	case "always":

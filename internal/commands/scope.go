@@ -16,11 +16,11 @@ import (
 
 func scopeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "partitions", Usage: "partition count `N` (default: ff:config:partitions, then $FF_FLOW_PARTITIONS, then 256)"},
-		&cli.StringSliceFlag{Name: "partition", Usage: "only these partitions: `SPEC` like 7, 0-15 or 0-15,42"},
-		&cli.StringSliceFlag{Name: "lane", Usage: "only these lanes `NAME` (repeat or comma-separate; default: ff:idx:lanes + $FF_LANES + default)"},
-		&cli.BoolFlag{Name: "discover-lanes", Usage: "also SCAN for delayed sets of unregistered lanes"},
-		&cli.StringFlag{Name: "metrics-file", Usage: "also write a Prometheus textfile to `PATH`"},
+		&cli.StringFlag{Name: flagPartitions, Usage: "partition count `N` (default: ff:config:partitions, then $FF_FLOW_PARTITIONS, then 256)"},
+		&cli.StringSliceFlag{Name: flagPartition, Usage: "only these partitions: `SPEC` like 7, 0-15 or 0-15,42"},
+		&cli.StringSliceFlag{Name: flagLane, Usage: "only these lanes `NAME` (repeat or comma-separate; default: ff:idx:lanes + $FF_LANES + default)"},
+		&cli.BoolFlag{Name: flagDiscoverLanes, Usage: "also SCAN for delayed sets of unregistered lanes"},
+		&cli.StringFlag{Name: flagMetricsFile, Usage: "also write a Prometheus textfile to `PATH`"},
 	}
 }
 
@@ -40,29 +40,29 @@ type scopeOptions struct {
 
 func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 	var o scopeOptions
-	if s, ok := str(c, "partitions"); ok {
+	if s, ok := str(c, flagPartitions); ok {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 65536 {
 			return o, usageError("--partitions %q must be a number from 1 to 65536", s)
 		}
 		o.Partitions = n
 	}
-	if specs := strs(c, "partition"); len(specs) > 0 {
+	if specs := strs(c, flagPartition); len(specs) > 0 {
 		ps, err := ParsePartitionSpec(strings.Join(specs, ","))
 		if err != nil {
 			return o, usageError("%v", err)
 		}
 		o.PartitionSpec = ps
 	}
-	if vals := strs(c, "lane"); len(vals) > 0 {
+	if vals := strs(c, flagLane); len(vals) > 0 {
 		lanes, err := ParseLanes(vals)
 		if err != nil {
 			return o, usageError("%v", err)
 		}
 		o.Lanes = lanes
 	}
-	o.Discover, _ = boolean(c, "discover-lanes")
-	o.MetricsFile, _ = str(c, "metrics-file")
+	o.Discover, _ = boolean(c, flagDiscoverLanes)
+	o.MetricsFile, _ = str(c, flagMetricsFile)
 	if o.MetricsFile != "" {
 		// Checked before any work is done, so a typo does not cost a run.
 		dir := filepath.Dir(o.MetricsFile)
