@@ -75,7 +75,7 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
-	list, err := client.Inspect(ctx, o.IDs, scope.Lanes)
+	list, err := client.Inspect(ctx, o.IDs, scope.AllLanes())
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ func scopeFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: flagPartition, Usage: "only these partitions: `SPEC` like 7, 0-15 or 0-15,42"},
 		&cli.StringSliceFlag{Name: flagLane, Usage: "only these lanes `NAME` (repeat or comma-separate; default: ff:idx:lanes + $FF_LANES + default)"},
 		&cli.BoolFlag{Name: flagDiscoverLanes, Usage: "also SCAN for delayed sets of unregistered lanes"},
+		&cli.StringFlag{Name: flagMaxDiscoveredLanes, Usage: "with --discover-lanes, work at most `N` unregistered lanes", Value: "1000"},
 		&cli.StringFlag{Name: flagMetricsFile, Usage: "also write a Prometheus textfile to `PATH`"},
 	}
 }
@@ -30,6 +31,7 @@ type scopeOptions struct {
 	PartitionSpec []int
 	Lanes         []string // empty: from the server
 	Discover      bool
+	MaxDiscovered int
 	MetricsFile   string
 	// Discovered, when set, stands in for a fresh SCAN (watch mode reuses
 	// one for a while rather than walking the keyspace every cycle).
@@ -62,6 +64,14 @@ func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 		o.Lanes = lanes
 	}
 	o.Discover, _ = boolean(c, flagDiscoverLanes)
+	o.MaxDiscovered = 1000
+	if v, ok := str(c, flagMaxDiscoveredLanes); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return o, usageError("--max-discovered-lanes %q must be a positive number", v)
+		}
+		o.MaxDiscovered = n
+	}
 	o.MetricsFile, _ = str(c, flagMetricsFile)
 	if o.MetricsFile != "" {
 		// Checked before any work is done, so a typo does not cost a run.
@@ -88,6 +98,15 @@ type resolvedScope struct {
 	CountSource string
 	// Discovered are all delayed sets SCAN found (with --discover-lanes).
 	Discovered []redisops.DiscoveredSet
+	// DiscoveredLanes are the lanes only SCAN knew of, probed where found.
+	DiscoveredLanes []string
+}
+
+// AllLanes are the lanes in scope and the discovered ones, for display.
+func (rs resolvedScope) AllLanes() []string {
+	out := append(append([]string{}, rs.Lanes...), rs.DiscoveredLanes...)
+	sort.Strings(out)
+	return out
 }
 
 // resolveScope reads the partition count and registered lanes from the
@@ -160,18 +179,47 @@ func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, 
 		for _, p := range rs.Partitions {
 			inSpec[p] = true
 		}
+		known := map[string]bool{}
+		for _, l := range rs.Lanes {
+			known[l] = true
+		}
+		// A discovered lane is probed only in the partitions where SCAN
+		// found its set (tenants can create many lanes; lanes times
+		// partitions would grow the work faster than the data), and at
+		// most MaxDiscovered new lanes are taken.
+		seen := map[string]bool{}
 		for _, f := range found {
+			if !known[f.Lane] && !seen[f.Lane] {
+				seen[f.Lane] = true
+				rs.DiscoveredLanes = append(rs.DiscoveredLanes, f.Lane)
+			}
+		}
+		sort.Strings(rs.DiscoveredLanes)
+		if len(o.Lanes) > 0 {
+			rs.DiscoveredLanes = nil
+		}
+		if n := len(rs.DiscoveredLanes); n > o.MaxDiscovered {
+			p.Warn("--discover-lanes found %d lanes nobody registered; working the first %d in name order and leaving %d out (raise --max-discovered-lanes)", n, o.MaxDiscovered, n-o.MaxDiscovered)
+			rs.DiscoveredLanes = rs.DiscoveredLanes[:o.MaxDiscovered]
+		}
+		take := map[string]bool{}
+		for _, l := range rs.DiscoveredLanes {
+			take[l] = true
+		}
+		for _, f := range found {
+			if !known[f.Lane] && !take[f.Lane] {
+				continue
+			}
 			if !registered[f.Lane] {
 				rs.Unregistered[f.Lane] = true
 			}
-			if !contains(rs.Lanes, f.Lane) && len(o.Lanes) == 0 {
-				rs.Lanes = append(rs.Lanes, f.Lane)
-			}
-			if f.Partition >= rs.Count && len(o.PartitionSpec) == 0 {
+			switch {
+			case f.Partition >= rs.Count && len(o.PartitionSpec) == 0:
+				rs.Extra = append(rs.Extra, f)
+			case take[f.Lane] && inSpec[f.Partition]:
 				rs.Extra = append(rs.Extra, f)
 			}
 		}
-		sort.Strings(rs.Lanes)
 	}
 	return rs, nil
 }

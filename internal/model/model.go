@@ -319,11 +319,20 @@ func ValidateLane(lane string) error {
 }
 
 // Groups expands the scope into the (partition, lane) pairs of the given
-// partitions (one primary's share), Extra sets included.
+// partitions (one primary's share), Extra sets included. The work grows
+// with the sets that exist: Extra pairs are looked up by partition.
 func (s Scope) Groups(partitions []int) []PartitionLane {
 	inScope := make(map[int]bool, len(s.Partitions))
 	for _, p := range s.Partitions {
 		inScope[p] = true
+	}
+	lanes := make(map[string]bool, len(s.Lanes))
+	for _, l := range s.Lanes {
+		lanes[l] = true
+	}
+	extra := map[int][]PartitionLane{}
+	for _, e := range s.Extra {
+		extra[e.Partition] = append(extra[e.Partition], e)
 	}
 	var out []PartitionLane
 	for _, p := range partitions {
@@ -332,8 +341,8 @@ func (s Scope) Groups(partitions []int) []PartitionLane {
 				out = append(out, PartitionLane{Partition: p, Lane: l})
 			}
 		}
-		for _, e := range s.Extra {
-			if e.Partition == p && !(inScope[p] && contains(s.Lanes, e.Lane)) {
+		for _, e := range extra[p] {
+			if !(inScope[p] && lanes[e.Lane]) {
 				out = append(out, e)
 			}
 		}
