@@ -68,3 +68,39 @@ func TestHostileReplies(t *testing.T) {
 		})
 	}
 }
+
+// A server whose SCAN cursor never comes back to 0 cannot keep
+// --discover-lanes walking forever: the walk is bounded by the keyspace.
+func TestEndlessScanCursor(t *testing.T) {
+	bin := buildBinary(t)
+	f, err := fftest.StartScriptedFakeServer(map[string]string{
+		"PING":     "+PONG\r\n",
+		"HGET":     "$-1\r\n",
+		"SMEMBERS": "*0\r\n",
+		"INFO":     "$0\r\n\r\n",
+		"TIME":     "*2\r\n$10\r\n1795626506\r\n$1\r\n0\r\n",
+		"FUNCTION": "*0\r\n",
+		"DBSIZE":   ":1000\r\n",
+		"SCAN":     "*2\r\n$2\r\n42\r\n*0\r\n",
+		"ZCARD":    ":0\r\n",
+		"ZCOUNT":   ":0\r\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "list", "--discover-lanes", "--partitions", "2", "--url", "redis://"+f.Addr())
+	cmd.Stderr = &stderr
+	done := make(chan int, 1)
+	go func() { done <- exitCodeOf(cmd.Run()) }()
+	select {
+	case code := <-done:
+		if code != 3 || !strings.Contains(stderr.String(), "SCAN did not finish after") {
+			t.Errorf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("list --discover-lanes kept scanning for 30s")
+	}
+}

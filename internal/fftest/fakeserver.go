@@ -1,7 +1,11 @@
 package fftest
 
 import (
+	"bufio"
+	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -73,4 +77,63 @@ func (f *FakeServer) accept() {
 func (f *FakeServer) Close() {
 	f.ln.Close()
 	f.wg.Wait()
+}
+
+// StartScriptedFakeServer answers each command (RESP arrays of bulk
+// strings, as go-redis sends them) with replies[NAME], the upper-case
+// command name; a command without a reply gets -ERR unknown command. It
+// plays a broken server that is consistent enough to be talked to.
+func StartScriptedFakeServer(replies map[string]string) (*FakeServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	f := &FakeServer{ln: ln}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveScripted(c, replies)
+		}
+	}()
+	return f, nil
+}
+
+func serveScripted(c net.Conn, replies map[string]string) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "*") {
+			return
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(line[1:]))
+		var args []string
+		for i := 0; i < n; i++ {
+			hdr, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			size, _ := strconv.Atoi(strings.TrimSpace(hdr[1:]))
+			buf := make([]byte, size+2)
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return
+			}
+			args = append(args, string(buf[:size]))
+		}
+		if len(args) == 0 {
+			return
+		}
+		reply, ok := replies[strings.ToUpper(args[0])]
+		if !ok {
+			reply = "-ERR unknown command '" + args[0] + "'\r\n"
+		}
+		if _, err := io.WriteString(c, reply); err != nil {
+			return
+		}
+	}
 }

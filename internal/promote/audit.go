@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,11 +69,19 @@ func (a *Audit) Run(ctx context.Context, emit func(model.AuditFinding), scanned 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sh := range a.shards {
 		g.Go(func() error {
+			// SSCAN visits every member about once: a cursor that keeps
+			// coming back after several times the set in steps is a broken
+			// server (bounded, so the walk ends).
+			maxSteps := a.Total/1000*4 + 64*int64(len(sh.Partitions()))
+			var steps int64
 			for _, p := range sh.Partitions() {
 				var cursor uint64
 				for {
 					if err := gctx.Err(); err != nil {
 						return err
+					}
+					if steps++; steps > maxSteps {
+						return fmt.Errorf("%s: SSCAN did not finish after %d steps over %d members: the server keeps returning a cursor", sh.Addr(), steps, a.Total)
 					}
 					members, next, err := a.c.ScanExecutions(gctx, sh, p, cursor)
 					if err != nil {

@@ -157,7 +157,7 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 					n = 1
 				}
 				if n > 0 {
-					w.cursors = append(w.cursors, &cursor{PartitionLane: gr, key: redisops.DelayedKey(gr.Partition, gr.Lane), due: n})
+					w.cursors = append(w.cursors, &cursor{PartitionLane: gr, key: redisops.DelayedKey(gr.Partition, gr.Lane), due: n, planned: n})
 					due += n
 				}
 				delayed[gr.Lane] += sizes[i]

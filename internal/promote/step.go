@@ -22,6 +22,10 @@ type cursor struct {
 	after   float64
 	skip    int64
 	due     int64
+	// read counts the members read; a set that keeps yielding well beyond
+	// what was due when the run was planned (someone keeps adding due
+	// entries) is left for the next run, so a run always ends.
+	read, planned int64
 }
 
 // advance moves the cursor past a page whose members were handled in
@@ -38,7 +42,12 @@ func (c *cursor) advance(scores []float64, stays []bool) {
 		}
 	}
 	c.due -= int64(len(scores))
+	c.read += int64(len(scores))
 }
+
+// exhausted reports a set that has yielded its planned due members and a
+// page more.
+func (c *cursor) exhausted() bool { return c.read >= c.planned+pageSize }
 
 func (c *cursor) request() redisops.PageRequest {
 	return redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.skip, Count: pageSize}
@@ -74,7 +83,7 @@ func (r *Run) step(ctx context.Context, w *worker, cs []*cursor, emit func(model
 		for _, m := range pages[i].Members {
 			cands = append(cands, &candidate{PartitionLane: c.PartitionLane, member: m})
 		}
-		if len(pages[i].Members) == pageSize {
+		if len(pages[i].Members) == pageSize && !c.exhausted() {
 			more = append(more, c)
 		}
 	}

@@ -3,6 +3,7 @@ package redisops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,9 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 	return r, nil
 }
 
+// scanCount is the COUNT hint of one SCAN step.
+const scanCount = 1000
+
 // DiscoveredSet is a delayed set found by SCAN.
 type DiscoveredSet = model.PartitionLane
 
@@ -122,15 +126,32 @@ func (c *Client) DiscoverDelayedSets(ctx context.Context, lanes []string) ([]Dis
 		done <- out
 	}()
 	err := c.forEachPrimary(ctx, func(ctx context.Context, addr string, n *redis.Client) error {
+		// SCAN visits every key about once: a cursor that has not come
+		// back to 0 after several times the keyspace in steps is a broken
+		// server, not a big one.
+		size, err := n.DBSize(ctx).Result()
+		if err != nil {
+			return c.wrap(addr, err)
+		}
+		maxSteps := size/scanCount*4 + 64
 		for _, pat := range patterns {
-			iter := n.Scan(ctx, 0, pat, 1000).Iterator()
-			for iter.Next(ctx) {
-				if p, lane, ok := ParseDelayedKey(iter.Val()); ok {
-					ch <- DiscoveredSet{Partition: p, Lane: lane}
+			var cursor uint64
+			for step := int64(0); ; step++ {
+				if step > maxSteps {
+					return &ServerError{Addr: addr, Kind: KindBadReply, Err: fmt.Errorf("SCAN did not finish after %d steps over %d keys: the server keeps returning a cursor", step, size)}
 				}
-			}
-			if err := iter.Err(); err != nil {
-				return c.wrap(addr, err)
+				keys, next, err := n.Scan(ctx, cursor, pat, scanCount).Result()
+				if err != nil {
+					return c.wrap(addr, err)
+				}
+				for _, k := range keys {
+					if p, lane, ok := ParseDelayedKey(k); ok {
+						ch <- DiscoveredSet{Partition: p, Lane: lane}
+					}
+				}
+				if cursor = next; cursor == 0 {
+					break
+				}
 			}
 		}
 		return nil
