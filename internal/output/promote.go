@@ -173,15 +173,15 @@ func (w *PromoteWriter) laneTable() {
 		if w.h.DryRun {
 			rows = append(rows, []string{Safe(l), count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
 		} else {
-			rows = append(rows, []string{Safe(l), count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+			rows = append(rows, []string{Safe(l), count(t.Promoted), count(t.Repaired), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
 		}
 	}
 	if w.h.DryRun {
 		w.p.table([]string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD REPAIR", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
 			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true})
 	} else {
-		w.p.table([]string{"LANE", "PROMOTED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
-			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true})
+		w.p.table([]string{"LANE", "PROMOTED", "REPAIRED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
+			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true})
 	}
 }
 

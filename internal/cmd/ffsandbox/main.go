@@ -89,13 +89,16 @@ func demo(args []string) error {
 		return err
 	}
 	url := "redis://" + srv.Addr
-	fmt.Printf("# throwaway redis-server at %s with the fixture flowfabric library and %d sample executions\n\n", url, len(ids))
+	fmt.Printf("# throwaway %s at %s with the fixture flowfabric library and %d sample executions\n\n", srv.Binary.Name(), url, len(ids))
 	steps := [][]string{
 		{"list"},
 		{"check", "--discover-lanes"},
 		{"inspect", ids[len(ids)-3]},
 		{"promote", "--dry-run"},
 		{"promote", "--discover-lanes"},
+		{"audit"},
+		{"promote", "--repair"},
+		{"audit"},
 		{"list", "--all", "--discover-lanes"},
 	}
 	for _, s := range steps {
