@@ -205,6 +205,7 @@ func params(dir string, bin fftest.Binary, lib fftest.Library, cl *clusterSlot) 
 			"ff-stats":      cmdStats,
 			"ff-fake":       cmdFake,
 			"ff-json":       cmdJSON,
+			"ff-slow":       cmdSlow,
 		},
 	}
 }
@@ -655,4 +656,18 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("stdout is not valid JSON: %.300q", d)
 		}
 	}
+}
+
+// ff-slow N loads the fixture library with ff_promote_delayed spinning N
+// iterations first (a slower server, for --max-stall).
+func cmdSlow(ts *testscript.TestScript, neg bool, args []string) {
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	st := state(ts)
+	ctx := context.Background()
+	if st.cluster != nil {
+		ts.Check(st.cluster.ForEachPrimary(ctx, func(c *redis.Client) error { return fftest.LoadSlowLibrary(ctx, c, n) }))
+		return
+	}
+	ts.Check(fftest.LoadSlowLibrary(ctx, st.client, n))
 }

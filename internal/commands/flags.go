@@ -17,6 +17,7 @@ const (
 	flagLimit              = "limit"
 	flagMaxCycles          = "max-cycles"
 	flagMaxDiscoveredLanes = "max-discovered-lanes"
+	flagMaxStall           = "max-stall"
 	flagMaxDue             = "max-due"
 	flagMaxOverdue         = "max-overdue"
 	flagMetricsFile        = "metrics-file"

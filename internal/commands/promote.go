@@ -26,6 +26,7 @@ type promoteOptions struct {
 	Limit      int64
 	Rate       float64
 	BatchSize  int
+	MaxStall   time.Duration
 	Pipelines  int
 	Verbose    bool
 	Watch      bool
@@ -63,7 +64,8 @@ Examples:
 			&cli.StringSliceFlag{Name: flagExecution, Usage: "only these execution `ID`s (repeatable)"},
 			&cli.StringFlag{Name: flagLimit, Usage: "stop after `N` promotions"},
 			&cli.StringFlag{Name: flagRate, Usage: "at most `N` promotions per second"},
-			&cli.StringFlag{Name: flagBatchSize, Usage: "FCALLs per pipeline", Value: strconv.Itoa(promote.DefaultBatchSize), Hidden: true},
+			&cli.StringFlag{Name: flagMaxStall, Usage: "the most server time `D` one pipeline of FCALLs may take; batch sizes follow the server's measured cost per call (INFO commandstats)", Value: "1ms"},
+			&cli.StringFlag{Name: flagBatchSize, Usage: "fixed FCALLs per pipeline (overrides --max-stall)", Hidden: true},
 			&cli.StringFlag{Name: flagPipelines, Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
 			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "list every execution in the table"},
 			&cli.BoolFlag{Name: flagWatch, Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
@@ -141,11 +143,16 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		}
 		o.Rate = r
 	}
-	n, err := strconv.Atoi(c.String(flagBatchSize))
-	if err != nil || n < 1 || n > 10000 {
-		return o, usageError("--batch-size %q must be 1 to 10000", c.String(flagBatchSize))
+	if v := c.String(flagBatchSize); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return o, usageError("--batch-size %q must be 1 to 10000", v)
+		}
+		o.BatchSize = n
 	}
-	o.BatchSize = n
+	if o.MaxStall, err = ParseDuration("--"+flagMaxStall, c.String(flagMaxStall)); err != nil {
+		return o, usageError("%v", err)
+	}
 	if s := c.String(flagPipelines); s != "" {
 		if o.Pipelines, err = strconv.Atoi(s); err != nil || o.Pipelines < 1 || o.Pipelines > 8 {
 			return o, usageError("--pipelines %q must be 1 to 8", s)
@@ -199,7 +206,7 @@ func progressMode(c *cli.Context, d *deps, watch bool) (show bool, min int64, er
 
 func (o promoteOptions) runOptions(scope model.Scope) promote.Options {
 	return promote.Options{Scope: scope, DryRun: o.DryRun, Repair: o.Repair, Namespace: o.Namespace, Tags: o.Tags,
-		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, Pipelines: o.Pipelines}
+		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, MaxStall: o.MaxStall, Pipelines: o.Pipelines}
 }
 
 // progressThreshold is the backlog from which a terminal gets a progress bar.
@@ -264,6 +271,9 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		bar.Finish()
 	}
 	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil, Limit: o.Limit}
+	if b := run.Batches(); b.Batches > 0 && !o.DryRun {
+		end.Batches = &output.BatchStats{Batches: b.Batches, Max: b.Max, Last: b.Last, PerCallUs: b.PerCallUs, MaxStallMs: float64(o.MaxStall) / float64(time.Millisecond)}
+	}
 	done := totals.Promoted + totals.WouldPromote
 	end.LimitReached = o.Limit > 0 && done >= o.Limit
 	// What left the delayed sets (or would, in a dry run) is no longer due.

@@ -107,3 +107,20 @@ func LoadLibrary(ctx context.Context, c redis.Cmdable, version string) error {
 	}
 	return c.FunctionLoadReplace(ctx, src).Err()
 }
+
+// LoadSlowLibrary loads the fixture library with ff_promote_delayed made
+// slow: a busy loop of n iterations before its work, to play a server
+// whose calls cost more (tests of --max-stall).
+func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, n int) error {
+	b, err := os.ReadFile(LibraryPath())
+	if err != nil {
+		return err
+	}
+	marker := "redis.register_function('ff_promote_delayed', function(keys, args)\n"
+	src := string(b)
+	if !strings.Contains(src, marker) {
+		return fmt.Errorf("fixture library has no %q", marker)
+	}
+	src = strings.Replace(src, marker, marker+fmt.Sprintf("  local spin = 0\n  for i = 1, %d do spin = spin + i end\n", n), 1)
+	return c.FunctionLoadReplace(ctx, src).Err()
+}

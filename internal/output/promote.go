@@ -118,6 +118,17 @@ type PromoteEnd struct {
 	// RemainingDue is how many entries due when the run was planned are
 	// still in their delayed sets.
 	RemainingDue int64
+	// Batches says how FCALL batches were sized (nil in a dry run).
+	Batches *BatchStats
+}
+
+// BatchStats is how a run's FCALL batches were sized under --max-stall.
+type BatchStats struct {
+	Batches    int64   `json:"batches"`
+	Max        int     `json:"max_batch"`
+	Last       int     `json:"last_batch"`
+	PerCallUs  float64 `json:"per_call_us"`
+	MaxStallMs float64 `json:"max_stall_ms"`
 }
 
 // End writes the totals and closes the document.
@@ -127,12 +138,21 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 	case JSON:
 		p.out.WriteString(`],"totals":`)
 		p.writeJSON(e.Totals)
-		fmt.Fprintf(p.out, `,"duration_ms":%d,"interrupted":%t,"limit_reached":%t,"remaining_due":%d}`+"\n",
+		fmt.Fprintf(p.out, `,"duration_ms":%d,"interrupted":%t,"limit_reached":%t,"remaining_due":%d`,
 			e.Elapsed.Milliseconds(), e.Interrupted, e.LimitReached, e.RemainingDue)
+		if e.Batches != nil {
+			p.out.WriteString(`,"batches":`)
+			p.writeJSON(e.Batches)
+		}
+		p.out.WriteString("}\n")
 	case NDJSON:
-		p.line("summary", map[string]any{"server_time_ms": w.h.ServerTimeMs, "dry_run": w.h.DryRun,
+		sum := map[string]any{"server_time_ms": w.h.ServerTimeMs, "dry_run": w.h.DryRun,
 			"totals": e.Totals, "duration_ms": e.Elapsed.Milliseconds(), "interrupted": e.Interrupted,
-			"limit_reached": e.LimitReached, "remaining_due": e.RemainingDue})
+			"limit_reached": e.LimitReached, "remaining_due": e.RemainingDue}
+		if e.Batches != nil {
+			sum["batches"] = e.Batches
+		}
+		p.line("summary", sum)
 	default:
 		if len(w.lanes) > 0 {
 			w.laneTable()

@@ -8,6 +8,7 @@ package promote
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/redisops"
@@ -33,8 +34,12 @@ type Options struct {
 	Limit int64
 	// Rate caps FCALLs per second; 0 means unlimited.
 	Rate float64
-	// BatchSize is the number of FCALLs in one pipeline.
+	// BatchSize, when set, fixes the number of FCALLs in one pipeline;
+	// otherwise batches follow MaxStall.
 	BatchSize int
+	// MaxStall is the most server time one pipeline of FCALLs may take
+	// (0: DefaultMaxStall); batch sizes follow the measured cost per call.
+	MaxStall time.Duration
 	// Pipelines is the number of pipelines in flight per primary; 0 picks
 	// DefaultPipelines on a single server and 1 per primary in a cluster.
 	Pipelines int
@@ -45,9 +50,9 @@ type Options struct {
 	Skip map[string]bool
 }
 
-// DefaultBatchSize keeps one pipeline of FCALLs to a few milliseconds of
-// server time (about 30 µs each), so workers' claims are not starved.
-const DefaultBatchSize = 64
+// dryRunBatch is the batch of a dry run, which sends no FCALL: only core
+// reads, already done per page.
+const dryRunBatch = 256
 
 // DefaultPipelines is the number of pipelines in flight to a standalone
 // server: two, so the server works on one while the client decodes the
@@ -88,13 +93,38 @@ type worker struct {
 	cursors  []*cursor
 	ids      []model.ExecutionID
 	inflight chan struct{}
+	stall    *stall
+}
+
+// Batches says how the run's FCALL batches were sized (summed over the
+// primaries; the largest batch of any).
+func (r *Run) Batches() BatchStats {
+	var out BatchStats
+	var n float64
+	for _, w := range r.shards {
+		st := w.stall.snapshot()
+		out.Batches += st.Batches
+		out.Max = max(out.Max, st.Max)
+		out.Last = max(out.Last, st.Last)
+		if st.PerCallUs > 0 {
+			out.PerCallUs += st.PerCallUs
+			n++
+		}
+	}
+	if n > 0 {
+		out.PerCallUs /= n
+	}
+	return out
 }
 
 // Plan prepares a run: which primary owns what, each primary's clock, and
 // how many members are due in each set (one pipelined ZCOUNT pass).
 func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = DefaultBatchSize
+	if opts.MaxStall <= 0 {
+		opts.MaxStall = DefaultMaxStall
+	}
+	if opts.DryRun && opts.BatchSize <= 0 {
+		opts.BatchSize = dryRunBatch
 	}
 	if opts.Pipelines <= 0 {
 		opts.Pipelines = DefaultPipelines
@@ -123,9 +153,17 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	if opts.Rate > 0 {
 		// A tenth of a second's worth per batch: a bigger burst would let
 		// the first second run well over the rate.
-		burst := max(1, min(opts.BatchSize, int(opts.Rate/10)))
+		limit := opts.BatchSize
+		if limit <= 0 {
+			limit = fallbackBatch
+		}
+		burst := max(1, min(limit, int(opts.Rate/10)))
 		r.rate = rate.NewLimiter(rate.Limit(opts.Rate), burst)
 		r.opts.BatchSize = burst
+	}
+	for _, w := range r.shards {
+		w.stall = newStall(c, w.sh, r.opts.MaxStall, r.opts.BatchSize)
+		w.stall.start(ctx)
 	}
 	if len(opts.Executions) > 0 {
 		for _, w := range r.shards {

@@ -214,7 +214,7 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 		return fatal != nil
 	}
 	for start := 0; start < len(live) && ctx.Err() == nil && !failed(); {
-		n := r.budget.reserve(min(r.opts.BatchSize, len(live)-start))
+		n := r.budget.reserve(min(w.stall.next(), len(live)-start))
 		if n == 0 {
 			break
 		}
@@ -238,6 +238,9 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 				used, err = r.promote(ctx, w, batch, result)
 			}
 			r.budget.settle(len(batch), used)
+			if !r.opts.DryRun && err == nil {
+				w.stall.done(ctx)
+			}
 			if err != nil {
 				mu.Lock()
 				if fatal == nil {

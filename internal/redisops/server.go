@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -175,4 +176,31 @@ func (c *Client) FFVersion(ctx context.Context) (string, error) {
 		return "", c.wrap(nodes[0].Options().Addr, err)
 	}
 	return fmt.Sprint(v), nil
+}
+
+// FCallStats reads the primary's own counters for FCALL (INFO
+// commandstats: calls and µs spent), for sizing batches by what the server
+// actually spends.
+func (c *Client) FCallStats(ctx context.Context, sh *Shard) (calls, usec int64, err error) {
+	info, err := sh.node.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, 0, c.wrap(sh.addr, err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_fcall:")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				calls = n
+			case "usec":
+				usec = n
+			}
+		}
+	}
+	return calls, usec, nil
 }

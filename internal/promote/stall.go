@@ -1,0 +1,143 @@
+package promote
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/flowfabric/ffdelay/internal/redisops"
+)
+
+// DefaultMaxStall is the most server time one pipeline of FCALLs may take
+// by default: other clients of the server (workers claiming, the engine)
+// wait at most about that long for ffdelay.
+const DefaultMaxStall = time.Millisecond
+
+// maxBatch bounds a batch whatever the measured cost.
+const maxBatch = 1024
+
+// fallbackBatch is the batch size when the server's counters cannot be
+// read (a user without +info): small enough for a busy server.
+const fallbackBatch = 16
+
+// sampleEvery is how many batches go out between two readings of the
+// server's counters, once the size has settled.
+const sampleEvery = 8
+
+// stall sizes one primary's FCALL batches so that one batch costs the
+// server at most the budget. It measures the server's own time per call
+// from INFO commandstats (cmdstat_fcall usec and calls) as the run goes,
+// since the cost differs between a quiet server, a busy one and primaries
+// sharing cores, and starts small: one call, then doubling per reading up
+// to what the budget allows, so no batch overshoots it by more than twice.
+type stall struct {
+	c      *redisops.Client
+	sh     *redisops.Shard
+	budget time.Duration
+	fixed  int // --batch-size: no measuring
+
+	mu        sync.Mutex
+	size      int
+	sinceRead int
+	lastCalls int64
+	lastUsec  int64
+	perCall   time.Duration
+	broken    bool
+	sampling  bool
+	stats     BatchStats
+}
+
+// BatchStats says how a run's batches were sized.
+type BatchStats struct {
+	Batches int64 `json:"batches"`
+	Max     int   `json:"max_batch"`
+	Last    int   `json:"last_batch"`
+	// PerCallUs is the server's measured time per FCALL, in µs (0 when not
+	// measured).
+	PerCallUs float64 `json:"per_call_us"`
+}
+
+func newStall(c *redisops.Client, sh *redisops.Shard, budget time.Duration, fixed int) *stall {
+	s := &stall{c: c, sh: sh, budget: budget, fixed: fixed, size: 1}
+	if fixed > 0 {
+		s.size = fixed
+	}
+	return s
+}
+
+// start reads the counters once, so the first batch can be measured.
+func (s *stall) start(ctx context.Context) {
+	if s.fixed > 0 {
+		return
+	}
+	calls, usec, err := s.c.FCallStats(ctx, s.sh)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.broken, s.size = true, fallbackBatch
+		return
+	}
+	s.lastCalls, s.lastUsec = calls, usec
+}
+
+// next is the size of the next batch.
+func (s *stall) next() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Batches++
+	s.stats.Max = max(s.stats.Max, s.size)
+	s.stats.Last = s.size
+	return s.size
+}
+
+// done is called after a batch; now and then it reads the counters again
+// and resizes.
+func (s *stall) done(ctx context.Context) {
+	s.mu.Lock()
+	if s.fixed > 0 || s.broken || s.sampling {
+		s.mu.Unlock()
+		return
+	}
+	s.sinceRead++
+	// While growing, every batch is followed by a reading; then every
+	// sampleEvery batches.
+	growing := s.perCall == 0 || s.size < s.target()
+	if !growing && s.sinceRead < sampleEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.sampling = true
+	s.mu.Unlock()
+
+	calls, usec, err := s.c.FCallStats(ctx, s.sh)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sampling = false
+	if err != nil {
+		s.broken, s.size = true, min(s.size, fallbackBatch)
+		return
+	}
+	dc, du := calls-s.lastCalls, usec-s.lastUsec
+	s.lastCalls, s.lastUsec, s.sinceRead = calls, usec, 0
+	if dc <= 0 || du < 0 {
+		return
+	}
+	s.perCall = time.Duration(du) * time.Microsecond / time.Duration(dc)
+	s.stats.PerCallUs = float64(du) / float64(dc)
+	s.size = max(1, min(s.target(), s.size*2))
+}
+
+// target is the batch the budget allows at the measured cost.
+func (s *stall) target() int {
+	if s.perCall <= 0 {
+		return maxBatch
+	}
+	return max(1, min(maxBatch, int(s.budget/s.perCall)))
+}
+
+func (s *stall) snapshot() BatchStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
