@@ -1,0 +1,142 @@
+//go:build ffsandbox
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/redis/go-redis/v9"
+)
+
+// stallVariants are the settings the fairness table compares.
+var stallVariants = []struct {
+	name string
+	args []string
+}{
+	{"fixed batches of 64 (the first round's default)", []string{"--batch-size", "64"}},
+	{"--max-stall 0.5ms", []string{"--max-stall", "500us"}},
+	{"--max-stall 1ms (the default)", nil},
+	{"--max-stall 2ms", []string{"--max-stall", "2ms"}},
+}
+
+// benchFairness is the trade-off between speed and other clients'
+// latency: wall time against the server's own time in ff_promote_delayed,
+// and a PING loop's p50/p99/max, for the engine's algorithm, fixed batches
+// of 64 and the --max-stall budget at 0.5, 1 and 2 ms; standalone and in a
+// 3-primary cluster, each backlog seeded afresh.
+func benchFairness(cfg benchConfig, emit func(benchRow)) error {
+	ctx := context.Background()
+	lanes := lanesN(1)
+	s, c, err := newServer(cfg.partitons, lanes)
+	if err != nil {
+		return err
+	}
+	defer func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }()
+	reseed := func() error {
+		c.FlushAll(ctx)
+		if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+			return err
+		}
+		fftest.SetPartitions(ctx, c, cfg.partitons)
+		fftest.RegisterLanes(ctx, c, lanes...)
+		if err := seedBacklog(c, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
+			return err
+		}
+		return c.ConfigResetStat(ctx).Err()
+	}
+	var standaloneDefault time.Duration
+	for _, v := range stallVariants {
+		if err := reseed(); err != nil {
+			return err
+		}
+		pg := startPinger(s.Addr)
+		r, err := runToDevNull(cfg.bin, append([]string{"promote", "--url", "redis://" + s.Addr, "-o", "json"}, v.args...)...)
+		lat := pg.Stop()[0]
+		if err != nil {
+			return err
+		}
+		_, usec := fcallUsec(c)
+		floor := time.Duration(usec) * time.Microsecond
+		ratio := float64(r.wall) / float64(floor)
+		row := benchRow{name: fmt.Sprintf("fairness, %s due over %d partitions: %s", count(cfg.large), cfg.partitons, v.name),
+			ffdelay: r.wall.Round(time.Millisecond).String(), baseline: "floor " + floor.Round(time.Millisecond).String(),
+			ratio: fmt.Sprintf("%.2fx floor", ratio), ping: pct(lat), rss: mb(r.rssKB)}
+		if v.args == nil {
+			standaloneDefault = r.wall
+			row.target, row.ok = "<= 1.15x floor, PING p99 <= 1.5ms", ratio <= 1.15 && p99(lat) <= 1500*time.Microsecond
+		}
+		emit(row)
+	}
+	if err := reseed(); err != nil {
+		return err
+	}
+	pg := startPinger(s.Addr)
+	start := time.Now()
+	est, err := fftest.EnginePromoter(ctx, c, cfg.partitons, lanes, nil)
+	ew := time.Since(start)
+	lat := pg.Stop()[0]
+	if err != nil {
+		return err
+	}
+	_, eusec := fcallUsec(c)
+	efloor := time.Duration(eusec) * time.Microsecond
+	speedup := float64(ew) / float64(standaloneDefault)
+	emit(benchRow{name: "fairness: the engine's algorithm, same backlog", ffdelay: "-",
+		baseline: fmt.Sprintf("%s (%d cycles, floor %s)", ew.Round(time.Millisecond), est.Cycles, efloor.Round(time.Millisecond)),
+		ratio:    fmt.Sprintf("%.2fx floor; the default is %.1fx faster", float64(ew)/float64(efloor), speedup), ping: pct(lat), rss: "-",
+		target: "default >= 4x faster", ok: speedup >= 4})
+
+	cl, err := fftest.StartCluster("", fftest.Binary{}, 3, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
+	cc := cl.Client()
+	defer cc.Close()
+	creseed := func() error {
+		if err := cl.Reset(ctx); err != nil {
+			return err
+		}
+		fftest.SetPartitions(ctx, cc, cfg.partitons)
+		fftest.RegisterLanes(ctx, cc, lanes...)
+		if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
+			return err
+		}
+		return cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
+	}
+	for _, v := range stallVariants {
+		if err := creseed(); err != nil {
+			return err
+		}
+		pg := startPinger(cl.Seeds()...)
+		r, err := runToDevNull(cfg.bin, append([]string{"promote", "--cluster", "--url", cl.URL(), "-o", "json"}, v.args...)...)
+		var worst []time.Duration
+		var worstP99 time.Duration
+		for _, lat := range pg.Stop() {
+			if q := p99(lat); q >= worstP99 {
+				worstP99, worst = q, lat
+			}
+		}
+		if err != nil {
+			return err
+		}
+		var maxUsec int64
+		cl.ForEachPrimary(ctx, func(n *redis.Client) error {
+			_, u := fcallUsec(n)
+			maxUsec = max(maxUsec, u)
+			return nil
+		})
+		row := benchRow{name: "fairness, 3-primary cluster: " + v.name, ffdelay: r.wall.Round(time.Millisecond).String(),
+			baseline: fmt.Sprintf("busiest primary's floor %s; standalone default %s", (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond), standaloneDefault.Round(time.Millisecond)),
+			ratio:    fmt.Sprintf("%.2fx standalone speed", float64(standaloneDefault)/float64(r.wall)), ping: pct(worst) + " (worst primary)", rss: mb(r.rssKB)}
+		if v.args == nil {
+			row.target, row.ok = "no slower than standalone, worst p99 <= 4ms", r.wall <= standaloneDefault && worstP99 <= 4*time.Millisecond
+		}
+		emit(row)
+	}
+	return nil
+}
