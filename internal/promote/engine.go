@@ -65,8 +65,9 @@ const DefaultPipelines = 2
 // on one partition) still keeps the pipelines busy.
 const pageSize = 1024
 
-// readBudget bounds the members read in one pipelined page read.
-const readBudget = 4096
+// readBudget bounds the members read in one pipelined page read: two
+// pages, about a millisecond of server time.
+const readBudget = 2048
 
 // Run is one pass over the scope.
 type Run struct {

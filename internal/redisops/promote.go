@@ -136,9 +136,11 @@ type CoreRequest struct {
 type CoreView struct {
 	Exists                                    bool
 	Phase, Eligibility, Ownership, DelayUntil string
-	Priority, CreatedAt                       string
-	InEligible                                bool
-	Namespace                                 string
+	// Priority and CreatedAt are read by repairs only.
+	Priority, CreatedAt string
+	// InEligible is read only for eligible_now executions.
+	InEligible bool
+	Namespace  string
 	// Tags holds the requested tags' values; nil entries are missing.
 	Tags []*string
 	// Err is set when the core or the eligible set could not be read.
@@ -147,54 +149,55 @@ type CoreView struct {
 	TagsErr error
 }
 
+// coreChunk bounds the commands of one core-read pipeline: about a
+// millisecond of server time, so reads do not stall other clients longer
+// than an FCALL batch does.
+const coreChunk = 256
+
 // ReadCores reads every request's core (and, when tagKeys is not empty,
-// those tags) in one pipeline.
+// those tags): one HMGET each, in pipelines of coreChunk; then, only for
+// the executions that say eligible_now, whether their lane's eligible set
+// holds them (the misindexed shape).
 func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, tagKeys []string) ([]CoreView, error) {
-	type reads struct {
-		exists *redis.IntCmd
-		core   *redis.SliceCmd
-		elig   *redis.FloatCmd
-		tags   *redis.SliceCmd
-	}
-	rd := make([]reads, len(reqs))
-	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
-		for i, r := range reqs {
-			core := CoreKey(r.ID.Partition, r.ID.Raw)
-			rd[i].exists = p.Exists(ctx, core)
-			rd[i].core = p.HMGet(ctx, core, "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until",
-				"namespace", "priority", "created_at")
-			rd[i].elig = p.ZScore(ctx, EligibleKey(r.ID.Partition, r.Lane), r.ID.Raw)
-			if len(tagKeys) > 0 {
-				rd[i].tags = p.HMGet(ctx, TagsKey(r.ID.Partition, r.ID.Raw), tagKeys...)
-			}
-		}
-		return nil
-	})
-	if err != nil && !errNil(err) && kindOf(err) != KindOther {
-		return nil, c.wrap(sh.addr, err)
-	}
 	out := make([]CoreView, len(reqs))
+	core := make([]*redis.SliceCmd, len(reqs))
+	tags := make([]*redis.SliceCmd, len(reqs))
+	for start := 0; start < len(reqs); start += coreChunk {
+		end := min(start+coreChunk, len(reqs))
+		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+			for i := start; i < end; i++ {
+				r := reqs[i]
+				core[i] = p.HMGet(ctx, CoreKey(r.ID.Partition, r.ID.Raw), "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace")
+				if len(tagKeys) > 0 {
+					tags[i] = p.HMGet(ctx, TagsKey(r.ID.Partition, r.ID.Raw), tagKeys...)
+				}
+			}
+			return nil
+		})
+		if err != nil && !errNil(err) && kindOf(err) != KindOther {
+			return nil, c.wrap(sh.addr, err)
+		}
+	}
+	var eligibleNow []int
 	for i := range reqs {
 		v := &out[i]
-		n, err1 := rd[i].exists.Result()
-		vals, err2 := rd[i].core.Result()
-		if err := firstErr(err1, err2); err != nil {
+		vals, err := core[i].Result()
+		if err == nil && len(vals) != 5 {
+			err = fmt.Errorf("HMGET answered %d values for 5 fields", len(vals))
+		}
+		if err != nil {
 			v.Err = fmt.Errorf("cannot read core: %w", err)
 			continue
 		}
-		if len(vals) != 7 {
-			v.Err = fmt.Errorf("cannot read core: HMGET answered %d values for 7 fields", len(vals))
-			continue
+		v.Phase, v.Eligibility, v.Ownership, v.DelayUntil, v.Namespace = str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3]), str(vals[4])
+		// A core has these fields from its creation on: none of them
+		// means there is no core (HMGET cannot tell the two apart).
+		v.Exists = vals[0] != nil || vals[1] != nil || vals[2] != nil || vals[3] != nil || vals[4] != nil
+		if v.Eligibility == "eligible_now" {
+			eligibleNow = append(eligibleNow, i)
 		}
-		if err := rd[i].elig.Err(); err != nil && !errNil(err) {
-			v.Err = fmt.Errorf("cannot read eligible set: %w", err)
-			continue
-		}
-		v.Exists, v.InEligible = n > 0, rd[i].elig.Err() == nil
-		v.Phase, v.Eligibility, v.Ownership, v.DelayUntil = str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3])
-		v.Namespace, v.Priority, v.CreatedAt = str(vals[4]), str(vals[5]), str(vals[6])
-		if rd[i].tags != nil {
-			tv, err := rd[i].tags.Result()
+		if tags[i] != nil {
+			tv, err := tags[i].Result()
 			if err == nil && len(tv) != len(tagKeys) {
 				err = fmt.Errorf("HMGET answered %d values for %d tags", len(tv), len(tagKeys))
 			}
@@ -209,6 +212,30 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 				}
 			}
 		}
+	}
+	if len(eligibleNow) == 0 {
+		return out, nil
+	}
+	elig := make([]*redis.FloatCmd, len(eligibleNow))
+	for start := 0; start < len(eligibleNow); start += coreChunk {
+		end := min(start+coreChunk, len(eligibleNow))
+		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+			for k := start; k < end; k++ {
+				r := reqs[eligibleNow[k]]
+				elig[k] = p.ZScore(ctx, EligibleKey(r.ID.Partition, r.Lane), r.ID.Raw)
+			}
+			return nil
+		})
+		if err != nil && !errNil(err) && kindOf(err) != KindOther {
+			return nil, c.wrap(sh.addr, err)
+		}
+	}
+	for k, i := range eligibleNow {
+		if err := elig[k].Err(); err != nil && !errNil(err) {
+			out[i].Err = fmt.Errorf("cannot read eligible set: %w", err)
+			continue
+		}
+		out[i].InEligible = elig[k].Err() == nil
 	}
 	return out, nil
 }
