@@ -90,6 +90,9 @@ type deps struct {
 	// terminal reports whether a writer is a terminal (--color auto,
 	// --progress auto); tests override it.
 	terminal func(io.Writer) bool
+	// passwordSource names where the password came from (never the
+	// password), for -v.
+	passwordSource string
 }
 
 func (d *deps) getenv(k string) string { return d.env[k] }

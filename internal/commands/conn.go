@@ -189,13 +189,15 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 		if err != nil {
 			return o, err
 		}
-		o.Password = pw
+		o.Password, d.passwordSource = pw, "--password-file "+file
 	case hasURLPassword:
-		o.Password = urlPassword
+		o.Password, d.passwordSource = urlPassword, "the URL"
 	case d.getenv("FFDELAY_PASSWORD") != "":
-		o.Password = d.getenv("FFDELAY_PASSWORD")
+		o.Password, d.passwordSource = d.getenv("FFDELAY_PASSWORD"), "FFDELAY_PASSWORD"
+	case d.getenv("REDISCLI_AUTH") != "":
+		o.Password, d.passwordSource = d.getenv("REDISCLI_AUTH"), "REDISCLI_AUTH"
 	default:
-		o.Password = d.getenv("REDISCLI_AUTH")
+		d.passwordSource = "none"
 	}
 	timeout, err := ParseDuration("--timeout", strOr(c, flagTimeout, "5s"))
 	if err != nil {

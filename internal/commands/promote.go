@@ -85,6 +85,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if opts.Verbose {
+				d.printer.Note("password from %s", d.passwordSource)
+			}
 			if opts.IntervalRaised {
 				d.printer.Warn("--interval is below the engine's floor; raised to %s", minInterval)
 			}
