@@ -104,7 +104,7 @@ func runAudit(ctx context.Context, o auditOptions, client *redisops.Client, p *o
 	}
 	w.End(output.AuditEnd{Scanned: scanned, Totals: totals, Scope: len(scope.Partitions)})
 	if o.Scope.MetricsFile != "" {
-		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "audit", started: started, audit: &totals}); err != nil {
+		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "audit", Started: started, Audit: &totals}); err != nil {
 			return err
 		}
 	}

@@ -161,7 +161,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 	}
 	p.Checks(r)
 	if o.Scope.MetricsFile != "" {
-		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "check", started: started, checks: r.Checks, groups: k.groups}); err != nil && stop == nil {
+		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "check", Started: started, Checks: r.Checks, Groups: k.groups}); err != nil && stop == nil {
 			stop = err
 		}
 	}

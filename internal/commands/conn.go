@@ -3,6 +3,7 @@ package commands
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -33,6 +34,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Usage: "output `FORMAT`: table, json or ndjson [$FFDELAY_OUTPUT]"},
 		&cli.StringFlag{Name: flagColor, Usage: "colour: auto, always or never (NO_COLOR disables it)", Value: "auto"},
 		&cli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "no progress or notes on stderr"},
+		&cli.StringFlag{Name: flagLogFormat, Usage: "stderr as `FORMAT`: text, or json lines with time, level and msg for log collectors [$FFDELAY_LOG_FORMAT]"},
 	}
 }
 
@@ -116,6 +118,13 @@ func setupOutput(c *cli.Context, d *deps) error {
 		return usageError("--color %q: use auto, always or never", mode)
 	}
 	d.printer = output.New(d.stdout, d.stderr, f, useColor && f == output.Table, quiet)
+	switch lf := strOr(c, flagLogFormat, d.getenv("FFDELAY_LOG_FORMAT")); lf {
+	case "", "text":
+	case "json":
+		d.printer.SetLogger(slog.New(slog.NewJSONHandler(d.stderr, nil)))
+	default:
+		return usageError("--log-format %q: use text or json", lf)
+	}
 	return nil
 }
 

@@ -109,7 +109,7 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	}
 	warnEmptyScope(p, o.Scope, scope, delayed)
 	if o.Scope.MetricsFile != "" {
-		return writeMetrics(o.Scope.MetricsFile, metricsRun{command: "list", started: started, groups: groups})
+		return output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "list", Started: started, Groups: groups})
 	}
 	return nil
 }

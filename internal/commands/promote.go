@@ -32,6 +32,9 @@ type promoteOptions struct {
 	Watch      bool
 	Interval   time.Duration
 	MaxCycles  int
+	// Listen is the standby endpoint's address (--listen, FFDELAY_LISTEN).
+	Listen       string
+	PerPartition bool
 	// IntervalRaised is set when a too-short interval was raised to 100ms.
 	IntervalRaised bool
 	// Progress shows a progress bar on stderr for backlogs of at least
@@ -71,6 +74,8 @@ Examples:
 			&cli.BoolFlag{Name: flagWatch, Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
 			&cli.StringFlag{Name: flagInterval, Usage: "watch interval `D`, start to start, minimum 100ms (default: $FF_DELAYED_PROMOTER_INTERVAL_MS or 750ms)"},
 			&cli.StringFlag{Name: flagMaxCycles, Usage: "stop watching after `N` cycles"},
+			&cli.StringFlag{Name: flagListen, Usage: "with --watch, serve /metrics, /healthz and /readyz on `ADDR` (host:port) [$FFDELAY_LISTEN]"},
+			&cli.BoolFlag{Name: flagMetricsPerPartition, Usage: "with --listen, label the backlog gauges by partition too (many series)"},
 			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big backlog), always or never", Value: "auto"},
 		),
 		Action: func(c *cli.Context) error {
@@ -184,6 +189,13 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	if (c.IsSet(flagInterval) || c.IsSet(flagMaxCycles)) && !o.Watch {
 		return o, usageError("--interval and --max-cycles only apply with --watch")
 	}
+	o.Listen, o.PerPartition = c.String(flagListen), c.Bool(flagMetricsPerPartition)
+	if o.Listen == "" && o.Watch {
+		o.Listen = d.getenv("FFDELAY_LISTEN")
+	}
+	if c.IsSet(flagListen) && !o.Watch {
+		return o, usageError("--listen serves a watch loop's metrics: add --watch")
+	}
 	if o.Progress, o.ProgressMin, err = progressMode(c, d, o.Watch); err != nil {
 		return o, err
 	}
@@ -288,7 +300,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	}
 	w.End(end)
 	if o.Scope.MetricsFile != "" {
-		if err := writeMetrics(o.Scope.MetricsFile, metricsRun{command: "promote", started: started, totals: &totals, groups: backlog}); err != nil {
+		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "promote", Started: started, Totals: &totals, Groups: backlog}); err != nil {
 			return err
 		}
 	}

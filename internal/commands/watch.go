@@ -33,6 +33,10 @@ func newBackoff() *backoff {
 	return &backoff{fails: map[string]int{}, skipUntil: map[string]int{}, reported: map[string]bool{}}
 }
 
+// stuck counts the ids failing cycle after cycle (reported once, still
+// failing).
+func (b *backoff) stuck() int { return len(b.reported) }
+
 // skipSet is the ids that sit out this cycle. It is a copy made before
 // the cycle starts: the promotion workers read it concurrently while the
 // results of the same cycle update the backoff's own maps.
@@ -86,6 +90,15 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	retryDelay := o.Interval
 	libraryChecked := false
 	var discoveredAt time.Time
+	var sb *standby
+	if o.Listen != "" {
+		var err error
+		if sb, err = startStandby(o.Listen, o.PerPartition); err != nil {
+			return err
+		}
+		defer sb.close()
+		p.Note("serving /metrics, /healthz and /readyz on http://%s", sb.Addr())
+	}
 	if !p.Machine() {
 		p.Note("watching for due executions every %s; a line for each cycle that promotes, cleans or fails something (idle cycles are silent); Ctrl-C stops after the batch in flight", o.Interval)
 	}
@@ -111,6 +124,14 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 			c, scope, err = watchCycle(ctx, o, conn, &client, &libraryChecked, bo, cycle, warn)
 		}
 		err = explain(ctx, conn, err)
+		if sb != nil && !errors.Is(err, context.Canceled) {
+			if err == nil && scope.Count > 0 {
+				sb.metrics.Backlog(c.Backlog)
+			}
+			sb.cycle(c, err, bo.stuck())
+		}
+		p.Log("cycle", "cycle", c.Cycle, "promoted", c.Totals.Promoted, "cleaned", c.Totals.Cleaned,
+			"failed", c.Totals.Failed, "duration_ms", c.DurationMs, "server", conn.Addrs, "error", c.Error)
 		if o.Scope.Discover && o.Scope.Discovered == nil && scope.Discovered != nil {
 			o.Scope.Discovered, discoveredAt = scope.Discovered, time.Now()
 		}
@@ -191,6 +212,16 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 		}
 		*libraryChecked = true
 	}
+	if o.Listen != "" {
+		// The standby's backlog gauges, as the cycle finds them.
+		list, err := cl.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
+		if err != nil {
+			return done(scope, err)
+		}
+		if c.Backlog, err = list.Groups(ctx, 0); err != nil {
+			return done(scope, err)
+		}
+	}
 	ro := o.runOptions(scope.Scope)
 	skip := bo.skipSet(cycle)
 	ro.Skip = skip
@@ -202,6 +233,13 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	c.StartedMs = run.ServerTimeMs
 	err = run.Execute(ctx, func(r model.Result) {
 		c.Totals.Add(r.Outcome)
+		switch r.Outcome {
+		case model.NotFoundCleaned, model.NotRunnableCleaned, model.NotDelayedCleaned:
+			if c.Cleaned == nil {
+				c.Cleaned = map[string]int64{}
+			}
+			c.Cleaned[string(r.Outcome)]++
+		}
 		if bo.record(r, cycle) {
 			c.Failures = append(c.Failures, output.NewFailure(r))
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/fatih/color"
@@ -43,9 +44,24 @@ type Printer struct {
 	out    *bufio.Writer
 	errw   io.Writer
 	color  bool
+	// log, when set (--log-format json), takes every message meant for
+	// stderr as a structured line.
+	log *slog.Logger
 	// encErr is the first value that could not be encoded as JSON: the
 	// run must not end with exit 0 on a document that lacks it.
 	encErr error
+}
+
+// SetLogger sends warnings, notes and errors to l as JSON lines (with
+// time, level, msg and fields) instead of ffdelay's own stderr format.
+func (p *Printer) SetLogger(l *slog.Logger) { p.log = l }
+
+// Log writes a structured line when a logger is set (a watch cycle's
+// figures, for log collectors); nothing otherwise.
+func (p *Printer) Log(msg string, args ...any) {
+	if p.log != nil {
+		p.log.Info(msg, args...)
+	}
 }
 
 // EncodeErr is the first JSON encoding error of the run, if any.
@@ -72,6 +88,10 @@ func (p *Printer) Machine() bool { return p.Format != Table }
 // Warn prints a warning on stderr.
 func (p *Printer) Warn(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
+	if p.log != nil {
+		p.log.Warn(msg)
+		return
+	}
 	if p.Machine() {
 		p.errJSON(map[string]any{"warning": msg})
 		return
@@ -86,6 +106,10 @@ func (p *Printer) Note(format string, args ...any) {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
+	if p.log != nil {
+		p.log.Info(msg)
+		return
+	}
 	if p.Machine() {
 		p.errJSON(map[string]any{"note": msg})
 		return
@@ -97,6 +121,10 @@ func (p *Printer) Note(format string, args ...any) {
 // Error prints one line saying what went wrong and what to do.
 func (p *Printer) Error(err error, code int) {
 	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	if p.log != nil {
+		p.log.Error(msg, "exit_code", code)
+		return
+	}
 	if p.Machine() {
 		p.errJSON(map[string]any{"error": msg, "exit_code": code})
 		return

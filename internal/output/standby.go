@@ -1,0 +1,125 @@
+package output
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// StandbyMetrics are what `promote --watch --listen` serves on /metrics.
+type StandbyMetrics struct {
+	Registry     *prometheus.Registry
+	perPartition bool
+
+	promotions    *prometheus.CounterVec
+	due           *prometheus.GaugeVec
+	delayed       *prometheus.GaugeVec
+	overdue       *prometheus.GaugeVec
+	cycleDuration prometheus.Histogram
+	lastSuccess   prometheus.Gauge
+	serverUp      prometheus.Gauge
+	stuck         prometheus.Gauge
+}
+
+// NewStandbyMetrics registers the standby's metrics with Go and process
+// collectors. perPartition adds a partition label to the backlog gauges
+// (256 partitions x lanes can be many series, so it is opt-in).
+func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
+	labels := []string{"lane"}
+	if perPartition {
+		labels = []string{"partition", "lane"}
+	}
+	m := &StandbyMetrics{
+		Registry:     prometheus.NewRegistry(),
+		perPartition: perPartition,
+		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ffdelay_promotions_total",
+			Help: "Executions handled by the watch loop, by outcome (not_delayed_cleaned counts races lost to another promoter)."}, []string{"outcome"}),
+		due: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_due",
+			Help: "Delayed executions whose time has come, at the start of the last cycle."}, labels),
+		delayed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_delayed",
+			Help: "Executions in the delayed sets, at the start of the last cycle."}, labels),
+		overdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_max_overdue_seconds",
+			Help: "Overdue age of the oldest due execution (by its score), at the start of the last cycle."}, labels),
+		cycleDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ffdelay_cycle_duration_seconds",
+			Help: "How long each watch cycle took.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_last_success_timestamp_seconds",
+			Help: "When a cycle last reached the server and the library, in seconds since the epoch."}),
+		serverUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_server_up",
+			Help: "1 when the last cycle reached the server and the library, else 0."}),
+		stuck: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_stuck_executions",
+			Help: "Executions failing cycle after cycle (needs_repair, Lua errors), as last seen."}),
+	}
+	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Backlog sets the backlog gauges from one reading of the groups.
+func (m *StandbyMetrics) Backlog(groups []model.Group) {
+	m.due.Reset()
+	m.delayed.Reset()
+	m.overdue.Reset()
+	type agg struct {
+		due, delayed int64
+		overdue      int64
+	}
+	byKey := map[string]*agg{}
+	var keys [][]string
+	for _, g := range groups {
+		lv := []string{g.Lane}
+		if m.perPartition {
+			lv = []string{strconv.Itoa(g.Partition), g.Lane}
+		}
+		k := lv[0]
+		if len(lv) == 2 {
+			k += "\x00" + lv[1]
+		}
+		a := byKey[k]
+		if a == nil {
+			a = &agg{}
+			byKey[k] = a
+			keys = append(keys, lv)
+		}
+		a.due += g.Due
+		a.delayed += g.Delayed
+		a.overdue = max(a.overdue, g.MaxOverdueMs)
+	}
+	for _, lv := range keys {
+		k := lv[0]
+		if len(lv) == 2 {
+			k += "\x00" + lv[1]
+		}
+		a := byKey[k]
+		m.due.WithLabelValues(lv...).Set(float64(a.due))
+		m.delayed.WithLabelValues(lv...).Set(float64(a.delayed))
+		m.overdue.WithLabelValues(lv...).Set(float64(a.overdue) / 1000)
+	}
+}
+
+// Cycle records one watch cycle: its outcomes, its duration, and whether
+// it reached the server and the library.
+func (m *StandbyMetrics) Cycle(c Cycle, ok bool, stuck int) {
+	t := c.Totals
+	for o, n := range map[string]int64{
+		string(model.Promoted): t.Promoted, string(model.NotYetDue): t.NotYetDue,
+		"skipped": t.Skipped, "failed": t.Failed, string(model.Repaired): t.Repaired, string(model.NeedsRepair): t.NeedsRepair,
+	} {
+		if n > 0 {
+			m.promotions.WithLabelValues(o).Add(float64(n))
+		}
+	}
+	for o, n := range c.Cleaned {
+		m.promotions.WithLabelValues(o).Add(float64(n))
+	}
+	m.cycleDuration.Observe(float64(c.DurationMs) / 1000)
+	m.stuck.Set(float64(stuck))
+	if ok {
+		m.serverUp.Set(1)
+		m.lastSuccess.Set(float64(time.Now().UnixMilli()) / 1000)
+	} else {
+		m.serverUp.Set(0)
+	}
+}
