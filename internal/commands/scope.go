@@ -246,15 +246,6 @@ func knownLanes(registered []string, envLanes string) []string {
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // warnEmptyScope says what a run that found nothing may have missed: a
 // server or database without any FlowFabric data (a wrong --url is not
 // "nothing due"), or a --lane that exists nowhere (a typo). delayed counts

@@ -350,15 +350,6 @@ func (s Scope) Groups(partitions []int) []PartitionLane {
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // AllPartitions lists every partition the scope touches, Extra included.
 func (s Scope) AllPartitions() []int {
 	seen := map[int]bool{}
