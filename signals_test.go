@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -96,6 +97,10 @@ func testSignalMidPromote(t *testing.T, bin string, server fftest.Binary) {
 			err := cmd.Wait()
 			if got := exitCodeOf(err); got != tc.code {
 				t.Fatalf("exit code %d, want %d (%v); stderr: %s", got, tc.code, err, stderr.String())
+			}
+			// The signal is named as on-call knows it, not "interrupt".
+			if name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[tc.sig]; !strings.Contains(stderr.String(), "interrupted by "+name) {
+				t.Errorf("stderr does not name %s: %s", name, stderr.String())
 			}
 			var doc struct {
 				Totals      model.PromoteTotals `json:"totals"`

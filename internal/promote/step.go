@@ -70,6 +70,10 @@ func (r *Run) step(ctx context.Context, w *worker, cs []*cursor, emit func(model
 		reqs[i] = c.request()
 	}
 	pages, err := r.c.ReadPages(ctx, w.sh, reqs)
+	if ctx.Err() != nil {
+		// Interrupted: what was not read is left as it is, with no result.
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +271,11 @@ func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, resul
 		tagKeys[i] = t.Key
 	}
 	views, err := r.c.ReadCores(ctx, w.sh, reqs, tagKeys)
+	if ctx.Err() != nil {
+		// Interrupted before these were looked at: no result for them,
+		// they stay where they are (a cancelled read is not a failure).
+		return nil, nil, ctx.Err()
+	}
 	if err != nil {
 		return nil, nil, err
 	}
