@@ -40,7 +40,7 @@ func bench(args []string) error {
 	bin := fs.String("ffdelay", "./ffdelay", "ffdelay binary")
 	quick := fs.Bool("quick", false, "small sizes, to check the bench itself")
 	huge := fs.Int("huge", 1_000_000, "executions for the peak-memory case (0 skips it)")
-	cases := fs.String("cases", "promote,idle,cluster,memory,fairness", "which cases to run")
+	cases := fs.String("cases", "promote,idle,cluster,memory,fairness,paging", "which cases to run")
 	extra := fs.String("args", "", "extra ffdelay arguments for every run, space-separated (for tuning)")
 	fs.Parse(args)
 	cfg := benchConfig{bin: *bin, small: 10_000, large: 100_000, huge: *huge, partitons: 256, latency: 2 * time.Millisecond}
@@ -77,11 +77,12 @@ func bench(args []string) error {
 		"cluster":  benchCluster,
 		"memory":   benchMemory,
 		"fairness": benchFairness,
+		"paging":   benchPaging,
 	}
 	for _, name := range strings.Split(*cases, ",") {
 		step, ok := steps[name]
 		if !ok {
-			return fmt.Errorf("unknown case %q: use promote, idle, cluster, memory, fairness", name)
+			return fmt.Errorf("unknown case %q: use promote, idle, cluster, memory, fairness, paging", name)
 		}
 		if err := step(cfg, emit); err != nil {
 			return err
