@@ -251,14 +251,23 @@ func (f *Functions) Create(ctx context.Context, e *RealExec, delayUntil string) 
 	return err
 }
 
-// Claim issues a claim grant and claims e, as a worker does.
-func (f *Functions) Claim(ctx context.Context, e *RealExec) error {
+// grant issues a claim grant for e (ff_issue_claim_grant), as the
+// scheduler does before a worker claims; it returns the worker's identity
+// arguments, shared by the claim functions.
+func (f *Functions) grant(ctx context.Context, e *RealExec) (map[string]string, error) {
 	common := map[string]string{
 		"execution_id": e.ID, "worker_id": workerID, "worker_instance_id": workerInstanceID,
 		"lane_id": e.Lane, "lane": e.Lane, "capability_hash": "", "capability_snapshot_hash": "",
 	}
 	grant := with(common, map[string]string{"grant_ttl_ms": "30000", "route_snapshot_json": "", "admission_summary": "", "worker_capabilities_csv": ""})
-	if _, err := f.call(ctx, "ff_issue_claim_grant", e, "", grant); err != nil {
+	_, err := f.call(ctx, "ff_issue_claim_grant", e, "", grant)
+	return common, err
+}
+
+// Claim issues a claim grant and claims e, as a worker does.
+func (f *Functions) Claim(ctx context.Context, e *RealExec) error {
+	common, err := f.grant(ctx, e)
+	if err != nil {
 		return err
 	}
 	e.leaseID, e.attemptID = newUUID(), newUUID()
@@ -280,16 +289,12 @@ func (f *Functions) Claim(ctx context.Context, e *RealExec) error {
 // suspension (ff_claim_resumed_execution, after a claim grant), as a worker
 // picks up a resumed execution.
 func (f *Functions) ClaimResumed(ctx context.Context, e *RealExec) error {
-	common := map[string]string{
-		"execution_id": e.ID, "worker_id": workerID, "worker_instance_id": workerInstanceID,
-		"lane_id": e.Lane, "lane": e.Lane, "capability_hash": "", "capability_snapshot_hash": "",
-	}
-	grant := with(common, map[string]string{"grant_ttl_ms": "30000", "route_snapshot_json": "", "admission_summary": "", "worker_capabilities_csv": ""})
-	if _, err := f.call(ctx, "ff_issue_claim_grant", e, "", grant); err != nil {
+	common, err := f.grant(ctx, e)
+	if err != nil {
 		return err
 	}
 	e.leaseID = newUUID()
-	_, err := f.call(ctx, "ff_claim_resumed_execution", e, "", with(common, map[string]string{
+	_, err = f.call(ctx, "ff_claim_resumed_execution", e, "", with(common, map[string]string{
 		"lease_id": e.leaseID, "lease_ttl_ms": "30000", "renew_before_ms": "10000", "remaining_attempt_timeout_ms": ""}))
 	return err
 }

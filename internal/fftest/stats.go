@@ -1,9 +1,6 @@
 package fftest
 
-import (
-	"strconv"
-	"strings"
-)
+import "github.com/flowfabric/ffdelay/internal/redisops"
 
 // CommandStat is one command's line of INFO commandstats.
 type CommandStat struct{ Calls, Usec int64 }
@@ -11,26 +8,8 @@ type CommandStat struct{ Calls, Usec int64 }
 // ParseCommandStat finds cmd (lower case, e.g. "fcall" or "zrangebyscore")
 // in an INFO commandstats reply.
 func ParseCommandStat(info, cmd string) CommandStat {
-	var st CommandStat
-	prefix := "cmdstat_" + cmd + ":"
-	for _, l := range strings.Split(info, "\n") {
-		l = strings.TrimSpace(l)
-		rest, ok := strings.CutPrefix(l, prefix)
-		if !ok {
-			continue
-		}
-		for _, kv := range strings.Split(rest, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				st.Calls = n
-			case "usec":
-				st.Usec = n
-			}
-		}
-	}
-	return st
+	calls, usec := redisops.ParseCommandStat(info, cmd)
+	return CommandStat{Calls: calls, Usec: usec}
 }
 
 // CommandCalls is ParseCommandStat's call count.

@@ -186,8 +186,16 @@ func (c *Client) FCallStats(ctx context.Context, sh *Shard) (calls, usec int64, 
 	if err != nil {
 		return 0, 0, c.wrap(sh.addr, err)
 	}
+	calls, usec = ParseCommandStat(info, "fcall")
+	return calls, usec, nil
+}
+
+// ParseCommandStat finds cmd (lower case, e.g. "fcall") in an INFO
+// commandstats reply and returns its calls and µs.
+func ParseCommandStat(info, cmd string) (calls, usec int64) {
+	prefix := "cmdstat_" + cmd + ":"
 	for _, line := range strings.Split(info, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_fcall:")
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), prefix)
 		if !ok {
 			continue
 		}
@@ -202,5 +210,5 @@ func (c *Client) FCallStats(ctx context.Context, sh *Shard) (calls, usec int64, 
 			}
 		}
 	}
-	return calls, usec, nil
+	return calls, usec
 }

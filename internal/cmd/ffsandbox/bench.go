@@ -217,6 +217,23 @@ func backlogServer(cfg benchConfig, n, spread int, lanes []string, shape fftest.
 	return s, c, stop, nil
 }
 
+// clusterReseed empties the cluster, loads the fixture library and seeds
+// the large backlog afresh, with the primaries' counters reset.
+func clusterReseed(cl *fftest.Cluster, cc *redis.ClusterClient, cfg benchConfig, lanes []string) func() error {
+	return func() error {
+		ctx := context.Background()
+		if err := cl.Reset(ctx); err != nil {
+			return err
+		}
+		fftest.SetPartitions(ctx, cc, cfg.partitons)
+		fftest.RegisterLanes(ctx, cc, lanes...)
+		if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
+			return err
+		}
+		return cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
+	}
+}
+
 func lanesN(n int) []string {
 	out := []string{"default"}
 	for i := 1; i < n; i++ {

@@ -206,17 +206,7 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 	// fairness. On this 2-core machine three busy primaries and ffdelay
 	// already share two cores, so the fairness figure shows CPU
 	// scheduling as much as the servers' event loops.
-	reseed := func() error {
-		if err := cl.Reset(ctx); err != nil {
-			return err
-		}
-		fftest.SetPartitions(ctx, cc, cfg.partitons)
-		fftest.RegisterLanes(ctx, cc, lanes...)
-		if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
-			return err
-		}
-		return cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
-	}
+	reseed := clusterReseed(cl, cc, cfg, lanes)
 	for _, pipelines := range []string{"1", "2"} {
 		if err := reseed(); err != nil {
 			return err

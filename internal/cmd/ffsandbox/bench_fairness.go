@@ -97,17 +97,7 @@ func benchFairness(cfg benchConfig, emit func(benchRow)) error {
 	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
 	cc := cl.Client()
 	defer cc.Close()
-	creseed := func() error {
-		if err := cl.Reset(ctx); err != nil {
-			return err
-		}
-		fftest.SetPartitions(ctx, cc, cfg.partitons)
-		fftest.RegisterLanes(ctx, cc, lanes...)
-		if err := seedBacklog(cc, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
-			return err
-		}
-		return cl.ForEachPrimary(ctx, func(n *redis.Client) error { return n.ConfigResetStat(ctx).Err() })
-	}
+	creseed := clusterReseed(cl, cc, cfg, lanes)
 	for _, v := range stallVariants {
 		if err := creseed(); err != nil {
 			return err
