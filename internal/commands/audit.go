@@ -43,30 +43,23 @@ Examples:
 			&cli.BoolFlag{Name: flagRepair, Usage: "re-index stranded and lost_delayed executions atomically (needs +watch +multi +exec)"},
 			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big keyspace), always or never", Value: "auto"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := setupOutput(c, d); err != nil {
-				return err
-			}
-			if c.NArg() > 0 {
-				return usageError("audit takes no arguments, got %q", c.Args().First())
-			}
-			scope, err := parseScopeOptions(c, d)
-			if err != nil {
-				return err
-			}
-			o := auditOptions{Scope: scope, Repair: c.Bool(flagRepair)}
-			if o.Progress, o.ProgressMin, err = progressMode(c, d, false); err != nil {
-				return err
-			}
-			conn, err := connOptions(c, d)
-			if err != nil {
-				return err
-			}
-			return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
-				return runAudit(ctx, o, client, d.printer)
-			})
-		},
+		Action: clientAction(ctx, d, parseAuditOptions, runAudit),
 	}
+}
+
+func parseAuditOptions(c *cli.Context, d *deps) (auditOptions, error) {
+	if c.NArg() > 0 {
+		return auditOptions{}, usageError("audit takes no arguments, got %q", c.Args().First())
+	}
+	scope, err := parseScopeOptions(c, d)
+	if err != nil {
+		return auditOptions{}, err
+	}
+	o := auditOptions{Scope: scope, Repair: c.Bool(flagRepair)}
+	if o.Progress, o.ProgressMin, err = progressMode(c, d, false); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 // runAudit walks the partitions in scope and reports (or repairs) every

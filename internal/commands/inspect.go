@@ -29,22 +29,7 @@ Examples:
 			&cli.StringSliceFlag{Name: flagLane, Usage: "also look in lane `NAME`'s sets (default: the core's lane, ff:idx:lanes, $FF_LANES, default)"},
 			&cli.StringFlag{Name: flagPartitions, Usage: "partition count `N` (default: ff:config:partitions)"},
 		},
-		Action: func(c *cli.Context) error {
-			if err := setupOutput(c, d); err != nil {
-				return err
-			}
-			opts, err := parseInspectOptions(c, d)
-			if err != nil {
-				return err
-			}
-			conn, err := connOptions(c, d)
-			if err != nil {
-				return err
-			}
-			return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
-				return runInspect(ctx, opts, client, d.printer)
-			})
-		},
+		Action: clientAction(ctx, d, parseInspectOptions, runInspect),
 	}
 }
 

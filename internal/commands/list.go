@@ -34,22 +34,7 @@ Examples:
 			&cli.BoolFlag{Name: flagExecutions, Usage: "also list due executions, oldest first"},
 			&cli.StringFlag{Name: flagLimit, Usage: "at most `N` executions per group with --executions", Value: "20"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := setupOutput(c, d); err != nil {
-				return err
-			}
-			opts, err := parseListOptions(c, d)
-			if err != nil {
-				return err
-			}
-			conn, err := connOptions(c, d)
-			if err != nil {
-				return err
-			}
-			return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
-				return runList(ctx, opts, client, d.printer)
-			})
-		},
+		Action: clientAction(ctx, d, parseListOptions, runList),
 	}
 }
 

@@ -17,21 +17,14 @@ import (
 
 // promoteOptions are promote's parsed flags.
 type promoteOptions struct {
-	Scope      scopeOptions
-	DryRun     bool
-	Repair     bool
-	Namespace  string
-	Tags       []model.TagFilter
-	Executions []model.ExecutionID
-	Limit      int64
-	Rate       float64
-	BatchSize  int
-	MaxStall   time.Duration
-	Pipelines  int
-	Verbose    bool
-	Watch      bool
-	Interval   time.Duration
-	MaxCycles  int
+	Scope scopeOptions
+	// Run is what the engine is asked to do (its Scope is filled in once
+	// the server has been read).
+	Run       promote.Options
+	Verbose   bool
+	Watch     bool
+	Interval  time.Duration
+	MaxCycles int
 	// Listen is the standby endpoint's address (--listen, FFDELAY_LISTEN).
 	Listen       string
 	PerPartition bool
@@ -116,9 +109,9 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, err
 	}
 	o.Scope = scope
-	o.DryRun, o.Verbose, o.Watch, o.Repair = c.Bool(flagDryRun), c.Bool(flagVerbose), c.Bool(flagWatch), c.Bool(flagRepair)
-	o.Namespace = c.String(flagNamespace)
-	if c.IsSet(flagNamespace) && o.Namespace == "" {
+	o.Run.DryRun, o.Verbose, o.Watch, o.Run.Repair = c.Bool(flagDryRun), c.Bool(flagVerbose), c.Bool(flagWatch), c.Bool(flagRepair)
+	o.Run.Namespace = c.String(flagNamespace)
+	if c.IsSet(flagNamespace) && o.Run.Namespace == "" {
 		return o, usageError("--namespace is empty: give a namespace or leave the flag out")
 	}
 	for _, t := range c.StringSlice(flagTag) {
@@ -126,7 +119,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		if err != nil {
 			return o, usageError("%v", err)
 		}
-		o.Tags = append(o.Tags, f)
+		o.Run.Tags = append(o.Run.Tags, f)
 	}
 	for _, v := range c.StringSlice(flagExecution) {
 		for _, s := range strings.Split(v, ",") {
@@ -134,7 +127,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 			if err != nil {
 				return o, usageError("--execution: %v", err)
 			}
-			o.Executions = append(o.Executions, id)
+			o.Run.Executions = append(o.Run.Executions, id)
 		}
 	}
 	if s := c.String(flagLimit); s != "" {
@@ -142,27 +135,27 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		if err != nil || n < 1 {
 			return o, usageError("--limit %q must be a positive number", s)
 		}
-		o.Limit = n
+		o.Run.Limit = n
 	}
 	if s := c.String(flagRate); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || r <= 0 || r > 1e9 {
 			return o, usageError("--rate %q must be a positive number of promotions per second", s)
 		}
-		o.Rate = r
+		o.Run.Rate = r
 	}
 	if v := c.String(flagBatchSize); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
 			return o, usageError("--batch-size %q must be 1 to 10000", v)
 		}
-		o.BatchSize = n
+		o.Run.BatchSize = n
 	}
-	if o.MaxStall, err = ParseDuration("--"+flagMaxStall, c.String(flagMaxStall)); err != nil {
+	if o.Run.MaxStall, err = ParseDuration("--"+flagMaxStall, c.String(flagMaxStall)); err != nil {
 		return o, usageError("%v", err)
 	}
 	if s := c.String(flagPipelines); s != "" {
-		if o.Pipelines, err = strconv.Atoi(s); err != nil || o.Pipelines < 1 || o.Pipelines > 8 {
+		if o.Run.Pipelines, err = strconv.Atoi(s); err != nil || o.Run.Pipelines < 1 || o.Run.Pipelines > 8 {
 			return o, usageError("--pipelines %q must be 1 to 8", s)
 		}
 	}
@@ -220,8 +213,9 @@ func progressMode(c *cli.Context, d *deps, watch bool) (show bool, min int64, er
 }
 
 func (o promoteOptions) runOptions(scope model.Scope) promote.Options {
-	return promote.Options{Scope: scope, DryRun: o.DryRun, Repair: o.Repair, Namespace: o.Namespace, Tags: o.Tags,
-		Executions: o.Executions, Limit: o.Limit, Rate: o.Rate, BatchSize: o.BatchSize, MaxStall: o.MaxStall, Pipelines: o.Pipelines}
+	ro := o.Run
+	ro.Scope = scope
+	return ro
 }
 
 // progressThreshold is the backlog from which a terminal gets a progress bar.
@@ -238,7 +232,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		// A dry run reads cores only: it goes on, but says what a real
 		// promote would meet.
 		switch {
-		case !o.DryRun:
+		case !o.Run.DryRun:
 			return err
 		case redisops.KindOf(err) == redisops.KindNoLibrary:
 			p.Warn("%v; a dry run reads cores only, but a real promote would stop here (exit 3)", err)
@@ -262,18 +256,18 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
-	if len(o.Executions) == 0 {
+	if len(o.Run.Executions) == 0 {
 		warnEmptyScope(p, o.Scope, scope, run.Delayed)
 	}
 	var bar *progressbar.ProgressBar
 	if o.Progress && run.Due > 0 && run.Due >= o.ProgressMin {
 		desc := "promoting"
-		if o.DryRun {
+		if o.Run.DryRun {
 			desc = "checking"
 		}
 		bar = newProgressBar(run.Due, desc, p)
 	}
-	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.DryRun, Verbose: o.Verbose})
+	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.Run.DryRun, Verbose: o.Verbose})
 	var totals model.PromoteTotals
 	runErr := run.Execute(ctx, func(r model.Result) {
 		totals.Add(r.Outcome)
@@ -285,12 +279,12 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if bar != nil {
 		bar.Finish()
 	}
-	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil, Limit: o.Limit}
-	if b := run.Batches(); b.Batches > 0 && !o.DryRun {
-		end.Batches = &output.BatchStats{Batches: b.Batches, Max: b.Max, Last: b.Last, PerCallUs: b.PerCallUs, MaxStallMs: float64(o.MaxStall) / float64(time.Millisecond)}
+	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil, Limit: o.Run.Limit}
+	if b := run.Batches(); b.Batches > 0 && !o.Run.DryRun {
+		end.Batches = &output.BatchStats{Batches: b.Batches, Max: b.Max, Last: b.Last, PerCallUs: b.PerCallUs, MaxStallMs: float64(o.Run.MaxStall) / float64(time.Millisecond)}
 	}
 	done := totals.Promoted + totals.WouldPromote
-	end.LimitReached = o.Limit > 0 && done >= o.Limit
+	end.LimitReached = o.Run.Limit > 0 && done >= o.Run.Limit
 	// What left the delayed sets (or would, in a dry run) is no longer due.
 	gone := totals.Promoted + totals.Cleaned + totals.Repaired + totals.WouldPromote + totals.WouldClean + totals.WouldRepair
 	end.RemainingDue = max(0, run.Due-gone)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/urfave/cli/v2"
 )
 
 // withClient runs fn with a client for conn. A cluster node reached without
@@ -33,4 +34,28 @@ func explain(ctx context.Context, conn redisops.Options, err error) error {
 		return redisops.Diagnose(ctx, conn, se.Addr, err)
 	}
 	return err
+}
+
+// clientAction is the Action of a command that works on one client: set up
+// the output (so errors can be JSON), parse the options, resolve the
+// connection, then run with a client. parse and run are the command's own,
+// so tests reach option parsing without a server.
+func clientAction[O any](ctx context.Context, d *deps, parse func(*cli.Context, *deps) (O, error),
+	run func(context.Context, O, *redisops.Client, *output.Printer) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := setupOutput(c, d); err != nil {
+			return err
+		}
+		opts, err := parse(c, d)
+		if err != nil {
+			return err
+		}
+		conn, err := connOptions(c, d)
+		if err != nil {
+			return err
+		}
+		return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
+			return run(ctx, opts, client, d.printer)
+		})
+	}
 }

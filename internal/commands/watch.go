@@ -206,7 +206,7 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	if err != nil {
 		return done(scope, err)
 	}
-	if !o.DryRun && !*libraryChecked {
+	if !o.Run.DryRun && !*libraryChecked {
 		if err := cl.RequireLibrary(ctx, scope.Registry.Snapshot); err != nil {
 			return done(scope, err)
 		}

@@ -299,6 +299,18 @@ func p99(lat []time.Duration) time.Duration {
 	return lat[min(len(lat)-1, int(0.99*float64(len(lat))))]
 }
 
+// worstPrimary picks the primary whose PING latencies have the highest p99.
+func worstPrimary(lats [][]time.Duration) ([]time.Duration, time.Duration) {
+	var worst []time.Duration
+	var worstP99 time.Duration
+	for _, lat := range lats {
+		if q := p99(lat); q >= worstP99 {
+			worstP99, worst = q, lat
+		}
+	}
+	return worst, worstP99
+}
+
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
 }

@@ -227,13 +227,7 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		}
 		pg := startPinger(cl.Seeds()...)
 		rp, err := runToDevNull(cfg.bin, "promote", "--cluster", "--url", cl.URL(), "-o", "json", "--pipelines", pipelines)
-		var worst []time.Duration
-		var worstP99 time.Duration
-		for _, lat := range pg.Stop() {
-			if q := p99(lat); q >= worstP99 {
-				worstP99, worst = q, lat
-			}
-		}
+		worst, worstP99 := worstPrimary(pg.Stop())
 		if err != nil {
 			return err
 		}

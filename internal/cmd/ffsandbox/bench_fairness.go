@@ -104,13 +104,7 @@ func benchFairness(cfg benchConfig, emit func(benchRow)) error {
 		}
 		pg := startPinger(cl.Seeds()...)
 		r, err := runToDevNull(cfg.bin, append([]string{"promote", "--cluster", "--url", cl.URL(), "-o", "json"}, v.args...)...)
-		var worst []time.Duration
-		var worstP99 time.Duration
-		for _, lat := range pg.Stop() {
-			if q := p99(lat); q >= worstP99 {
-				worstP99, worst = q, lat
-			}
-		}
+		worst, worstP99 := worstPrimary(pg.Stop())
 		if err != nil {
 			return err
 		}
