@@ -120,8 +120,14 @@ func testStandby(t *testing.T, bin string, server fftest.Binary) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
-	if v := metric("ffdelay_due", map[string]string{"lane": "default"}); v < 0 {
-		t.Errorf("/metrics lacks ffdelay_due{lane=\"default\"}")
+	// A drained lane keeps its backlog series, at 0 ("no data" would fire
+	// absent() alerts and blank dashboards).
+	defaultLane := map[string]string{"lane": "default"}
+	waitFor("ffdelay_due{lane=\"default\"} 0 once drained", func() bool { return metric("ffdelay_due", defaultLane) == 0 })
+	for _, name := range []string{"ffdelay_delayed", "ffdelay_max_overdue_seconds"} {
+		if v := metric(name, defaultLane); v != 0 {
+			t.Errorf("%s{lane=\"default\"} = %v once drained, want 0", name, v)
+		}
 	}
 
 	s.Stop()

@@ -126,7 +126,7 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		err = explain(ctx, conn, err)
 		if sb != nil && !errors.Is(err, context.Canceled) {
 			if err == nil && scope.Count > 0 {
-				sb.metrics.Backlog(c.Backlog)
+				sb.metrics.Backlog(scope.Scope, c.Backlog)
 			}
 			sb.cycle(c, err, bo.stuck())
 		}

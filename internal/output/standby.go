@@ -2,6 +2,7 @@ package output
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -13,6 +14,8 @@ import (
 type StandbyMetrics struct {
 	Registry     *prometheus.Registry
 	perPartition bool
+	// series are the backlog label values set by the last Backlog call.
+	series map[string][]string
 
 	promotions    *prometheus.CounterVec
 	due           *prometheus.GaugeVec
@@ -57,45 +60,58 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 	return m
 }
 
-// Backlog sets the backlog gauges from one reading of the groups.
-func (m *StandbyMetrics) Backlog(groups []model.Group) {
-	m.due.Reset()
-	m.delayed.Reset()
-	m.overdue.Reset()
+// Backlog sets the backlog gauges from one reading of the groups. Every
+// lane in scope (every partition and lane with perPartition) has its series,
+// 0 when its set is empty or gone, so a drained lane reads 0 rather than "no
+// data"; a series whose lane has left the scope is deleted, never frozen at
+// its last value.
+func (m *StandbyMetrics) Backlog(scope model.Scope, groups []model.Group) {
 	type agg struct {
+		labels       []string
 		due, delayed int64
 		overdue      int64
 	}
 	byKey := map[string]*agg{}
-	var keys [][]string
-	for _, g := range groups {
-		lv := []string{g.Lane}
+	var order []string
+	add := func(partition int, lane string) *agg {
+		lv := []string{lane}
 		if m.perPartition {
-			lv = []string{strconv.Itoa(g.Partition), g.Lane}
+			lv = []string{strconv.Itoa(partition), lane}
 		}
-		k := lv[0]
-		if len(lv) == 2 {
-			k += "\x00" + lv[1]
-		}
+		k := strings.Join(lv, "\x00")
 		a := byKey[k]
 		if a == nil {
-			a = &agg{}
+			a = &agg{labels: lv}
 			byKey[k] = a
-			keys = append(keys, lv)
+			order = append(order, k)
 		}
+		return a
+	}
+	for _, pl := range scope.Groups(scope.AllPartitions()) {
+		add(pl.Partition, pl.Lane)
+	}
+	for _, g := range groups {
+		a := add(g.Partition, g.Lane)
 		a.due += g.Due
 		a.delayed += g.Delayed
 		a.overdue = max(a.overdue, g.MaxOverdueMs)
 	}
-	for _, lv := range keys {
-		k := lv[0]
-		if len(lv) == 2 {
-			k += "\x00" + lv[1]
-		}
+	for _, k := range order {
 		a := byKey[k]
-		m.due.WithLabelValues(lv...).Set(float64(a.due))
-		m.delayed.WithLabelValues(lv...).Set(float64(a.delayed))
-		m.overdue.WithLabelValues(lv...).Set(float64(a.overdue) / 1000)
+		m.due.WithLabelValues(a.labels...).Set(float64(a.due))
+		m.delayed.WithLabelValues(a.labels...).Set(float64(a.delayed))
+		m.overdue.WithLabelValues(a.labels...).Set(float64(a.overdue) / 1000)
+	}
+	for k, lv := range m.series {
+		if byKey[k] == nil {
+			m.due.DeleteLabelValues(lv...)
+			m.delayed.DeleteLabelValues(lv...)
+			m.overdue.DeleteLabelValues(lv...)
+		}
+	}
+	m.series = make(map[string][]string, len(byKey))
+	for k, a := range byKey {
+		m.series[k] = a.labels
 	}
 }
 
