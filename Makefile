@@ -1,7 +1,7 @@
 # ffdelay: see, promote and diagnose FlowFabric's delayed executions.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/flowfabric/ffdelay/internal/commands.Version=$(VERSION)
+LDFLAGS := -X github.com/flowfabric/ffdelay/commands.Version=$(VERSION)
 FUZZTIME ?= 10s
 
 .PHONY: build test race demo bench lint fuzz deps clean
@@ -39,21 +39,21 @@ demo: deps build
 	$(GO) run -tags ffsandbox ./internal/cmd/ffsandbox demo --ffdelay ./ffdelay
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/redisops/
+	$(GO) test -run '^$$' -bench . -benchmem ./redisops/
 	$(GO) run -tags ffsandbox ./internal/cmd/ffsandbox bench --ffdelay ./ffdelay
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseExecutionID$$' -fuzztime $(FUZZTIME) ./internal/redisops/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDelayedKey$$' -fuzztime $(FUZZTIME) ./internal/redisops/
-	$(GO) test -run '^$$' -fuzz '^FuzzValidateLane$$' -fuzztime $(FUZZTIME) ./internal/redisops/
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePromoteReply$$' -fuzztime $(FUZZTIME) ./internal/redisops/
-	$(GO) test -run '^$$' -fuzz '^FuzzParsePartitionSpec$$' -fuzztime $(FUZZTIME) ./internal/commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseLanes$$' -fuzztime $(FUZZTIME) ./internal/commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseTagFilter$$' -fuzztime $(FUZZTIME) ./internal/commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseURL$$' -fuzztime $(FUZZTIME) ./internal/commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./internal/commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzReorderArgs$$' -fuzztime $(FUZZTIME) ./internal/commands/
-	$(GO) test -run '^$$' -fuzz '^FuzzSafe$$' -fuzztime $(FUZZTIME) ./internal/output/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseExecutionID$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDelayedKey$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateLane$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePromoteReply$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePartitionSpec$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLanes$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTagFilter$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseURL$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzReorderArgs$$' -fuzztime $(FUZZTIME) ./commands/
+	$(GO) test -run '^$$' -fuzz '^FuzzSafe$$' -fuzztime $(FUZZTIME) ./output/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

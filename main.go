@@ -6,7 +6,7 @@ import (
 	"context"
 	"os"
 
-	"github.com/flowfabric/ffdelay/internal/commands"
+	"github.com/flowfabric/ffdelay/commands"
 )
 
 func main() {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/ffdelay/internal/commands"
+	"github.com/flowfabric/ffdelay/commands"
 	"github.com/flowfabric/ffdelay/internal/fftest"
 	"github.com/redis/go-redis/v9"
 	"github.com/rogpeppe/go-internal/testscript"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/redis/go-redis/v9"
 )
 

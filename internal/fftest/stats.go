@@ -1,6 +1,6 @@
 package fftest
 
-import "github.com/flowfabric/ffdelay/internal/redisops"
+import "github.com/flowfabric/ffdelay/redisops"
 
 // CommandStat is one command's line of INFO commandstats.
 type CommandStat struct{ Calls, Usec int64 }

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 	"golang.org/x/sync/errgroup"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 )
 
 // Decide is what ff_promote_delayed would do with a due delayed entry whose

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 )
 
 func TestPredictPromote(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 )

@@ -11,7 +11,7 @@ import (
 	"github.com/flowfabric/ffdelay/internal/fftest"
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/promote"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/redis/go-redis/v9"
 )
 

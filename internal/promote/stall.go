@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 )
 
 // DefaultMaxStall is the most server time one pipeline of FCALLs may take

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/redisops"
 )
 
 // cursor walks one delayed set by score. Members that stay in the set (not

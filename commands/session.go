@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/flowfabric/ffdelay/internal/output"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/urfave/cli/v2"
 )
 

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/promote"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
 )
 
 // Failure backoff, as the engine does it: an id that fails this many cycles

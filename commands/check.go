@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/output"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/urfave/cli/v2"
 )
 

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/output"
 	"github.com/flowfabric/ffdelay/internal/promote"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )

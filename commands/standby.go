@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/output"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 

@@ -3,7 +3,7 @@ package commands
 import (
 	"runtime/debug"
 
-	"github.com/flowfabric/ffdelay/internal/output"
+	"github.com/flowfabric/ffdelay/output"
 	"github.com/urfave/cli/v2"
 )
 

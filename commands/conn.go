@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/flowfabric/ffdelay/internal/output"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/urfave/cli/v2"
 )
 

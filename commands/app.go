@@ -12,8 +12,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/flowfabric/ffdelay/internal/output"
-	"github.com/flowfabric/ffdelay/internal/redisops"
+	"github.com/flowfabric/ffdelay/output"
+	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 )
