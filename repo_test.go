@@ -32,7 +32,8 @@ const module = "github.com/flowfabric/ffdelay/"
 // redisops.
 var layering = map[string][]string{
 	".":                      {"commands", "redisops"},
-	"commands":               {"internal/model", "output", "internal/promote", "redisops"},
+	"commands":               {"internal/model", "output", "internal/promote", "internal/watch", "redisops"},
+	"internal/watch":         {"internal/model", "output"},
 	"internal/promote":       {"internal/model", "redisops"},
 	"redisops":               {"internal/model"},
 	"output":                 {"internal/model"},

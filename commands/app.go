@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
@@ -61,8 +62,15 @@ func (i Interrupted) ExitCode() int {
 	return 130
 }
 
+// hardStop is how long the process may take to finish after the first
+// signal (the batch in flight, the summary) before it exits all the same:
+// a run blocked on something no signal reaches (a write to a pipe nobody
+// reads) must not outlive its SIGTERM.
+const hardStop = 10 * time.Second
+
 // SignalContext is cancelled, with an Interrupted cause, on the first SIGINT
-// or SIGTERM; a second signal kills the process the usual way.
+// or SIGTERM; a second signal kills the process the usual way, and so does
+// hardStop after the first.
 func SignalContext(parent context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	// A closed stdout (ffdelay list | head) must come back as EPIPE from
@@ -75,6 +83,12 @@ func SignalContext(parent context.Context) (context.Context, func()) {
 		case s := <-ch:
 			cancel(Interrupted{s})
 			signal.Stop(ch)
+			time.AfterFunc(hardStop, func() {
+				// stderr may be the blocked writer: never wait for it.
+				go fmt.Fprintf(os.Stderr, "ffdelay: still not stopped %s after %s; exiting\n", hardStop, s)
+				time.Sleep(100 * time.Millisecond)
+				os.Exit(Interrupted{s}.ExitCode())
+			})
 		case <-ctx.Done():
 		}
 	}()

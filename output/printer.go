@@ -56,12 +56,18 @@ type Printer struct {
 // time, level, msg and fields) instead of ffdelay's own stderr format.
 func (p *Printer) SetLogger(l *slog.Logger) { p.log = l }
 
-// Log writes a structured line when a logger is set (a watch cycle's
-// figures, for log collectors); nothing otherwise.
-func (p *Printer) Log(msg string, args ...any) {
-	if p.log != nil {
-		p.log.Info(msg, args...)
+// LogCycle writes a watch cycle's structured line: at debug level when the
+// cycle was idle (so a quiet standby does not log a line per interval),
+// at info level otherwise.
+func (p *Printer) LogCycle(idle bool, msg string, args ...any) {
+	if p.log == nil {
+		return
 	}
+	if idle {
+		p.log.Debug(msg, args...)
+		return
+	}
+	p.log.Info(msg, args...)
 }
 
 // EncodeErr is the first JSON encoding error of the run, if any.

@@ -25,6 +25,7 @@ type StandbyMetrics struct {
 	lastSuccess   prometheus.Gauge
 	serverUp      prometheus.Gauge
 	stuck         prometheus.Gauge
+	backoff       prometheus.Gauge
 }
 
 // NewStandbyMetrics registers the standby's metrics with Go and process
@@ -39,7 +40,7 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 		Registry:     prometheus.NewRegistry(),
 		perPartition: perPartition,
 		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ffdelay_promotions_total",
-			Help: "Executions handled by the watch loop, by outcome (not_delayed_cleaned counts races lost to another promoter)."}, []string{"outcome"}),
+			Help: "Executions handled by the watch loop, each counted once under its outcome (not_delayed_cleaned counts races lost to another promoter)."}, []string{"outcome"}),
 		due: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_due",
 			Help: "Delayed executions whose time has come, at the start of the last cycle."}, labels),
 		delayed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_delayed",
@@ -51,11 +52,13 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_last_success_timestamp_seconds",
 			Help: "When a cycle last reached the server and the library, in seconds since the epoch."}),
 		serverUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_server_up",
-			Help: "1 when the last cycle reached the server and the library, else 0."}),
+			Help: "1 when the readiness probe (every second) last reached the server and the library, else 0."}),
 		stuck: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_stuck_executions",
-			Help: "Executions failing cycle after cycle (needs_repair, Lua errors), as last seen."}),
+			Help: "Executions the last cycle found failing (needs_repair, Lua errors) or sitting out their backoff."}),
+		backoff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_backoff_executions",
+			Help: "Executions sitting out their failure backoff in the last cycle."}),
 	}
-	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck,
+	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck, m.backoff,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -115,26 +118,33 @@ func (m *StandbyMetrics) Backlog(scope model.Scope, groups []model.Group) {
 	}
 }
 
-// Cycle records one watch cycle: its outcomes, its duration, and whether
-// it reached the server and the library.
-func (m *StandbyMetrics) Cycle(c Cycle, ok bool, stuck int) {
-	t := c.Totals
-	for o, n := range map[string]int64{
-		string(model.Promoted): t.Promoted, string(model.NotYetDue): t.NotYetDue,
-		"skipped": t.Skipped, "failed": t.Failed, string(model.Repaired): t.Repaired, string(model.NeedsRepair): t.NeedsRepair,
-	} {
-		if n > 0 {
-			m.promotions.WithLabelValues(o).Add(float64(n))
+// Cycle records one watch cycle: each execution's outcome, counted once
+// under its own name (skipped_backoff is not counted: the executions
+// sitting out are a gauge, see Stuck), the cycle's duration, and the time
+// of the last cycle that reached the server.
+func (m *StandbyMetrics) Cycle(outcomes map[model.Outcome]int64, took time.Duration, ok bool) {
+	for o, n := range outcomes {
+		if n > 0 && o != model.SkippedBackoff {
+			m.promotions.WithLabelValues(string(o)).Add(float64(n))
 		}
 	}
-	for o, n := range c.Cleaned {
-		m.promotions.WithLabelValues(o).Add(float64(n))
-	}
-	m.cycleDuration.Observe(float64(c.DurationMs) / 1000)
-	m.stuck.Set(float64(stuck))
+	m.cycleDuration.Observe(took.Seconds())
 	if ok {
-		m.serverUp.Set(1)
 		m.lastSuccess.Set(float64(time.Now().UnixMilli()) / 1000)
+	}
+}
+
+// Stuck sets the executions failing cycle after cycle as the last cycle
+// saw them, and how many of them sit out their backoff.
+func (m *StandbyMetrics) Stuck(stuck, sittingOut int) {
+	m.stuck.Set(float64(stuck))
+	m.backoff.Set(float64(sittingOut))
+}
+
+// ServerUp follows the readiness probe.
+func (m *StandbyMetrics) ServerUp(up bool) {
+	if up {
+		m.serverUp.Set(1)
 	} else {
 		m.serverUp.Set(0)
 	}

@@ -1,0 +1,235 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/output"
+)
+
+const (
+	// maxReconnect caps the delay between cycles that could not reach the
+	// server (doubling from the interval).
+	maxReconnect = 10 * time.Second
+	// liveSlack is added to every bound of the liveness check.
+	liveSlack = 5 * time.Second
+	// probeEvery and readyMaxAge: readiness is a probe of the server and
+	// the library run this often, and counts only while it is this fresh.
+	probeEvery  = time.Second
+	readyMaxAge = 3 * time.Second
+)
+
+// Options are the loop's own settings.
+type Options struct {
+	// Interval is start to start; MaxCycles 0 runs until a signal.
+	Interval  time.Duration
+	MaxCycles int
+	// Timeout is the per-request timeout: it bounds one batch, so it bounds
+	// how long a live loop goes without progress.
+	Timeout time.Duration
+	// Listen is the standby endpoint's address ("" serves nothing).
+	Listen       string
+	PerPartition bool
+}
+
+// CycleResult is what one cycle found.
+type CycleResult struct {
+	// Scope is the partitions and lanes the cycle worked on.
+	Scope model.Scope
+	// Backlog is the groups as the cycle found them (with --listen).
+	Backlog []model.Group
+	// ServerTimeMs is the server's clock at the start of the cycle.
+	ServerTimeMs int64
+}
+
+// CycleFunc runs one cycle: skip holds the ids sitting out their backoff,
+// and each is called with every result.
+type CycleFunc func(ctx context.Context, n int, skip map[string]bool, each func(model.Result)) (CycleResult, error)
+
+// Service is a watch loop with its backoff and endpoint.
+type Service struct {
+	Options
+	Cycle CycleFunc
+	// Probe checks the server and the library for readiness (a bounded
+	// call of its own, not the loop's last result).
+	Probe func(ctx context.Context) error
+	// Permanent says whether an error ends the loop (retrying cannot fix it).
+	Permanent func(error) bool
+	Printer   *output.Printer
+
+	// deadline is when the loop must have shown progress again (unix ns).
+	deadline atomic.Int64
+}
+
+// ErrLastCycleFailed ends a loop whose last cycle failed (exit 1; the
+// output already said why).
+var ErrLastCycleFailed = errors.New("the last cycle failed")
+
+// alive records progress: the loop must show some again within extra
+// plus the live bound.
+func (s *Service) alive(extra time.Duration) {
+	bound := 2*s.Interval + s.Timeout + liveSlack
+	s.deadline.Store(time.Now().Add(extra + bound).UnixNano())
+}
+
+// live is /healthz: the loop has started or ended a cycle, or handled a
+// result, within its bound.
+func (s *Service) live() (bool, string) {
+	if time.Now().UnixNano() > s.deadline.Load() {
+		return false, "the watch loop has made no progress within its bound (blocked on output or on the server?)"
+	}
+	return true, ""
+}
+
+// Run repeats the cycle every interval, start to start, until ctx is done
+// or MaxCycles. A cycle that fails is reported and retried with a doubling
+// delay; a permanent error ends the loop.
+func (s *Service) Run(ctx context.Context) error {
+	p := s.Printer
+	s.alive(0)
+	var ep *endpoint
+	var metrics *output.StandbyMetrics
+	var ready state
+	ready.set(false, "no probe has run yet")
+	if s.Listen != "" {
+		metrics = output.NewStandbyMetrics(s.PerPartition)
+		readyNow := func() (bool, string) {
+			ok, reason, at := ready.get()
+			if time.Since(at) > readyMaxAge {
+				return false, "the readiness probe has not answered for " + output.HumanDuration(time.Since(at))
+			}
+			return ok, reason
+		}
+		var err error
+		if ep, err = startEndpoint(s.Listen, metrics, s.live, readyNow); err != nil {
+			return err
+		}
+		probeCtx, stopProbe := context.WithCancel(ctx)
+		defer func() {
+			stopProbe()
+			if err := ep.close(); err != nil {
+				p.Warn("the endpoint on %s stopped serving: %v", s.Listen, err)
+			}
+		}()
+		go s.probeLoop(probeCtx, &ready, metrics)
+		p.Note("serving /metrics, /healthz and /readyz on http://%s", ep.Addr())
+	}
+	if !p.Machine() {
+		p.Note("watching for due executions every %s; a line for each cycle that promotes, cleans or fails something (idle cycles are silent); Ctrl-C stops after the batch in flight", s.Interval)
+	}
+	bo := newBackoff()
+	started := time.Now()
+	var sum output.WatchSummary
+	retryDelay := s.Interval
+	for n := 1; s.MaxCycles == 0 || n <= s.MaxCycles; n++ {
+		if ctx.Err() != nil {
+			break
+		}
+		cycleStart := time.Now()
+		s.alive(0)
+		c := output.Cycle{Cycle: n, StartedMs: cycleStart.UnixMilli()}
+		outcomes := map[model.Outcome]int64{}
+		res, err := s.Cycle(ctx, n, bo.skipSet(n), func(r model.Result) {
+			s.alive(0)
+			c.Totals.Add(r.Outcome)
+			outcomes[r.Outcome]++
+			switch r.Outcome {
+			case model.NotFoundCleaned, model.NotRunnableCleaned, model.NotDelayedCleaned:
+				if c.Cleaned == nil {
+					c.Cleaned = map[string]int64{}
+				}
+				c.Cleaned[string(r.Outcome)]++
+			}
+			if bo.record(r, n) {
+				c.Failures = append(c.Failures, output.NewFailure(r))
+			}
+		})
+		if res.ServerTimeMs > 0 {
+			c.StartedMs = res.ServerTimeMs
+		}
+		c.DurationMs = time.Since(cycleStart).Milliseconds()
+		canceled := errors.Is(err, context.Canceled) && ctx.Err() != nil
+		if err != nil && !canceled {
+			c.Error = err.Error()
+		}
+		if metrics != nil && !canceled {
+			if err == nil {
+				stuck, sittingOut := bo.endCycle(n)
+				metrics.Stuck(stuck, sittingOut)
+				if res.Scope.Count > 0 {
+					metrics.Backlog(res.Scope, res.Backlog)
+				}
+			}
+			metrics.Cycle(outcomes, time.Since(cycleStart), err == nil)
+		} else if err == nil {
+			bo.endCycle(n)
+		}
+		idle := c.Error == "" && c.Totals.Promoted == 0 && c.Totals.Cleaned == 0 && c.Totals.Failed == 0 && c.Totals.Repaired == 0
+		p.LogCycle(idle, "cycle", "cycle", c.Cycle, "promoted", c.Totals.Promoted, "cleaned", c.Totals.Cleaned,
+			"failed", c.Totals.Failed, "repaired", c.Totals.Repaired, "duration_ms", c.DurationMs, "error", c.Error)
+		sum.Cycles++
+		sum.Totals.Merge(c.Totals)
+		sum.LastFailed = c.Totals.Failed > 0
+		wait := s.Interval - time.Since(cycleStart)
+		if err != nil && !canceled {
+			if s.Permanent(err) {
+				p.WatchCycle(c)
+				sum.DurationMs = time.Since(started).Milliseconds()
+				p.WatchEnd(sum)
+				return err
+			}
+			p.Warn("cycle %d: %v; retrying in %s", n, err, retryDelay)
+			sum.LastFailed = true
+			wait = retryDelay
+			retryDelay = min(retryDelay*2, maxReconnect)
+		} else {
+			retryDelay = s.Interval
+		}
+		p.WatchCycle(c)
+		if s.MaxCycles > 0 && n >= s.MaxCycles {
+			break
+		}
+		s.alive(max(wait, 0))
+		select {
+		case <-ctx.Done():
+		case <-time.After(max(wait, 0)):
+		}
+	}
+	sum.DurationMs = time.Since(started).Milliseconds()
+	p.WatchEnd(sum)
+	if sum.LastFailed {
+		return ErrLastCycleFailed
+	}
+	return nil
+}
+
+// probeLoop keeps readiness current: every probeEvery, a probe bounded by
+// the request timeout (at most probeEvery*2) reaches the server and the
+// library, and ffdelay_server_up follows it.
+func (s *Service) probeLoop(ctx context.Context, ready *state, metrics *output.StandbyMetrics) {
+	bound := min(s.Timeout, 2*probeEvery)
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, bound)
+		err := s.Probe(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			ready.set(false, err.Error())
+		} else {
+			ready.set(true, "")
+		}
+		metrics.ServerUp(err == nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
