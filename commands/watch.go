@@ -85,6 +85,18 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 			Listen: o.Listen, PerPartition: o.PerPartition},
 		Cycle: cycle, Probe: probe, Permanent: permanent, Printer: p,
 	}
+	if o.Listen != "" {
+		// A standby outlives a library that is gone for a while (ff-server
+		// loads it again at boot): it stays up, not ready, and retries,
+		// rather than crash-looping under its supervisor.
+		svc.Permanent = func(err error) bool {
+			switch redisops.KindOf(err) {
+			case redisops.KindNoLibrary, redisops.KindNoFunctions:
+				return false
+			}
+			return permanent(err)
+		}
+	}
 	err := svc.Run(ctx)
 	var le *watch.ErrListen
 	switch {
