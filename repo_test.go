@@ -316,7 +316,7 @@ func TestDeploymentExamples(t *testing.T) {
 	t.Run("systemd-analyze", func(t *testing.T) {
 		sa, err := exec.LookPath("systemd-analyze")
 		if err != nil {
-			t.Skip("systemd-analyze is not on this machine (Debian package systemd): the unit's contents are checked, not verified")
+			fftest.Skip(t, "systemd-analyze is not on this machine (Debian package systemd): the unit's contents are checked, not verified")
 		}
 		// verify wants ExecStart's binary to exist: this test binary stands in.
 		self, err := os.Executable()
@@ -361,6 +361,9 @@ func TestDeploymentExamples(t *testing.T) {
 		if !regexp.MustCompile(`:[0-9][^:]*$|:[a-z0-9.-]*[0-9][a-z0-9.-]*$|@sha256:`).MatchString(img) || strings.HasSuffix(img, ":latest") {
 			t.Errorf("image %s is not pinned to a version", img)
 		}
+	}
+	if !strings.Contains(string(docker), "-X github.com/flowfabric/ffdelay/commands.Version=${VERSION}") {
+		t.Error("the Docker image does not set ffdelay's version (it would report dev)")
 	}
 	if !strings.Contains(string(docker), "CGO_ENABLED=0") {
 		t.Error("Dockerfile does not build a static binary")

@@ -263,6 +263,7 @@ Examples:
 		c.OnUsageError = onUsage
 		c.Flags = append(c.Flags, globalFlags()...)
 	}
+	describeExitStatus(app.Commands)
 	return app
 }
 

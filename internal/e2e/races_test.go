@@ -43,14 +43,23 @@ func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
 		}(i)
 	}
 	var engine fftest.EngineStats
+	var engineErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		ec := s.Client()
 		defer ec.Close()
-		engine, _ = fftest.EnginePromoter(ctx, ec, 16, []string{"default"}, nil)
+		engine, engineErr = fftest.EnginePromoter(ctx, ec, 16, []string{"default"}, nil)
 	}()
 	wg.Wait()
+	if engineErr != nil {
+		// Without the engine in the race, ffdelay alone would promote all
+		// 20,000 and the test would prove nothing about racing it.
+		t.Fatalf("the engine's promoter: %v", engineErr)
+	}
+	if engine.Results["promoted"]+engine.Results["not_delayed_cleaned"] == 0 {
+		t.Errorf("the engine's promoter took part in no race: %v", engine.Results)
+	}
 	var total model.PromoteTotals
 	for i, out := range outs {
 		var doc struct {
@@ -98,14 +107,23 @@ func testClusterFailoverDuringWatch(t *testing.T, bin string, server fftest.Bina
 	}
 	cc := cl.Client()
 	defer cc.Close()
-	fftest.SetPartitions(ctx, cc, 16)
+	if err := fftest.SetPartitions(ctx, cc, 16); err != nil {
+		t.Fatal(err)
+	}
 	seed := func(n int) []fftest.Exec {
+		t.Helper()
 		var execs []fftest.Exec
 		for i := 0; i < n; i++ {
 			execs = append(execs, fftest.Exec{Partition: i % 16, Shape: fftest.Due})
 		}
-		master, _ := cc.MasterForKey(ctx, "{fp:0}")
-		now, _ := fftest.ServerNowMs(ctx, master)
+		master, err := cc.MasterForKey(ctx, "{fp:0}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, err := fftest.ServerNowMs(ctx, master)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := fftest.Seed(ctx, cc, now, execs); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -109,9 +111,10 @@ func LoadLibrary(ctx context.Context, c redis.Cmdable, version string) error {
 }
 
 // LoadSlowLibrary loads the fixture library with ff_promote_delayed made
-// slow: a busy loop of n iterations before its work, to play a server
-// whose calls cost more (tests of --max-stall).
-func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, n int) error {
+// slow: it waits on the server's own clock (TIME) until d has passed
+// before its work, so each call costs at least d on any CPU (tests of
+// --max-stall).
+func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, d time.Duration) error {
 	b, err := os.ReadFile(LibraryPath())
 	if err != nil {
 		return err
@@ -121,6 +124,23 @@ func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, n int) error {
 	if !strings.Contains(src, marker) {
 		return fmt.Errorf("fixture library has no %q", marker)
 	}
-	src = strings.Replace(src, marker, marker+fmt.Sprintf("  local spin = 0\n  for i = 1, %d do spin = spin + i end\n", n), 1)
+	src = strings.Replace(src, marker, marker+fmt.Sprintf(`  local function now_us() local t = redis.call('TIME') return tonumber(t[1]) * 1000000 + tonumber(t[2]) end
+  local t0 = now_us()
+  repeat until now_us() - t0 >= %d
+`, d.Microseconds()), 1)
 	return c.FunctionLoadReplace(ctx, src).Err()
+}
+
+// NoSkipEnv, when set (CI's full matrix sets it), turns every Skip into a
+// failure: a matrix that skipped a test has not tested what it claims.
+const NoSkipEnv = "FFDELAY_TEST_NO_SKIP"
+
+// Skip skips t visibly with the reason (SKIP in the output), or fails it
+// when NoSkipEnv is set.
+func Skip(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(NoSkipEnv) != "" {
+		t.Fatalf("%s is set, and this test would skip: %s", NoSkipEnv, reason)
+	}
+	t.Skip(reason)
 }
