@@ -1,5 +1,9 @@
-// Package commands turns ffdelay's command line into options structs and
-// runs them: flags -> options -> redisops -> output.
+// Package commands is ffdelay's command line: one file per command, each
+// flags -> options struct -> run, calling redisops and the engine
+// (internal/promote) and handing typed results to output. It decides what a
+// result means for the user (check's pass, warn or fail; exit codes);
+// output words it. The long-running `promote --watch` service lives in
+// internal/watch, which commands hands the cycle to run.
 package commands
 
 import (

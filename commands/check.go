@@ -1,8 +1,10 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -77,7 +79,7 @@ func parseCheckOptions(c *cli.Context, d *deps) (checkOptions, error) {
 		return o, err
 	}
 	o.Scope = scope
-	if o.MaxOverdue, err = ParseDuration("--max-overdue", c.String(flagMaxOverdue)); err != nil {
+	if o.MaxOverdue, err = parseDuration("--max-overdue", c.String(flagMaxOverdue)); err != nil {
 		return o, usageError("%v", err)
 	}
 	if s := c.String(flagMaxDue); s != "" {
@@ -205,7 +207,7 @@ func checkServerVersion(ctx context.Context, k *checkRun) (output.Check, error) 
 			old = append(old, v.Addr+" runs "+v.Product+" "+v.Version)
 		}
 	}
-	return output.ServerVersions(dedupeStrings(seen), old), nil
+	return output.ServerVersions(statusIf(len(old) > 0, output.Fail), slices.Compact(slices.Sorted(slices.Values(seen))), old), nil
 }
 
 func checkLibrary(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -225,7 +227,7 @@ func checkLibrary(ctx context.Context, k *checkRun) (output.Check, error) {
 		}
 	}
 	k.libOK = len(problems) == 0
-	return output.Library(redisops.PromoteFunction, len(libs), problems), nil
+	return output.Library(statusIf(!k.libOK, output.Fail), redisops.PromoteFunction, len(libs), problems), nil
 }
 
 func checkFFVersion(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -233,9 +235,8 @@ func checkFFVersion(ctx context.Context, k *checkRun) (output.Check, error) {
 	for v := range ffReleases {
 		r.KnownOnes = append(r.KnownOnes, v)
 	}
-	sort.Slice(r.KnownOnes, func(i, j int) bool {
-		return len(r.KnownOnes[i]) < len(r.KnownOnes[j]) || r.KnownOnes[i] < r.KnownOnes[j]
-	})
+	// ff_version answers are whole numbers: shorter is smaller.
+	slices.SortFunc(r.KnownOnes, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b)) })
 	if k.libOK {
 		v, err := k.client.FFVersion(ctx)
 		switch {
@@ -249,7 +250,14 @@ func checkFFVersion(ctx context.Context, k *checkRun) (output.Check, error) {
 			r.Version, r.Release = v, ffReleases[v]
 		}
 	}
-	return output.FFVersion(r), nil
+	status := output.Pass
+	switch {
+	case r.NoLibrary, r.Err != nil:
+		status = output.Fail
+	case r.NoPerm, r.Release == "":
+		status = output.Warn
+	}
+	return output.FFVersion(status, r), nil
 }
 
 func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -273,14 +281,27 @@ func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, erro
 		delayed += g.Delayed
 	}
 	cfg := scope.Registry.Config
-	return output.PartitionsConfig(output.PartitionsConfigFinding{Key: redisops.ConfigKey, Valid: cfg.Valid, Found: cfg.Found,
+	noData := !cfg.Found && !scope.Registry.LanesFound && delayed == 0
+	status := output.Pass
+	switch {
+	case noData:
+		status = output.Fail
+	case !cfg.Valid:
+		status = output.Warn
+	}
+	return output.PartitionsConfig(status, output.PartitionsConfigFinding{Key: redisops.ConfigKey, Valid: cfg.Valid, Found: cfg.Found,
 		Raw: cfg.Raw, Count: cfg.Count, UsedCount: scope.Count, CountSource: scope.CountSource,
-		NoData: !cfg.Found && !scope.Registry.LanesFound && delayed == 0}), nil
+		NoData: noData}), nil
 }
 
 func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
 	reg := k.scope.Registry
-	return output.Lanes(redisops.LanesKey, reg.LanesFound, reg.Lanes, k.scope.Lanes), nil
+	delayed := map[string]int64{}
+	for _, g := range k.groups {
+		delayed[g.Lane] += g.Delayed
+	}
+	unknown := unknownLanes(k.o.Scope, k.scope, delayed)
+	return output.Lanes(statusIf(!reg.LanesFound || len(unknown) > 0, output.Warn), redisops.LanesKey, reg.LanesFound, reg.Lanes, k.scope.Lanes, unknown), nil
 }
 
 func checkOverdue(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -290,7 +311,8 @@ func checkOverdue(ctx context.Context, k *checkRun) (output.Check, error) {
 			worst = g
 		}
 	}
-	return output.Overdue(time.Duration(worst.MaxOverdueMs)*time.Millisecond, k.o.MaxOverdue, worst.Partition, worst.Lane), nil
+	overdue := time.Duration(worst.MaxOverdueMs) * time.Millisecond
+	return output.Overdue(statusIf(overdue > k.o.MaxOverdue, output.Fail), overdue, k.o.MaxOverdue, worst.Partition, worst.Lane), nil
 }
 
 func checkDue(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -298,7 +320,7 @@ func checkDue(ctx context.Context, k *checkRun) (output.Check, error) {
 	for _, g := range k.groups {
 		due += g.Due
 	}
-	return output.Due(due, k.o.MaxDue), nil
+	return output.Due(statusIf(k.o.MaxDue >= 0 && due > k.o.MaxDue, output.Fail), due, k.o.MaxDue), nil
 }
 
 func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -316,7 +338,7 @@ func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
 	for _, s := range stuck {
 		ex = append(ex, output.StuckExample{ExecutionID: s.ExecutionID, Reason: s.Reason})
 	}
-	return output.Stuck(ex, len(sample)), nil
+	return output.Stuck(statusIf(len(ex) > 0, output.Warn), ex, len(sample)), nil
 }
 
 func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -325,7 +347,7 @@ func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, err
 		unreg = append(unreg, l)
 	}
 	sort.Strings(unreg)
-	return output.UnregisteredLanes(redisops.LanesKey, unreg), nil
+	return output.UnregisteredLanes(statusIf(len(unreg) > 0, output.Warn), redisops.LanesKey, unreg), nil
 }
 
 func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check, error) {
@@ -335,17 +357,13 @@ func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check,
 			beyond = append(beyond, fmt.Sprintf("%d/%s", f.Partition, f.Lane))
 		}
 	}
-	return output.PartitionsBeyondCount(k.scope.Count, beyond), nil
+	return output.PartitionsBeyondCount(statusIf(len(beyond) > 0, output.Fail), k.scope.Count, beyond), nil
 }
 
-func dedupeStrings(list []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range list {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
+// statusIf is bad when cond holds, else pass.
+func statusIf(cond bool, bad output.Status) output.Status {
+	if cond {
+		return bad
 	}
-	return out
+	return output.Pass
 }

@@ -146,15 +146,15 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	if cl, ok := boolean(c, flagCluster); ok {
 		o.Cluster = cl
 	} else if v := d.getenv("FFDELAY_CLUSTER"); v != "" {
-		o.Cluster = ParseBoolEnv(v)
+		o.Cluster = parseBoolEnv(v)
 	} else {
-		o.Cluster = ParseBoolEnv(d.getenv("FF_CLUSTER"))
+		o.Cluster = parseBoolEnv(d.getenv("FF_CLUSTER"))
 	}
 	useTLS, _ := boolean(c, flagTLS)
 	var urlPassword string
 	var hasURLPassword bool
 	if len(urls) > 0 {
-		t, err := ParseURL(strings.Join(urls, ","))
+		t, err := parseURL(strings.Join(urls, ","))
 		if err != nil {
 			return o, usageError("%v", err)
 		}
@@ -181,7 +181,7 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 		}
 		o.Addrs = []string{net.JoinHostPort(host, port)}
 		if _, set := boolean(c, flagTLS); !set {
-			useTLS = ParseBoolEnv(d.getenv("FF_TLS"))
+			useTLS = parseBoolEnv(d.getenv("FF_TLS"))
 		}
 	}
 	if o.Cluster && o.DB != 0 {
@@ -208,7 +208,7 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 	default:
 		d.passwordSource = "none"
 	}
-	timeout, err := ParseDuration("--timeout", strOr(c, flagTimeout, "5s"))
+	timeout, err := parseDuration("--timeout", strOr(c, flagTimeout, "5s"))
 	if err != nil {
 		return o, usageError("%v", err)
 	}

@@ -60,7 +60,7 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
-	list, err := client.Inspect(ctx, o.IDs, scope.AllLanes())
+	list, err := client.Inspect(ctx, o.IDs, scope.allLanes())
 	if err != nil {
 		return err
 	}

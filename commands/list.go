@@ -75,7 +75,7 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	if err != nil {
 		return err
 	}
-	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.AllLanes(), Executions: o.Executions,
+	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.allLanes(), Executions: o.Executions,
 		Scanned: len(scope.Partitions) + len(scope.Extra)})
 	var totals model.ListTotals
 	for _, g := range groups {

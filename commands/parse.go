@@ -14,7 +14,7 @@ import (
 
 // ParsePartitionSpec parses "7", "0-15" or "0-15,42" into sorted, distinct
 // partitions. Range against the configured count is checked separately.
-func ParsePartitionSpec(spec string) ([]int, error) {
+func parsePartitionSpec(spec string) ([]int, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("--partition %q: %s (use forms like 7, 0-15 or 0-15,42)", spec, why)
 	}
@@ -68,7 +68,7 @@ func partitionNumber(s string) (int, error) {
 
 // ParseLanes splits repeated or comma-separated --lane values and checks
 // each against FlowFabric's lane rule.
-func ParseLanes(values []string) ([]string, error) {
+func parseLanes(values []string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	for _, v := range values {
@@ -86,7 +86,7 @@ func ParseLanes(values []string) ([]string, error) {
 }
 
 // ParseTagFilter parses KEY=VALUE.
-func ParseTagFilter(s string) (model.TagFilter, error) {
+func parseTagFilter(s string) (model.TagFilter, error) {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
 		return model.TagFilter{}, fmt.Errorf("--tag %q must be KEY=VALUE, e.g. --tag acme.instance=eu-1", s)
@@ -95,13 +95,13 @@ func ParseTagFilter(s string) (model.TagFilter, error) {
 }
 
 // ParseBoolEnv follows ff-server: true only for 1 or true, any case.
-func ParseBoolEnv(s string) bool {
+func parseBoolEnv(s string) bool {
 	s = strings.TrimSpace(s)
 	return s == "1" || strings.EqualFold(s, "true")
 }
 
 // ParseDuration parses a Go duration such as 750ms or 2s; it must be > 0.
-func ParseDuration(flag, s string) (time.Duration, error) {
+func parseDuration(flag, s string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		if _, nerr := strconv.Atoi(s); nerr == nil {
@@ -116,7 +116,7 @@ func ParseDuration(flag, s string) (time.Duration, error) {
 }
 
 // Target is where a URL points.
-type Target struct {
+type target struct {
 	Addrs       []string
 	User        string
 	Password    string
@@ -128,23 +128,23 @@ type Target struct {
 // ParseURL parses one or more comma-separated URLs:
 // redis://[user[:password]@]host[:port][/db]; rediss:// means TLS; valkey://
 // and valkeys:// are aliases. Errors never contain the password.
-func ParseURL(raw string) (Target, error) {
-	var t Target
+func parseURL(raw string) (target, error) {
+	var t target
 	for i, piece := range splitSeeds(raw) {
 		piece = strings.TrimSpace(piece)
 		if piece == "" {
-			return Target{}, fmt.Errorf("--url %q has an empty entry", RedactURL(raw))
+			return target{}, fmt.Errorf("--url %q has an empty entry", redactURL(raw))
 		}
 		one, err := parseOneURL(piece)
 		if err != nil {
-			return Target{}, err
+			return target{}, err
 		}
 		if i == 0 {
 			t = one
 			continue
 		}
 		if one.TLS != t.TLS {
-			return Target{}, fmt.Errorf("--url %q mixes TLS and plain seeds", RedactURL(raw))
+			return target{}, fmt.Errorf("--url %q mixes TLS and plain seeds", redactURL(raw))
 		}
 		t.Addrs = append(t.Addrs, one.Addrs...)
 		if t.User == "" {
@@ -157,28 +157,28 @@ func ParseURL(raw string) (Target, error) {
 	return t, nil
 }
 
-func parseOneURL(s string) (Target, error) {
-	red := RedactURL(s)
+func parseOneURL(s string) (target, error) {
+	red := redactURL(s)
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return Target{}, fmt.Errorf("--url %q is not a URL like redis://[user[:password]@]host[:port][/db]", red)
+		return target{}, fmt.Errorf("--url %q is not a URL like redis://[user[:password]@]host[:port][/db]", red)
 	}
-	var t Target
+	var t target
 	switch strings.ToLower(u.Scheme) {
 	case "redis", "valkey":
 	case "rediss", "valkeys":
 		t.TLS = true
 	default:
-		return Target{}, fmt.Errorf("--url %q: scheme %q is not redis, rediss, valkey or valkeys", red, u.Scheme)
+		return target{}, fmt.Errorf("--url %q: scheme %q is not redis, rediss, valkey or valkeys", red, u.Scheme)
 	}
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
-		return Target{}, fmt.Errorf("--url %q has no host", red)
+		return target{}, fmt.Errorf("--url %q has no host", red)
 	}
 	if port == "" {
 		port = "6379"
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return Target{}, fmt.Errorf("--url %q: port %q is not 1 to 65535", red, port)
+		return target{}, fmt.Errorf("--url %q: port %q is not 1 to 65535", red, port)
 	}
 	t.Addrs = []string{net.JoinHostPort(host, port)}
 	if u.User != nil {
@@ -188,12 +188,12 @@ func parseOneURL(s string) (Target, error) {
 	if path := strings.Trim(u.Path, "/"); path != "" {
 		db, err := strconv.Atoi(path)
 		if err != nil || db < 0 {
-			return Target{}, fmt.Errorf("--url %q: database %q is not a number", red, path)
+			return target{}, fmt.Errorf("--url %q: database %q is not a number", red, path)
 		}
 		t.DB = db
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return Target{}, fmt.Errorf("--url %q: query options are not supported; use ffdelay's flags", red)
+		return target{}, fmt.Errorf("--url %q: query options are not supported; use ffdelay's flags", red)
 	}
 	return t, nil
 }
@@ -202,7 +202,7 @@ func parseOneURL(s string) (Target, error) {
 // contains (commas, colons, '@'): everything from the first "://" to the
 // last '@' is replaced, so no part of a password can reach a message. Text
 // that is not a URL loses everything before its last '@'.
-func RedactURL(s string) string {
+func redactURL(s string) string {
 	at := strings.LastIndex(s, "@")
 	if at < 0 {
 		return s

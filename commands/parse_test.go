@@ -28,7 +28,7 @@ func TestParsePartitionSpec(t *testing.T) {
 		{"70000", nil, "0 to 65535"},
 		{"1-2-3", nil, "not a partition number"},
 	} {
-		got, err := ParsePartitionSpec(tc.in)
+		got, err := parsePartitionSpec(tc.in)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("ParsePartitionSpec(%q) error = %v, want %q", tc.in, err, tc.wantErr)
@@ -42,27 +42,27 @@ func TestParsePartitionSpec(t *testing.T) {
 }
 
 func TestParseLanes(t *testing.T) {
-	got, err := ParseLanes([]string{"a,b", "c", "a"})
+	got, err := parseLanes([]string{"a,b", "c", "a"})
 	if err != nil || !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
 		t.Errorf("ParseLanes = %v, %v", got, err)
 	}
 	for _, bad := range []string{"", "a,", strings.Repeat("x", 65), "bad\x01"} {
-		if _, err := ParseLanes([]string{bad}); err == nil {
+		if _, err := parseLanes([]string{bad}); err == nil {
 			t.Errorf("ParseLanes(%q) accepted", bad)
 		}
 	}
 }
 
 func TestParseTagFilter(t *testing.T) {
-	f, err := ParseTagFilter("acme.instance=eu-1=x")
+	f, err := parseTagFilter("acme.instance=eu-1=x")
 	if err != nil || f.Key != "acme.instance" || f.Value != "eu-1=x" {
 		t.Errorf("ParseTagFilter = %+v, %v", f, err)
 	}
-	if f, err := ParseTagFilter("k="); err != nil || f.Value != "" {
+	if f, err := parseTagFilter("k="); err != nil || f.Value != "" {
 		t.Errorf("empty value: %+v, %v", f, err)
 	}
 	for _, bad := range []string{"", "k", "=v"} {
-		if _, err := ParseTagFilter(bad); err == nil {
+		if _, err := parseTagFilter(bad); err == nil {
 			t.Errorf("ParseTagFilter(%q) accepted", bad)
 		}
 	}
@@ -70,18 +70,18 @@ func TestParseTagFilter(t *testing.T) {
 
 func TestParseBoolEnv(t *testing.T) {
 	for in, want := range map[string]bool{"1": true, "true": true, "TRUE": true, "True": true, "yes": false, "0": false, "": false, "on": false} {
-		if ParseBoolEnv(in) != want {
+		if parseBoolEnv(in) != want {
 			t.Errorf("ParseBoolEnv(%q) = %v", in, !want)
 		}
 	}
 }
 
 func TestParseDuration(t *testing.T) {
-	if d, err := ParseDuration("--x", "750ms"); err != nil || d != 750*time.Millisecond {
+	if d, err := parseDuration("--x", "750ms"); err != nil || d != 750*time.Millisecond {
 		t.Errorf("750ms = %v, %v", d, err)
 	}
 	for in, want := range map[string]string{"5": "needs a unit", "0s": "must be positive", "-1s": "must be positive", "soon": "not a duration"} {
-		if _, err := ParseDuration("--x", in); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := parseDuration("--x", in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseDuration(%q) = %v, want %q", in, err, want)
 		}
 	}
@@ -90,22 +90,22 @@ func TestParseDuration(t *testing.T) {
 func TestParseURL(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want Target
+		want target
 	}{
-		{"redis://localhost", Target{Addrs: []string{"localhost:6379"}}},
-		{"rediss://u:p%40ss@10.0.0.5:7000/3", Target{Addrs: []string{"10.0.0.5:7000"}, User: "u", Password: "p@ss", HasPassword: true, DB: 3, TLS: true}},
-		{"valkey://:pw@h:1", Target{Addrs: []string{"h:1"}, Password: "pw", HasPassword: true}},
-		{"valkeys://[::1]:6380", Target{Addrs: []string{"[::1]:6380"}, TLS: true}},
-		{"redis://a:7000,redis://b:7001", Target{Addrs: []string{"a:7000", "b:7001"}}},
+		{"redis://localhost", target{Addrs: []string{"localhost:6379"}}},
+		{"rediss://u:p%40ss@10.0.0.5:7000/3", target{Addrs: []string{"10.0.0.5:7000"}, User: "u", Password: "p@ss", HasPassword: true, DB: 3, TLS: true}},
+		{"valkey://:pw@h:1", target{Addrs: []string{"h:1"}, Password: "pw", HasPassword: true}},
+		{"valkeys://[::1]:6380", target{Addrs: []string{"[::1]:6380"}, TLS: true}},
+		{"redis://a:7000,redis://b:7001", target{Addrs: []string{"a:7000", "b:7001"}}},
 	} {
-		got, err := ParseURL(tc.in)
+		got, err := parseURL(tc.in)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseURL(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"localhost:6379", "http://h", "redis://", "redis://h:0", "redis://h:x", "redis://h/db", "redis://h?x=1",
 		"redis://a,rediss://b", "redis://h,"} {
-		if _, err := ParseURL(bad); err == nil {
+		if _, err := parseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
 		}
 	}
@@ -121,7 +121,7 @@ func TestRedactURL(t *testing.T) {
 		"redis://:a://b@h":                "redis://xxxxx@h",
 		"password se,cr@h":                "xxxxx@h",
 	} {
-		if got := RedactURL(in); got != want {
+		if got := redactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -129,15 +129,15 @@ func TestRedactURL(t *testing.T) {
 
 // A password with a comma stays one URL, and its errors leak no part of it.
 func TestParseURLCommaPassword(t *testing.T) {
-	tg, err := ParseURL("redis://:pa,ss@h:1")
+	tg, err := parseURL("redis://:pa,ss@h:1")
 	if err != nil || tg.Password != "pa,ss" || len(tg.Addrs) != 1 {
 		t.Fatalf("ParseURL = %+v, %v", tg, err)
 	}
-	tg, err = ParseURL("redis://:pa,ss@h:1,redis://:x@g:2")
+	tg, err = parseURL("redis://:pa,ss@h:1,redis://:x@g:2")
 	if err != nil || len(tg.Addrs) != 2 {
 		t.Fatalf("two seeds: %+v, %v", tg, err)
 	}
-	_, err = ParseURL("redis://:pa,ss@h:99999")
+	_, err = parseURL("redis://:pa,ss@h:99999")
 	if err == nil || strings.Contains(err.Error(), "pa") || strings.Contains(err.Error(), "ss@") {
 		t.Fatalf("error %v leaks the password", err)
 	}
@@ -155,7 +155,7 @@ func TestReorderArgs(t *testing.T) {
 func FuzzParsePartitionSpec(f *testing.F) {
 	f.Add("0-15,42")
 	f.Fuzz(func(t *testing.T, s string) {
-		ps, err := ParsePartitionSpec(s)
+		ps, err := parsePartitionSpec(s)
 		if err != nil {
 			return
 		}
@@ -170,7 +170,7 @@ func FuzzParsePartitionSpec(f *testing.F) {
 func FuzzParseLanes(f *testing.F) {
 	f.Add("a,b")
 	f.Fuzz(func(t *testing.T, s string) {
-		lanes, err := ParseLanes([]string{s})
+		lanes, err := parseLanes([]string{s})
 		if err != nil {
 			return
 		}
@@ -185,7 +185,7 @@ func FuzzParseLanes(f *testing.F) {
 func FuzzParseTagFilter(f *testing.F) {
 	f.Add("k=v")
 	f.Fuzz(func(t *testing.T, s string) {
-		tf, err := ParseTagFilter(s)
+		tf, err := parseTagFilter(s)
 		if err == nil && (tf.Key == "" || tf.Key+"="+tf.Value != s) {
 			t.Fatalf("%q gave %+v", s, tf)
 		}
@@ -197,7 +197,7 @@ func FuzzParseURL(f *testing.F) {
 	f.Add("rediss://:secret@[::1]:7000,redis://x")
 	f.Add("redis://:se,cret@h")
 	f.Fuzz(func(t *testing.T, s string) {
-		_, err := ParseURL(s)
+		_, err := parseURL(s)
 		// No part of a userinfo may reach an error: with the marker
 		// "secret" inside the userinfo, the message must not contain it.
 		at := strings.LastIndex(s, "@")
@@ -211,7 +211,7 @@ func FuzzParseURL(f *testing.F) {
 func FuzzParseDuration(f *testing.F) {
 	f.Add("750ms")
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDuration("--x", s)
+		d, err := parseDuration("--x", s)
 		if err == nil && d <= 0 {
 			t.Fatalf("%q gave %v", s, d)
 		}

@@ -115,7 +115,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, usageError("--namespace is empty: give a namespace or leave the flag out")
 	}
 	for _, t := range c.StringSlice(flagTag) {
-		f, err := ParseTagFilter(t)
+		f, err := parseTagFilter(t)
 		if err != nil {
 			return o, usageError("%v", err)
 		}
@@ -151,7 +151,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		}
 		o.Run.BatchSize = n
 	}
-	if o.Run.MaxStall, err = ParseDuration("--"+flagMaxStall, c.String(flagMaxStall)); err != nil {
+	if o.Run.MaxStall, err = parseDuration("--"+flagMaxStall, c.String(flagMaxStall)); err != nil {
 		return o, usageError("%v", err)
 	}
 	if s := c.String(flagPipelines); s != "" {
@@ -161,7 +161,7 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	}
 	o.Interval = 750 * time.Millisecond
 	if s := c.String(flagInterval); s != "" {
-		if o.Interval, err = ParseDuration("--interval", s); err != nil {
+		if o.Interval, err = parseDuration("--interval", s); err != nil {
 			return o, usageError("%v", err)
 		}
 	} else if s := d.getenv("FF_DELAYED_PROMOTER_INTERVAL_MS"); s != "" {
@@ -281,7 +281,8 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	}
 	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil, Limit: o.Run.Limit}
 	if b := run.Batches(); b.Batches > 0 && !o.Run.DryRun {
-		end.Batches = &output.BatchStats{Batches: b.Batches, Max: b.Max, Last: b.Last, PerCallUs: b.PerCallUs, MaxStallMs: float64(o.Run.MaxStall) / float64(time.Millisecond)}
+		b.MaxStallMs = float64(o.Run.MaxStall) / float64(time.Millisecond)
+		end.Batches = &b
 	}
 	done := totals.Promoted + totals.WouldPromote
 	end.LimitReached = o.Run.Limit > 0 && done >= o.Run.Limit

@@ -50,14 +50,14 @@ func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 		o.Partitions = n
 	}
 	if specs := strs(c, flagPartition); len(specs) > 0 {
-		ps, err := ParsePartitionSpec(strings.Join(specs, ","))
+		ps, err := parsePartitionSpec(strings.Join(specs, ","))
 		if err != nil {
 			return o, usageError("%v", err)
 		}
 		o.PartitionSpec = ps
 	}
 	if vals := strs(c, flagLane); len(vals) > 0 {
-		lanes, err := ParseLanes(vals)
+		lanes, err := parseLanes(vals)
 		if err != nil {
 			return o, usageError("%v", err)
 		}
@@ -103,7 +103,7 @@ type resolvedScope struct {
 }
 
 // AllLanes are the lanes in scope and the discovered ones, for display.
-func (rs resolvedScope) AllLanes() []string {
+func (rs resolvedScope) allLanes() []string {
 	out := append(append([]string{}, rs.Lanes...), rs.DiscoveredLanes...)
 	sort.Strings(out)
 	return out
@@ -259,6 +259,15 @@ func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed
 		p.Warn("no FlowFabric data here: no %s, no %s and no delayed set in the partitions and lanes scanned (wrong server or database? check --url)", redisops.ConfigKey, redisops.LanesKey)
 		return
 	}
+	for _, l := range unknownLanes(o, rs, delayed) {
+		p.Warn("lane %q is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned: a typo?", l, redisops.LanesKey)
+	}
+}
+
+// unknownLanes are the lanes --lane names that are neither registered
+// (ff:idx:lanes, FF_LANES, "default") nor have a delayed set among those
+// read: most likely typos.
+func unknownLanes(o scopeOptions, rs resolvedScope, delayed map[string]int64) []string {
 	known := map[string]bool{"default": true}
 	for _, l := range rs.Registry.Lanes {
 		known[l] = true
@@ -266,9 +275,11 @@ func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed
 	for _, l := range strings.Split(o.envLanes, ",") {
 		known[strings.TrimSpace(l)] = true
 	}
+	var out []string
 	for _, l := range o.Lanes {
 		if !known[l] && delayed[l] == 0 {
-			p.Warn("lane %q is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned: a typo?", l, redisops.LanesKey)
+			out = append(out, l)
 		}
 	}
+	return out
 }

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// The functions below word each check of `ffdelay check` from typed
-// findings; commands decides pass, warn or fail.
+// The functions below word each check of `ffdelay check`: commands decides
+// pass, warn or fail from its findings and hands the status in; the words
+// follow the status given.
 
 // CheckFailed is a step that could not run.
 func CheckFailed(name string, err error) Check {
@@ -30,11 +31,11 @@ func ConnectionOK(addr string, cluster, detected bool) Check {
 
 // ServerVersions reports each primary's product and version; tooOld names
 // the primaries without FUNCTION support.
-func ServerVersions(seen, tooOld []string) Check {
-	if len(tooOld) > 0 {
-		return Check{Name: "server_version", Status: Fail, Detail: "no FUNCTION support (needs Redis >= 7.0 or Valkey): " + strings.Join(tooOld, "; ")}
+func ServerVersions(status Status, seen, tooOld []string) Check {
+	if status != Pass {
+		return Check{Name: "server_version", Status: status, Detail: "no FUNCTION support (needs Redis >= 7.0 or Valkey): " + strings.Join(safeAll(tooOld), "; ")}
 	}
-	return Check{Name: "server_version", Status: Pass, Detail: strings.Join(seen, ", ")}
+	return Check{Name: "server_version", Status: status, Detail: strings.Join(safeAll(seen), ", ")}
 }
 
 // LibraryProblem is one primary's trouble with the flowfabric library.
@@ -46,51 +47,50 @@ type LibraryProblem struct {
 }
 
 // Library reports the flowfabric library on every primary.
-func Library(function string, primaries int, problems []LibraryProblem) Check {
-	if len(problems) == 0 {
-		return Check{Name: "library", Status: Pass, Detail: fmt.Sprintf("flowfabric with %s on %d primaries", function, primaries)}
+func Library(status Status, function string, primaries int, problems []LibraryProblem) Check {
+	if status == Pass {
+		return Check{Name: "library", Status: status, Detail: fmt.Sprintf("flowfabric with %s on %d primaries", function, primaries)}
 	}
 	var parts []string
 	for _, p := range problems {
 		switch {
 		case p.Err != nil:
-			parts = append(parts, fmt.Sprintf("%s (%v)", p.Addr, p.Err))
+			parts = append(parts, fmt.Sprintf("%s (%s)", p.Addr, Safe(p.Err.Error())))
 		case p.NoLib:
 			parts = append(parts, p.Addr+" has no flowfabric library")
 		default:
 			parts = append(parts, p.Addr+" lacks "+p.Function)
 		}
 	}
-	return Check{Name: "library", Status: Fail, Detail: strings.Join(parts, "; ") + ": start ff-server once so it loads the library"}
+	return Check{Name: "library", Status: status, Detail: strings.Join(parts, "; ") + ": start ff-server once so it loads the library"}
 }
 
 // FFVersionResult is what ff_version answered.
 type FFVersionResult struct {
-	Version    string
-	Release    string // the releases that ship it; empty when unknown
-	NoPerm     bool
-	Err        error
-	NoLibrary  bool
-	KnownOnes  []string
-	CheckedVia string
+	Version   string
+	Release   string // the releases that ship it; empty when unknown
+	NoPerm    bool
+	Err       error
+	NoLibrary bool
+	KnownOnes []string
 }
 
 // FFVersion reports the library's version and the releases it belongs to.
-func FFVersion(r FFVersionResult) Check {
-	c := Check{Name: "ff_version"}
+func FFVersion(status Status, r FFVersionResult) Check {
+	c := Check{Name: "ff_version", Status: status}
 	switch {
 	case r.NoLibrary:
-		c.Status, c.Detail = Fail, "not callable: the library is missing"
+		c.Detail = "not callable: the library is missing"
 	case r.NoPerm:
 		// ff_version is not flagged read-only, so a read-only ACL user
 		// cannot call it (FCALL_RO fails too).
-		c.Status, c.Detail = Warn, "not checked: this user may not run FCALL (a read-only user cannot call ff_version)"
+		c.Detail = "not checked: this user may not run FCALL (a read-only user cannot call ff_version)"
 	case r.Err != nil:
-		c.Status, c.Detail = Fail, fmt.Sprintf("ff_version failed: %v", r.Err)
+		c.Detail = "ff_version failed: " + Safe(r.Err.Error())
 	case r.Release != "":
-		c.Status, c.Detail = Pass, fmt.Sprintf("%s (FlowFabric %s)", Safe(r.Version), r.Release)
+		c.Detail = fmt.Sprintf("%s (FlowFabric %s)", Safe(r.Version), r.Release)
 	default:
-		c.Status, c.Detail = Warn, fmt.Sprintf("%s is not a known FlowFabric release (known: %s)", Safe(r.Version), strings.Join(r.KnownOnes, ", "))
+		c.Detail = fmt.Sprintf("%s is not a known FlowFabric release (known: %s)", Safe(r.Version), strings.Join(r.KnownOnes, ", "))
 	}
 	return c
 }
@@ -109,50 +109,53 @@ type PartitionsConfigFinding struct {
 }
 
 // PartitionsConfig reports the partition count.
-func PartitionsConfig(f PartitionsConfigFinding) Check {
-	c := Check{Name: "partitions_config"}
+func PartitionsConfig(status Status, f PartitionsConfigFinding) Check {
+	c := Check{Name: "partitions_config", Status: status}
 	switch {
 	case f.Valid:
-		c.Status, c.Detail = Pass, fmt.Sprintf("%d partitions", f.Count)
+		c.Detail = fmt.Sprintf("%d partitions", f.Count)
 	case f.NoData:
-		c.Status, c.Detail = Fail, fmt.Sprintf("no FlowFabric data here: no %s, no lane registry, no delayed set (wrong server or database? check --url)", f.Key)
+		c.Detail = fmt.Sprintf("no FlowFabric data here: no %s, no lane registry, no delayed set (wrong server or database? check --url)", f.Key)
 	case f.Found:
-		c.Status, c.Detail = Warn, fmt.Sprintf("%s num_flow_partitions is %q; FlowFabric falls back to 256 (using %d from %s)", f.Key, Safe(f.Raw), f.UsedCount, f.CountSource)
+		c.Detail = fmt.Sprintf("%s num_flow_partitions is %q; FlowFabric falls back to 256 (using %d from %s)", f.Key, Safe(f.Raw), f.UsedCount, f.CountSource)
 	default:
-		c.Status, c.Detail = Warn, fmt.Sprintf("%s is missing; FlowFabric falls back to 256 (using %d from %s)", f.Key, f.UsedCount, f.CountSource)
+		c.Detail = fmt.Sprintf("%s is missing; FlowFabric falls back to 256 (using %d from %s)", f.Key, f.UsedCount, f.CountSource)
 	}
 	return c
 }
 
 // Lanes reports the lane registry.
-func Lanes(key string, found bool, registered, used []string) Check {
+func Lanes(status Status, key string, found bool, registered, used, unknown []string) Check {
+	var detail string
 	if found {
-		return Check{Name: "lanes", Status: Pass, Detail: fmt.Sprintf("%d registered: %s", len(registered), short(registered, 10))}
+		detail = fmt.Sprintf("%d registered: %s", len(registered), short(safeAll(registered), 10))
+	} else {
+		detail = fmt.Sprintf("%s is missing (FlowFabric before 0.6?); checking %s", key, short(safeAll(used), 10))
 	}
-	return Check{Name: "lanes", Status: Warn, Detail: fmt.Sprintf("%s is missing (FlowFabric before 0.6?); checking %s", key, short(used, 10))}
+	if len(unknown) > 0 {
+		detail += fmt.Sprintf("; %s neither registered nor with a delayed set (a typo in --lane?)", short(safeAll(unknown), 5))
+	}
+	return Check{Name: "lanes", Status: status, Detail: detail}
 }
 
 // Overdue reports the oldest due execution against the limit.
-func Overdue(worst, limit time.Duration, partition int, lane string) Check {
+func Overdue(status Status, worst, limit time.Duration, partition int, lane string) Check {
 	switch {
-	case worst > limit:
-		return Check{Name: "overdue", Status: Fail, Detail: fmt.Sprintf("oldest due execution is %s overdue (partition %d, lane %s); limit %s",
+	case status != Pass:
+		return Check{Name: "overdue", Status: status, Detail: fmt.Sprintf("oldest due execution is %s overdue (partition %d, lane %s); limit %s",
 			HumanDuration(worst), partition, Safe(lane), HumanDuration(limit))}
 	case worst > 0:
-		return Check{Name: "overdue", Status: Pass, Detail: fmt.Sprintf("oldest due execution is %s overdue; limit %s", HumanDuration(worst), HumanDuration(limit))}
+		return Check{Name: "overdue", Status: status, Detail: fmt.Sprintf("oldest due execution is %s overdue; limit %s", HumanDuration(worst), HumanDuration(limit))}
 	}
-	return Check{Name: "overdue", Status: Pass, Detail: "nothing overdue; limit " + HumanDuration(limit)}
+	return Check{Name: "overdue", Status: status, Detail: "nothing overdue; limit " + HumanDuration(limit)}
 }
 
 // Due reports the due count against --max-due (negative: no limit).
-func Due(due, limit int64) Check {
-	switch {
-	case limit >= 0 && due > limit:
-		return Check{Name: "due", Status: Fail, Detail: fmt.Sprintf("%d due; limit %d", due, limit)}
-	case limit >= 0:
-		return Check{Name: "due", Status: Pass, Detail: fmt.Sprintf("%d due; limit %d", due, limit)}
+func Due(status Status, due, limit int64) Check {
+	if limit >= 0 {
+		return Check{Name: "due", Status: status, Detail: fmt.Sprintf("%s due; limit %s", count(due), count(limit))}
 	}
-	return Check{Name: "due", Status: Pass, Detail: fmt.Sprintf("%d due (no --max-due limit)", due)}
+	return Check{Name: "due", Status: status, Detail: fmt.Sprintf("%s due (no --max-due limit)", count(due))}
 }
 
 // StuckExample is one stuck entry check found.
@@ -162,31 +165,31 @@ type StuckExample struct {
 }
 
 // Stuck reports stuck entries among the sampled due ones.
-func Stuck(stuck []StuckExample, sampled int) Check {
+func Stuck(status Status, stuck []StuckExample, sampled int) Check {
 	if len(stuck) == 0 {
-		return Check{Name: "stuck", Status: Pass, Detail: fmt.Sprintf("none among %d sampled due entries", sampled)}
+		return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("none among %d sampled due entries", sampled)}
 	}
 	var ex []string
 	for _, s := range stuck {
 		ex = append(ex, Safe(s.ExecutionID)+" ("+s.Reason+")")
 	}
-	return Check{Name: "stuck", Status: Warn, Detail: fmt.Sprintf("%d of %d sampled due entries are stuck, e.g. %s; see ffdelay inspect", len(stuck), sampled, short(ex, 3))}
+	return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("%d of %d sampled due entries are stuck, e.g. %s; see ffdelay inspect", len(stuck), sampled, short(ex, 3))}
 }
 
 // UnregisteredLanes reports lanes with delayed sets that the registry lacks.
-func UnregisteredLanes(key string, lanes []string) Check {
+func UnregisteredLanes(status Status, key string, lanes []string) Check {
 	if len(lanes) == 0 {
-		return Check{Name: "unregistered_lanes", Status: Pass, Detail: "every lane with delayed sets is registered"}
+		return Check{Name: "unregistered_lanes", Status: status, Detail: "every lane with delayed sets is registered"}
 	}
-	return Check{Name: "unregistered_lanes", Status: Warn, Detail: fmt.Sprintf("delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s", key, short(safeAll(lanes), 10))}
+	return Check{Name: "unregistered_lanes", Status: status, Detail: fmt.Sprintf("delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s", key, short(safeAll(lanes), 10))}
 }
 
 // PartitionsBeyondCount reports delayed sets on partitions >= count.
-func PartitionsBeyondCount(count int, sets []string) Check {
+func PartitionsBeyondCount(status Status, partitions int, sets []string) Check {
 	if len(sets) == 0 {
-		return Check{Name: "partitions_beyond_count", Status: Pass, Detail: fmt.Sprintf("no delayed sets beyond partition %d", count-1)}
+		return Check{Name: "partitions_beyond_count", Status: status, Detail: fmt.Sprintf("no delayed sets beyond partition %d", partitions-1)}
 	}
-	return Check{Name: "partitions_beyond_count", Status: Fail, Detail: fmt.Sprintf("delayed sets on partitions >= %d, never scanned by the engine: %s", count, short(safeAll(sets), 10))}
+	return Check{Name: "partitions_beyond_count", Status: status, Detail: fmt.Sprintf("delayed sets on partitions >= %d, never scanned by the engine: %s", partitions, short(safeAll(sets), 10))}
 }
 
 func short(list []string, n int) string {

@@ -118,7 +118,7 @@ func setLine(in bool, score *model.Score, delayed bool) string {
 	case delayed && f < minDueTimeMs:
 		return "score " + s + " (not a due time: an eligible-style score)"
 	case delayed:
-		return "score " + s + " (" + FormatMs(int64(f)) + ")"
+		return "score " + s + " (" + formatMs(int64(f)) + ")"
 	}
 	return "score " + s
 }

@@ -120,7 +120,7 @@ func (w *ListWriter) End(t model.ListTotals) {
 			scanned = w.h.Partitions
 		}
 		summary := fmt.Sprintf("%s due, %s delayed in %s x %s (server time %s)",
-			count(t.Due), count(t.Delayed), plural(scanned, "partition"), plural(len(w.h.Lanes), "lane"), FormatMs(w.h.ServerTimeMs))
+			count(t.Due), count(t.Delayed), plural(scanned, "partition"), plural(len(w.h.Lanes), "lane"), formatMs(w.h.ServerTimeMs))
 		if t.Due == 0 {
 			summary = "nothing due: " + summary
 		}
@@ -136,7 +136,7 @@ func (w *ListWriter) End(t model.ListTotals) {
 }
 
 // FormatMs prints epoch milliseconds as UTC time.
-func FormatMs(ms int64) string {
+func formatMs(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000Z")
 }
 

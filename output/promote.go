@@ -47,7 +47,7 @@ func (p *Printer) BeginPromote(h PromoteHeader) *PromoteWriter {
 
 // Result writes one execution's outcome.
 func (w *PromoteWriter) Result(r model.Result) {
-	r = Word(r)
+	r = word(r)
 	p := w.p
 	switch p.Format {
 	case JSON:
@@ -119,16 +119,7 @@ type PromoteEnd struct {
 	// still in their delayed sets.
 	RemainingDue int64
 	// Batches says how FCALL batches were sized (nil in a dry run).
-	Batches *BatchStats
-}
-
-// BatchStats is how a run's FCALL batches were sized under --max-stall.
-type BatchStats struct {
-	Batches    int64   `json:"batches"`
-	Max        int     `json:"max_batch"`
-	Last       int     `json:"last_batch"`
-	PerCallUs  float64 `json:"per_call_us"`
-	MaxStallMs float64 `json:"max_stall_ms"`
+	Batches *model.BatchStats
 }
 
 // End writes the totals and closes the document.
@@ -275,7 +266,7 @@ type Failure struct {
 
 // NewFailure is a failed result as a watch cycle reports it.
 func NewFailure(r model.Result) Failure {
-	r = Word(r)
+	r = word(r)
 	errText := r.Error
 	if errText == "" {
 		errText = r.Reason
@@ -315,10 +306,10 @@ func (p *Printer) WatchCycle(c Cycle) {
 		return
 	}
 	line := fmt.Sprintf("%s  cycle %d: promoted %s, cleaned %s, not yet due %s, skipped %s, failed %s (%s)",
-		FormatMs(c.StartedMs), c.Cycle, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed),
+		formatMs(c.StartedMs), c.Cycle, count(t.Promoted), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed),
 		HumanDuration(time.Duration(c.DurationMs)*time.Millisecond))
 	if c.Error != "" {
-		line = fmt.Sprintf("%s  cycle %d: %s", FormatMs(c.StartedMs), c.Cycle, p.paint(color.FgRed, c.Error))
+		line = fmt.Sprintf("%s  cycle %d: %s", formatMs(c.StartedMs), c.Cycle, p.paint(color.FgRed, c.Error))
 	}
 	p.out.WriteString(line + "\n")
 	for _, f := range c.Failures {

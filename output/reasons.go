@@ -9,7 +9,7 @@ import (
 // Word fills in a result's Reason (and, for members that were never handed
 // to the function, its Error) from the engine's typed Why. Every sentence
 // about an outcome is written here.
-func Word(r model.Result) model.Result {
+func word(r model.Result) model.Result {
 	if r.Reason == "" {
 		r.Reason = reasonText(r.Why, r.WhyDetail, r.Outcome)
 	}

@@ -184,7 +184,7 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*Shard, error)
 	byAddr := map[string]*Shard{}
 	var out []*Shard
 	for _, p := range partitions {
-		n, err := c.cluster.MasterForKey(ctx, PartitionTag(p))
+		n, err := c.cluster.MasterForKey(ctx, partitionTag(p))
 		if err != nil {
 			return nil, c.wrap(c.Addr(), err)
 		}

@@ -3,6 +3,7 @@ package redisops
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
@@ -18,7 +19,7 @@ func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []s
 	for _, id := range ids {
 		parts = append(parts, id.Partition)
 	}
-	shards, err := c.shards(ctx, dedupe(parts))
+	shards, err := c.shards(ctx, slices.Compact(slices.Sorted(slices.Values(parts))))
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +30,7 @@ func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []s
 	err = parallel(shards, func(sh *Shard) error {
 		var mine []int
 		for i, id := range ids {
-			if containsInt(sh.partitions, id.Partition) {
+			if slices.Contains(sh.partitions, id.Partition) {
 				mine = append(mine, i)
 				out[i] = model.Inspection{ExecutionID: id.Raw, Partition: id.Partition, ServerTimeMs: sh.nowMs}
 			}
@@ -37,18 +38,6 @@ func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []s
 		return c.inspectShard(ctx, sh, ids, mine, out, lanes)
 	})
 	return out, err
-}
-
-func dedupe(ps []int) []int {
-	seen := map[int]bool{}
-	var out []int
-	for _, p := range ps {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // setProbe is one id's scores in one lane's two scheduling sets.

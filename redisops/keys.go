@@ -22,7 +22,7 @@ const LanesKey = "ff:idx:lanes"
 const DefaultPartitions = 256
 
 // PartitionTag returns the hash tag of partition p, e.g. "{fp:7}".
-func PartitionTag(p int) string {
+func partitionTag(p int) string {
 	return "{fp:" + strconv.Itoa(p) + "}"
 }
 
@@ -49,15 +49,15 @@ func TagsKey(p int, id string) string {
 
 // AllExecutionsKey returns the set of every execution id of a partition.
 func AllExecutionsKey(p int) string {
-	return "ff:idx:" + PartitionTag(p) + ":all_executions"
+	return "ff:idx:" + partitionTag(p) + ":all_executions"
 }
 
 // DelayedPattern is the SCAN pattern matching every delayed set.
-const DelayedPattern = "ff:idx:{fp:*}:lane:*:delayed"
+const delayedPattern = "ff:idx:{fp:*}:lane:*:delayed"
 
 // ParseDelayedKey splits a delayed set key into partition and lane. ok is
 // false for keys that do not have that shape.
-func ParseDelayedKey(key string) (partition int, lane string, ok bool) {
+func parseDelayedKey(key string) (partition int, lane string, ok bool) {
 	const prefix, suffix = "ff:idx:{fp:", ":delayed"
 	if len(key) < len(prefix)+len(suffix) || key[:len(prefix)] != prefix || key[len(key)-len(suffix):] != suffix {
 		return 0, "", false
@@ -80,7 +80,7 @@ func ParseDelayedKey(key string) (partition int, lane string, ok bool) {
 
 // EscapeGlob escapes SCAN/MATCH glob characters so a lane name matches
 // itself only.
-func EscapeGlob(s string) string {
+func escapeGlob(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		switch s[i] {

@@ -70,7 +70,7 @@ func TestParseDelayedKey(t *testing.T) {
 		{"ff:idx:{fp:3}:lane:x:eligible", 0, "", false},
 		{"ff:idx:{fp:3}:all_executions", 0, "", false},
 	} {
-		p, lane, ok := ParseDelayedKey(tc.key)
+		p, lane, ok := parseDelayedKey(tc.key)
 		if ok != tc.ok || p != tc.p || lane != tc.lane {
 			t.Errorf("ParseDelayedKey(%q) = %d %q %v", tc.key, p, lane, ok)
 		}
@@ -96,7 +96,7 @@ func TestValidateLane(t *testing.T) {
 }
 
 func TestEscapeGlob(t *testing.T) {
-	if got := EscapeGlob(`a*b?[c]\d`); got != `a\*b\?\[c\]\\d` {
+	if got := escapeGlob(`a*b?[c]\d`); got != `a\*b\?\[c\]\\d` {
 		t.Errorf("EscapeGlob = %q", got)
 	}
 }
@@ -135,7 +135,7 @@ func FuzzParseExecutionID(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if id.Partition < 0 || id.Partition > 65535 || id.Raw != s || PartitionTag(id.Partition)+":" != s[:len(PartitionTag(id.Partition))+1] {
+		if id.Partition < 0 || id.Partition > 65535 || id.Raw != s || partitionTag(id.Partition)+":" != s[:len(partitionTag(id.Partition))+1] {
 			t.Fatalf("accepted %q as %+v", s, id)
 		}
 	})
@@ -144,7 +144,7 @@ func FuzzParseExecutionID(f *testing.F) {
 func FuzzParseDelayedKey(f *testing.F) {
 	f.Add("ff:idx:{fp:3}:lane:default:delayed")
 	f.Fuzz(func(t *testing.T, s string) {
-		p, lane, ok := ParseDelayedKey(s)
+		p, lane, ok := parseDelayedKey(s)
 		if ok && DelayedKey(p, lane) != s {
 			t.Fatalf("%q parsed as %d %q", s, p, lane)
 		}

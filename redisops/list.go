@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -42,7 +43,7 @@ func (l *ListRun) Groups(ctx context.Context, executions int) ([]model.Group, er
 	var out []model.Group
 	results := make([][]model.Group, len(l.shards))
 	err := parallel(l.shards, func(sh *Shard) error {
-		idx := indexOf(l.shards, sh)
+		idx := slices.Index(l.shards, sh)
 		groups := l.scope.Groups(sh.partitions)
 		for start := 0; start < len(groups); start += listChunk {
 			end := min(start+listChunk, len(groups))
@@ -67,15 +68,6 @@ func (l *ListRun) Groups(ctx context.Context, executions int) ([]model.Group, er
 		return out[i].Lane < out[j].Lane
 	})
 	return out, nil
-}
-
-func indexOf(shards []*Shard, sh *Shard) int {
-	for i, s := range shards {
-		if s == sh {
-			return i
-		}
-	}
-	return -1
 }
 
 // MinDueTimeMs is the lowest delayed score taken as a due time

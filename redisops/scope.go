@@ -105,11 +105,11 @@ type DiscoveredSet = model.PartitionLane
 // so that a big keyspace is walked in small steps. lanes, when not empty,
 // narrows the pattern to those lanes (their glob characters escaped).
 func (c *Client) DiscoverDelayedSets(ctx context.Context, lanes []string) ([]DiscoveredSet, error) {
-	patterns := []string{DelayedPattern}
+	patterns := []string{delayedPattern}
 	if len(lanes) > 0 {
 		patterns = patterns[:0]
 		for _, l := range lanes {
-			patterns = append(patterns, "ff:idx:{fp:*}:lane:"+EscapeGlob(l)+":delayed")
+			patterns = append(patterns, "ff:idx:{fp:*}:lane:"+escapeGlob(l)+":delayed")
 		}
 	}
 	ch := make(chan DiscoveredSet, 1024)
@@ -145,7 +145,7 @@ func (c *Client) DiscoverDelayedSets(ctx context.Context, lanes []string) ([]Dis
 					return c.wrap(addr, err)
 				}
 				for _, k := range keys {
-					if p, lane, ok := ParseDelayedKey(k); ok {
+					if p, lane, ok := parseDelayedKey(k); ok {
 						ch <- DiscoveredSet{Partition: p, Lane: lane}
 					}
 				}
@@ -170,15 +170,6 @@ func (c *Client) DiscoverDelayedSets(ctx context.Context, lanes []string) ([]Dis
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func containsInt(list []int, p int) bool {
-	for _, x := range list {
-		if x == p {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package redisops
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,7 +70,7 @@ func (c *Client) FindStuck(ctx context.Context, entries []DelayedEntry) ([]Stuck
 		if err != nil && kindOf(err) != KindOther {
 			return c.wrap(sh.addr, err)
 		}
-		idx := indexOf(shards, sh)
+		idx := slices.Index(shards, sh)
 		for i, e := range es {
 			vals, err := fields[i].Result()
 			if err != nil || exists[i].Val() == 0 {

@@ -369,3 +369,15 @@ func (s Scope) AllPartitions() []int {
 	sort.Ints(out)
 	return out
 }
+
+// BatchStats is how a run's FCALL batches were sized under --max-stall.
+type BatchStats struct {
+	Batches int64 `json:"batches"`
+	Max     int   `json:"max_batch"`
+	Last    int   `json:"last_batch"`
+	// PerCallUs is the server's measured time per FCALL, in µs (0 when not
+	// measured).
+	PerCallUs float64 `json:"per_call_us"`
+	// MaxStallMs is the budget the batches were sized for.
+	MaxStallMs float64 `json:"max_stall_ms"`
+}

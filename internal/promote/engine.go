@@ -1,12 +1,15 @@
 // Package promote is ffdelay's promotion engine: it plans a run (which
 // primary owns what, each primary's clock, what is due), schedules the work
-// per primary, keeps the --limit budget and the --rate, applies the filters
-// and the repair decisions, and emits one result per execution. Every Redis
+// per primary, sizes FCALL batches for --max-stall, keeps the --limit budget
+// and the --rate, applies the filters and the repair decisions, and emits
+// one result per execution. It also runs `ffdelay audit`: the walk of every
+// partition's executions, the findings and their repairs. Every Redis
 // command goes through redisops.
 package promote
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,7 +97,7 @@ type worker struct {
 	cursors  []*cursor
 	ids      []model.ExecutionID
 	inflight chan struct{}
-	stall    *stall
+	sizer    *batchSizer
 }
 
 // Batches says how the run's FCALL batches were sized (summed over the
@@ -103,7 +106,7 @@ func (r *Run) Batches() BatchStats {
 	var out BatchStats
 	var n float64
 	for _, w := range r.shards {
-		st := w.stall.snapshot()
+		st := w.sizer.snapshot()
 		out.Batches += st.Batches
 		out.Max = max(out.Max, st.Max)
 		out.Last = max(out.Last, st.Last)
@@ -163,13 +166,13 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 		r.opts.BatchSize = burst
 	}
 	for _, w := range r.shards {
-		w.stall = newStall(c, w.sh, r.opts.MaxStall, r.opts.BatchSize)
-		w.stall.start(ctx)
+		w.sizer = newBatchSizer(c, w.sh, r.opts.MaxStall, r.opts.BatchSize)
+		w.sizer.start(ctx)
 	}
 	if len(opts.Executions) > 0 {
 		for _, w := range r.shards {
 			for _, id := range opts.Executions {
-				if containsInt(w.sh.Partitions(), id.Partition) {
+				if slices.Contains(w.sh.Partitions(), id.Partition) {
 					w.ids = append(w.ids, id)
 				}
 			}
@@ -226,15 +229,6 @@ func idPartitions(ids []model.ExecutionID) []int {
 		}
 	}
 	return out
-}
-
-func containsInt(list []int, p int) bool {
-	for _, x := range list {
-		if x == p {
-			return true
-		}
-	}
-	return false
 }
 
 // Execute promotes (or, in a dry run, predicts) every due execution in

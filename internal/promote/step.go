@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -119,7 +120,7 @@ func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) er
 	scope := r.opts.Scope
 	var ids []model.ExecutionID
 	for _, id := range w.ids {
-		if containsInt(scope.Partitions, id.Partition) {
+		if slices.Contains(scope.Partitions, id.Partition) {
 			ids = append(ids, id)
 		} else {
 			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
@@ -218,7 +219,7 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 		return fatal != nil
 	}
 	for start := 0; start < len(live) && ctx.Err() == nil && !failed(); {
-		n := r.budget.reserve(min(w.stall.next(), len(live)-start))
+		n := r.budget.reserve(min(w.sizer.next(), len(live)-start))
 		if n == 0 {
 			break
 		}
@@ -243,7 +244,7 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 			}
 			r.budget.settle(len(batch), used)
 			if !r.opts.DryRun && err == nil {
-				w.stall.done(ctx)
+				w.sizer.done(ctx)
 			}
 			if err != nil {
 				mu.Lock()

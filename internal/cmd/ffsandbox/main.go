@@ -1,6 +1,6 @@
 //go:build ffsandbox
 
-// Command sandbox starts a throwaway redis-server with the fixture
+// Command ffsandbox starts a throwaway redis-server with the fixture
 // flowfabric library and sample FlowFabric data, then runs ffdelay against
 // it. `make demo` uses it; `make bench` uses its bench subcommand.
 package main

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/redisops"
 )
 
@@ -24,13 +25,13 @@ const fallbackBatch = 16
 // server's counters, once the size has settled.
 const sampleEvery = 8
 
-// stall sizes one primary's FCALL batches so that one batch costs the
+// batchSizer sizes one primary's FCALL batches so that one batch costs the
 // server at most the budget. It measures the server's own time per call
 // from INFO commandstats (cmdstat_fcall usec and calls) as the run goes,
 // since the cost differs between a quiet server, a busy one and primaries
 // sharing cores, and starts small: one call, then doubling per reading up
 // to what the budget allows, so no batch overshoots it by more than twice.
-type stall struct {
+type batchSizer struct {
 	c      *redisops.Client
 	sh     *redisops.Shard
 	budget time.Duration
@@ -48,17 +49,10 @@ type stall struct {
 }
 
 // BatchStats says how a run's batches were sized.
-type BatchStats struct {
-	Batches int64 `json:"batches"`
-	Max     int   `json:"max_batch"`
-	Last    int   `json:"last_batch"`
-	// PerCallUs is the server's measured time per FCALL, in µs (0 when not
-	// measured).
-	PerCallUs float64 `json:"per_call_us"`
-}
+type BatchStats = model.BatchStats
 
-func newStall(c *redisops.Client, sh *redisops.Shard, budget time.Duration, fixed int) *stall {
-	s := &stall{c: c, sh: sh, budget: budget, fixed: fixed, size: 1}
+func newBatchSizer(c *redisops.Client, sh *redisops.Shard, budget time.Duration, fixed int) *batchSizer {
+	s := &batchSizer{c: c, sh: sh, budget: budget, fixed: fixed, size: 1}
 	if fixed > 0 {
 		s.size = fixed
 	}
@@ -66,7 +60,7 @@ func newStall(c *redisops.Client, sh *redisops.Shard, budget time.Duration, fixe
 }
 
 // start reads the counters once, so the first batch can be measured.
-func (s *stall) start(ctx context.Context) {
+func (s *batchSizer) start(ctx context.Context) {
 	if s.fixed > 0 {
 		return
 	}
@@ -81,7 +75,7 @@ func (s *stall) start(ctx context.Context) {
 }
 
 // next is the size of the next batch.
-func (s *stall) next() int {
+func (s *batchSizer) next() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.Batches++
@@ -92,7 +86,7 @@ func (s *stall) next() int {
 
 // done is called after a batch; now and then it reads the counters again
 // and resizes.
-func (s *stall) done(ctx context.Context) {
+func (s *batchSizer) done(ctx context.Context) {
 	s.mu.Lock()
 	if s.fixed > 0 || s.broken || s.sampling {
 		s.mu.Unlock()
@@ -129,14 +123,14 @@ func (s *stall) done(ctx context.Context) {
 }
 
 // target is the batch the budget allows at the measured cost.
-func (s *stall) target() int {
+func (s *batchSizer) target() int {
 	if s.perCall <= 0 {
 		return maxBatch
 	}
 	return max(1, min(maxBatch, int(s.budget/s.perCall)))
 }
 
-func (s *stall) snapshot() BatchStats {
+func (s *batchSizer) snapshot() BatchStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
