@@ -94,8 +94,9 @@ func parseCheckOptions(c *cli.Context, d *deps) (checkOptions, error) {
 
 // checkRun is one run of check: what the steps found so far.
 type checkRun struct {
-	o      checkOptions
-	client *redisops.Client
+	o       checkOptions
+	client  *redisops.Client
+	printer *output.Printer
 	checks []output.Check
 	libOK  bool
 	scope  resolvedScope
@@ -131,7 +132,7 @@ var checkSteps = []checkStep{
 // fails; 3 only when the server cannot be reached or refuses us.
 func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *output.Printer) error {
 	started := time.Now()
-	k := &checkRun{o: o, client: redisops.New(conn)}
+	k := &checkRun{o: o, client: redisops.New(conn), printer: p}
 	defer func() { k.client.Close() }()
 	var stop error
 	for _, step := range checkSteps {
@@ -145,7 +146,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 			// anything else (a refused INFO, a key of the wrong type) is a
 			// failed check, exit 1, and the later steps are not run.
 			k.checks = append(k.checks, output.CheckFailed(step.name, err))
-			if kind := redisops.KindOf(err); kind == redisops.KindUnreachable || kind == redisops.KindAuth {
+			if unusable(err) {
 				stop = err
 			}
 			break
@@ -154,6 +155,14 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 			c.Status = output.Fail
 		}
 		k.checks = append(k.checks, c)
+	}
+	if stop != nil {
+		// A server ffdelay cannot use at all gets the same one line and
+		// exit 3 as from every other command, not a report of one row.
+		if o.Scope.MetricsFile != "" {
+			output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "check", Started: started, Checks: k.checks})
+		}
+		return stop
 	}
 	r := output.CheckReport{OK: true, Checks: k.checks}
 	for _, c := range k.checks {
@@ -183,10 +192,8 @@ func checkConnection(ctx context.Context, k *checkRun) (output.Check, error) {
 	}
 	if node {
 		// A cluster node reached without --cluster: check the cluster.
-		conn := k.client.Options()
-		conn.Cluster = true
 		k.client.Close()
-		k.client = redisops.New(conn)
+		k.client, _ = clusterFromNode(ctx, k.client.Options(), k.printer)
 		if err := k.client.Ping(ctx); err != nil {
 			return output.Check{}, err
 		}
@@ -358,6 +365,18 @@ func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check,
 		}
 	}
 	return output.PartitionsBeyondCount(statusIf(len(beyond) > 0, output.Fail), k.scope.Count, beyond), nil
+}
+
+// unusable errors mean the server cannot be used at all: check stops with
+// exit 3 and one line. A refused command or a missing library is a failed
+// check instead (exit 1, with the report).
+func unusable(err error) bool {
+	switch redisops.KindOf(err) {
+	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNotRedis, redisops.KindTLSMismatch,
+		redisops.KindConnSetup, redisops.KindRedirect, redisops.KindBadReply, redisops.KindClusterNode:
+		return true
+	}
+	return false
 }
 
 // statusIf is bad when cond holds, else pass.

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
@@ -18,13 +19,28 @@ func withClient(ctx context.Context, conn redisops.Options, p *output.Printer, f
 	err := fn(client)
 	client.Close()
 	if redisops.KindOf(err) == redisops.KindClusterNode && !conn.Cluster {
-		p.Note("%s is a cluster node: working in cluster mode (add --cluster to say so)", client.Addr())
-		conn.Cluster = true
-		client = redisops.New(conn)
+		client, conn = clusterFromNode(ctx, conn, p)
 		err = fn(client)
 		client.Close()
 	}
 	return explain(ctx, conn, err)
+}
+
+// clusterFromNode is the one way ffdelay goes from a node given without
+// --cluster to cluster mode: only after the node itself said
+// cluster_enabled:1 (a MOVED reply is never followed, see
+// redisops.KindRedirect). The cluster's layout is that node's own answer;
+// the note names the primaries it named, since the credentials go to them.
+func clusterFromNode(ctx context.Context, conn redisops.Options, p *output.Printer) (*redisops.Client, redisops.Options) {
+	given := strings.Join(conn.Addrs, ",")
+	conn.Cluster = true
+	client := redisops.New(conn)
+	if primaries, err := client.PrimaryAddrs(ctx); err == nil {
+		p.Note("%s is a cluster node: working in cluster mode with the primaries it names: %s (add --cluster to say so)", given, strings.Join(primaries, ", "))
+	} else {
+		p.Note("%s is a cluster node: working in cluster mode (add --cluster to say so)", given)
+	}
+	return client, conn
 }
 
 // explain replaces an "unreachable" error with what the probes found.

@@ -41,9 +41,8 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		if redisops.KindOf(err) == redisops.KindClusterNode && !conn.Cluster {
 			// Nothing was done yet: say so once and run the cycle again in
 			// cluster mode.
-			p.Note("%s is a cluster node: working in cluster mode (add --cluster to say so)", client.Addr())
 			client.Close()
-			client, conn.Cluster = nil, true
+			client, conn = clusterFromNode(ctx, conn, p)
 			res, discovered, err = watchCycle(ctx, o, conn, &client, &libraryChecked, skip, each, warn)
 		}
 		if err != nil {
@@ -115,7 +114,7 @@ func permanent(err error) bool {
 		return true
 	}
 	switch redisops.KindOf(err) {
-	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions, redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindConnSetup:
+	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions, redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindConnSetup, redisops.KindRedirect:
 		return true
 	}
 	return false

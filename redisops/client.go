@@ -144,6 +144,19 @@ func (c *Client) forEachPrimary(ctx context.Context, fn func(ctx context.Context
 	})
 }
 
+// PrimaryAddrs lists the address of every primary, sorted.
+func (c *Client) PrimaryAddrs(ctx context.Context) ([]string, error) {
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Options().Addr
+	}
+	return out, nil
+}
+
 // primaries lists every primary sorted by address.
 func (c *Client) primaries(ctx context.Context) ([]*redis.Client, error) {
 	if c.cluster == nil {

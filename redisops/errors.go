@@ -38,6 +38,10 @@ const (
 	KindConnSetup
 	// KindBadReply: a reply beyond ffdelay's limits (guard.go).
 	KindBadReply
+	// KindRedirect: a MOVED or ASK reply without --cluster. ffdelay follows
+	// no redirect to an address the user did not give: the credentials
+	// would go with it.
+	KindRedirect
 )
 
 // ServerError is a failure talking to one server, with its kind.
@@ -58,6 +62,8 @@ func (e *ServerError) Error() string {
 		return "permission denied on " + e.Addr + ": " + msg + " (grant the ACL rules listed in the README)"
 	case KindNotRedis, KindTLSMismatch, KindBadReply:
 		return e.Addr + ": " + msg
+	case KindRedirect:
+		return e.Addr + " answered with a cluster redirect (" + msg + "): it is part of a cluster, and ffdelay follows no redirect without --cluster; pass --cluster"
 	case KindConnSetup:
 		return "cannot set up a connection to " + e.Addr + ": " + msg + " (check the database number in --url, the user and the password)"
 	}
@@ -91,6 +97,9 @@ func kindOf(err error) Kind {
 	}
 	if errors.Is(err, errReplyTooLarge) {
 		return KindBadReply
+	}
+	if hasPrefix(err, "MOVED ") || hasPrefix(err, "ASK ") {
+		return KindRedirect
 	}
 	if isProtocolError(err) {
 		return KindNotRedis

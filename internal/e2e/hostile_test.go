@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -102,5 +104,56 @@ func TestEndlessScanCursor(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("list --discover-lanes kept scanning for 30s")
+	}
+}
+
+// A node that answers MOVED to another address, without --cluster, is
+// never followed there: no connection (and so no credential) reaches the
+// other address, and every command says to pass --cluster, exit 3.
+func TestMovedWithoutCluster(t *testing.T) {
+	bin := buildBinary(t)
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var reached atomic.Int64
+	go func() {
+		for {
+			c, err := other.Accept()
+			if err != nil {
+				return
+			}
+			reached.Add(1)
+			c.Close()
+		}
+	}()
+	f, err := fftest.StartScriptedFakeServer(map[string]string{
+		"HELLO":  "%1\r\n+server\r\n+redis\r\n",
+		"CLIENT": "+OK\r\n",
+		"*":      "-MOVED 1234 " + other.Addr().String() + "\r\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, args := range [][]string{
+		{"list"}, {"promote"}, {"check"}, {"audit"},
+		{"inspect", "{fp:1}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11"},
+		{"promote", "--watch", "--max-cycles", "2", "--interval", "100ms"},
+	} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, append(args, "--url", "redis://ffuser:s3cret-pw@"+f.Addr(), "--timeout", "2s", "--partitions", "4")...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		code := exitCodeOf(cmd.Run())
+		if code != 3 || !strings.Contains(stderr.String(), "pass --cluster") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 3 saying to pass --cluster", args, code, stderr.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), "s3cret-pw") {
+			t.Errorf("%v printed the password", args)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d connections reached the address of the MOVED reply", n)
 	}
 }

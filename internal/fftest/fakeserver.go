@@ -81,8 +81,9 @@ func (f *FakeServer) Close() {
 
 // StartScriptedFakeServer answers each command (RESP arrays of bulk
 // strings, as go-redis sends them) with replies[NAME], the upper-case
-// command name; a command without a reply gets -ERR unknown command. It
-// plays a broken server that is consistent enough to be talked to.
+// command name; a command without a reply gets replies["*"] when there is
+// one, else -ERR unknown command. It plays a broken server that is
+// consistent enough to be talked to.
 func StartScriptedFakeServer(replies map[string]string) (*FakeServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -129,6 +130,9 @@ func serveScripted(c net.Conn, replies map[string]string) {
 			return
 		}
 		reply, ok := replies[strings.ToUpper(args[0])]
+		if !ok {
+			reply, ok = replies["*"]
+		}
 		if !ok {
 			reply = "-ERR unknown command '" + args[0] + "'\r\n"
 		}
