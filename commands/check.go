@@ -97,10 +97,10 @@ type checkRun struct {
 	o       checkOptions
 	client  *redisops.Client
 	printer *output.Printer
-	checks []output.Check
-	libOK  bool
-	scope  resolvedScope
-	groups []model.Group
+	checks  []output.Check
+	libOK   bool
+	scope   resolvedScope
+	groups  []model.Group
 }
 
 // checkStep runs one check. It returns the check (with its own verdict) or
