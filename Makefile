@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDelayedKey$$' -fuzztime $(FUZZTIME) ./redisops/
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateLane$$' -fuzztime $(FUZZTIME) ./redisops/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePromoteReply$$' -fuzztime $(FUZZTIME) ./redisops/
+	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZTIME) ./redisops/
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePartitionSpec$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseLanes$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTagFilter$$' -fuzztime $(FUZZTIME) ./commands/

@@ -46,7 +46,7 @@ func (p *Printer) Checks(r CheckReport) {
 	default:
 		var rows [][]string
 		for _, c := range r.Checks {
-			rows = append(rows, []string{p.status(c.Status), c.Name, c.Detail})
+			rows = append(rows, []string{p.status(c.Status), c.Name, Safe(c.Detail)})
 		}
 		p.table([]string{"STATUS", "CHECK", "DETAIL"}, rows, nil)
 		verdict := p.paint(color.FgGreen, "OK")

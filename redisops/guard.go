@@ -12,15 +12,23 @@ import (
 
 // Limits on what one server reply may declare or hold. go-redis trusts a
 // reply's declared sizes (a "$100000000000000" header is a makeslice panic,
-// a deep nesting a stack overflow, an endless simple string gigabytes), so
-// every connection reads through a guard that checks each header before
-// go-redis sees it. The limits are far above what FlowFabric's data needs:
-// ffdelay reads pages of 1,024 members, cores of a few dozen fields and
-// replies of three elements.
+// a deep nesting a stack overflow, an endless simple string gigabytes, a
+// map header a map pre-sized for its declared pairs), so every connection
+// reads through a guard that checks each header before go-redis sees it.
+// The limits are far above what FlowFabric's data needs: ffdelay reads
+// pages of at most 2,048 members, cores of a few dozen fields and replies
+// of three elements, in pipelines of at most a few thousand commands.
 const (
-	maxBulkLen   = 16 << 20 // one bulk string
-	maxElements  = 1 << 20  // one array, map, set or push
-	maxDepth     = 16       // nested aggregates
+	maxBulkLen = 16 << 20 // one bulk string
+	// maxDeclared is the element budget of everything read after one
+	// write: every aggregate's declared count adds to it (a map's or an
+	// attribute's pairs count twice), so many aggregates that each look
+	// small cannot add up to gigabytes of pre-sized slices and maps.
+	maxDeclared = 1 << 19
+	// maxDepth bounds go-redis's recursion: open aggregates plus the
+	// attributes waiting for the element they annotate (go-redis reads an
+	// attribute, drops it and reads the element in a nested call).
+	maxDepth     = 16
 	maxLineLen   = 64 << 10 // one simple string, error, number or header line
 	maxReplySize = 64 << 20 // everything read after one write
 )
@@ -66,7 +74,7 @@ type replyGuard struct {
 }
 
 func (g *replyGuard) Write(b []byte) (int, error) {
-	g.scan.read = 0
+	g.scan.reset()
 	return g.Conn.Write(b)
 }
 
@@ -87,12 +95,33 @@ func (g *replyGuard) Read(b []byte) (int, error) {
 
 // respScanner is an incremental RESP2/RESP3 header checker. It keeps only
 // the current line (bounded), the bulk bytes left to skip and a stack of
-// element counts.
+// the open aggregates.
 type respScanner struct {
 	line  []byte
 	skip  int64   // bulk payload bytes (with CRLF) still to pass
-	stack []int64 // elements left in each open aggregate
-	read  int64   // bytes since the last write
+	stack []frame // open aggregates, innermost last
+	// pendTop counts the attributes read at the top level that wait for
+	// the element they annotate.
+	pendTop int
+	// depth is go-redis's recursion depth: open aggregates plus waiting
+	// attributes (go-redis reads an attribute, drops it and reads the
+	// element in a nested call).
+	depth    int
+	read     int64 // bytes since the last write
+	declared int64 // elements declared since the last write
+}
+
+// frame is one open aggregate: the elements it still expects, whether it is
+// an attribute (which annotates the next element instead of being one), and
+// the attributes inside it that wait for their element.
+type frame struct {
+	left int64
+	attr bool
+	pend int
+}
+
+func (s *respScanner) reset() {
+	s.read, s.declared = 0, 0
 }
 
 func (s *respScanner) feed(b []byte) error {
@@ -106,7 +135,9 @@ func (s *respScanner) feed(b []byte) error {
 			s.skip -= n
 			b = b[n:]
 			if s.skip == 0 {
-				s.done()
+				if err := s.done(); err != nil {
+					return err
+				}
 			}
 			continue
 		}
@@ -152,39 +183,72 @@ func (s *respScanner) header(line []byte) error {
 			s.skip = n + 2
 			return nil
 		}
-		s.done()
+		return s.done()
 	case '*', '%', '~', '>', '|': // array, map, set, push, attribute
 		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
 		if err != nil || n < -1 {
 			return nil
 		}
-		if n > maxElements {
-			return fmt.Errorf("%w: %d elements declared", errReplyTooLarge, n)
+		attr := line[0] == '|'
+		if line[0] == '%' || attr {
+			n = min(n, maxDeclared+1) * 2
 		}
-		if line[0] == '%' || line[0] == '|' {
-			n *= 2
+		s.declared += max(n, 0)
+		if s.declared > maxDeclared {
+			return fmt.Errorf("%w: more than %d elements declared in one reply", errReplyTooLarge, maxDeclared)
 		}
 		if n <= 0 {
-			s.done()
-			return nil
+			if attr {
+				return s.attrDone()
+			}
+			return s.done()
 		}
-		if len(s.stack) >= maxDepth {
+		if s.depth++; s.depth > maxDepth {
 			return fmt.Errorf("%w: nested more than %d deep", errReplyTooLarge, maxDepth)
 		}
-		s.stack = append(s.stack, n)
+		s.stack = append(s.stack, frame{left: n, attr: attr})
 	default: // simple string, error, integer, null, boolean, double, big number
-		s.done()
+		return s.done()
 	}
 	return nil
 }
 
-// done counts one finished element against the open aggregates.
-func (s *respScanner) done() {
-	for len(s.stack) > 0 {
-		s.stack[len(s.stack)-1]--
-		if s.stack[len(s.stack)-1] > 0 {
-			return
+// attrDone notes an attribute that is complete: it waits, a level deeper
+// in go-redis, for the element it annotates.
+func (s *respScanner) attrDone() error {
+	if len(s.stack) == 0 {
+		s.pendTop++
+	} else {
+		s.stack[len(s.stack)-1].pend++
+	}
+	if s.depth++; s.depth > maxDepth {
+		return fmt.Errorf("%w: nested more than %d deep", errReplyTooLarge, maxDepth)
+	}
+	return nil
+}
+
+// done counts one finished element against the open aggregates: the
+// attributes that waited for it are done too, and an aggregate it
+// completes is an element of its parent in turn, unless it is an attribute.
+func (s *respScanner) done() error {
+	for {
+		if len(s.stack) == 0 {
+			s.depth -= s.pendTop
+			s.pendTop = 0
+			return nil
 		}
+		top := &s.stack[len(s.stack)-1]
+		s.depth -= top.pend
+		top.pend = 0
+		top.left--
+		if top.left > 0 {
+			return nil
+		}
+		attr := top.attr
 		s.stack = s.stack[:len(s.stack)-1]
+		s.depth--
+		if attr {
+			return s.attrDone()
+		}
 	}
 }
