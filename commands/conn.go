@@ -129,44 +129,75 @@ func setupOutput(c *cli.Context, d *deps) error {
 }
 
 // connOptions resolves the connection per the precedence of the contract:
-// flag, then FFDELAY_*, then ff-server's FF_*, then defaults.
+// flag, then FFDELAY_*, then ff-server's FF_*, then defaults. It is three
+// steps: where (addresses, database, cluster, TLS), who (user and
+// password, with where the password came from, for -v) and how (timeout
+// and TLS settings).
 func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
+	o, where, err := connTarget(c, d)
+	if err != nil {
+		return o, err
+	}
+	if where.urlPassword && where.urlOnCommandLine && d.printer != nil {
+		d.printer.Warn("a password in --url is visible to other users of this machine (ps, shell history): use --password-file or FFDELAY_PASSWORD")
+	}
+	o.Username, o.Password, d.passwordSource, err = connCredentials(c, d, where)
+	if err != nil {
+		return o, err
+	}
+	if o.Timeout, err = parseDuration("--timeout", strOr(c, flagTimeout, "5s")); err != nil {
+		return o, usageError("%v", err)
+	}
+	o.TLS, err = tlsConfig(c, where.tls)
+	return o, err
+}
+
+// target is what connTarget found besides the options: the URL's
+// credentials and whether TLS was asked for.
+type targetFacts struct {
+	user             string
+	password         string
+	urlPassword      bool
+	urlOnCommandLine bool
+	tls              bool
+}
+
+// connTarget is where to connect: --url (or FFDELAY_URL unless --host or
+// --port is given), else --host/--port, FF_HOST/FF_PORT, localhost:6379;
+// cluster mode from --cluster, FFDELAY_CLUSTER, FF_CLUSTER.
+func connTarget(c *cli.Context, d *deps) (redisops.Options, targetFacts, error) {
 	var o redisops.Options
+	var f targetFacts
 	urls := strs(c, flagURL)
+	f.urlOnCommandLine = len(urls) > 0
 	_, hostFlag := str(c, flagHost)
 	_, portFlag := str(c, flagPort)
 	switch {
 	case len(urls) > 0 && (hostFlag || portFlag):
-		return o, usageError("--url and --host/--port name two servers: give one or the other")
+		return o, f, usageError("--url and --host/--port name two servers: give one or the other")
 	case len(urls) == 0 && d.getenv("FFDELAY_URL") != "" && !hostFlag && !portFlag:
 		// An explicit --host/--port on the command line wins over the
 		// environment's URL: promote must write where the command says.
 		urls = []string{d.getenv("FFDELAY_URL")}
 	}
+	var err error
 	if cl, ok := boolean(c, flagCluster); ok {
 		o.Cluster = cl
-	} else if v := d.getenv("FFDELAY_CLUSTER"); v != "" {
-		o.Cluster = parseBoolEnv(v)
-	} else {
-		o.Cluster = parseBoolEnv(d.getenv("FF_CLUSTER"))
+	} else if o.Cluster, err = envBool(d, "FFDELAY_CLUSTER", "FF_CLUSTER"); err != nil {
+		return o, f, err
 	}
-	useTLS, _ := boolean(c, flagTLS)
-	var urlPassword string
-	var hasURLPassword bool
+	f.tls, _ = boolean(c, flagTLS)
 	if len(urls) > 0 {
 		t, err := parseURL(strings.Join(urls, ","))
 		if err != nil {
-			return o, usageError("%v", err)
+			return o, f, usageError("%v", err)
 		}
 		if len(t.Addrs) > 1 && !o.Cluster {
-			return o, usageError("several --url seeds given without --cluster: add --cluster or give one URL")
+			return o, f, usageError("several --url seeds given without --cluster: add --cluster or give one URL")
 		}
-		o.Addrs, o.DB, o.Username = t.Addrs, t.DB, t.User
-		urlPassword, hasURLPassword = t.Password, t.HasPassword
-		if hasURLPassword && len(strs(c, flagURL)) > 0 && d.printer != nil {
-			d.printer.Warn("a password in --url is visible to other users of this machine (ps, shell history): use --password-file or FFDELAY_PASSWORD")
-		}
-		useTLS = useTLS || t.TLS
+		o.Addrs, o.DB = t.Addrs, t.DB
+		f.user, f.password, f.urlPassword = t.User, t.Password, t.HasPassword
+		f.tls = f.tls || t.TLS
 	} else {
 		host := strOr(c, flagHost, d.getenv("FF_HOST"))
 		if host == "" {
@@ -177,48 +208,61 @@ func connOptions(c *cli.Context, d *deps) (redisops.Options, error) {
 			port = "6379"
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return o, usageError("--port %q is not a port number (1 to 65535)", port)
+			return o, f, usageError("--port %q is not a port number (1 to 65535)", port)
 		}
 		o.Addrs = []string{net.JoinHostPort(host, port)}
 		if _, set := boolean(c, flagTLS); !set {
-			useTLS = parseBoolEnv(d.getenv("FF_TLS"))
+			if f.tls, err = envBool(d, "FF_TLS"); err != nil {
+				return o, f, err
+			}
 		}
 	}
 	if o.Cluster && o.DB != 0 {
-		return o, usageError("--url selects database %d, but cluster mode has only database 0", o.DB)
+		return o, f, usageError("--url selects database %d, but cluster mode has only database 0", o.DB)
 	}
+	return o, f, nil
+}
+
+// connCredentials is who connects: --user, the URL's user, FFDELAY_USER;
+// the password from --password-file, the URL, FFDELAY_PASSWORD,
+// REDISCLI_AUTH, and the name of its source (never the password).
+func connCredentials(c *cli.Context, d *deps, f targetFacts) (user, password, source string, err error) {
+	user = f.user
 	if u, ok := str(c, flagUser); ok {
-		o.Username = u
-	} else if o.Username == "" {
-		o.Username = d.getenv("FFDELAY_USER")
+		user = u
+	} else if user == "" {
+		user = d.getenv("FFDELAY_USER")
 	}
 	switch file, ok := str(c, flagPasswordFile); {
 	case ok:
 		pw, err := readPasswordFile(file, d)
-		if err != nil {
-			return o, err
-		}
-		o.Password, d.passwordSource = pw, "--password-file "+file
-	case hasURLPassword:
-		o.Password, d.passwordSource = urlPassword, "the URL"
+		return user, pw, "--password-file " + file, err
+	case f.urlPassword:
+		return user, f.password, "the URL", nil
 	case d.getenv("FFDELAY_PASSWORD") != "":
-		o.Password, d.passwordSource = d.getenv("FFDELAY_PASSWORD"), "FFDELAY_PASSWORD"
+		return user, d.getenv("FFDELAY_PASSWORD"), "FFDELAY_PASSWORD", nil
 	case d.getenv("REDISCLI_AUTH") != "":
-		o.Password, d.passwordSource = d.getenv("REDISCLI_AUTH"), "REDISCLI_AUTH"
-	default:
-		d.passwordSource = "none"
+		return user, d.getenv("REDISCLI_AUTH"), "REDISCLI_AUTH", nil
 	}
-	timeout, err := parseDuration("--timeout", strOr(c, flagTimeout, "5s"))
-	if err != nil {
-		return o, usageError("%v", err)
+	return user, "", "none", nil
+}
+
+// envBool reads the first of the variables that is set as a yes/no value:
+// what strconv.ParseBool takes, and yes/no, on/off. Anything else is a
+// usage error, never a silent false.
+func envBool(d *deps, names ...string) (bool, error) {
+	for _, name := range names {
+		v := strings.TrimSpace(d.getenv(name))
+		if v == "" {
+			continue
+		}
+		b, ok := parseBoolEnv(v)
+		if !ok {
+			return false, usageError("%s=%q is not a yes/no value: use 1/0, true/false, yes/no or on/off", name, v)
+		}
+		return b, nil
 	}
-	o.Timeout = timeout
-	tlsConf, err := tlsConfig(c, useTLS)
-	if err != nil {
-		return o, err
-	}
-	o.TLS = tlsConf
-	return o, nil
+	return false, nil
 }
 
 func unwrapPathError(err error) error {

@@ -94,10 +94,20 @@ func parseTagFilter(s string) (model.TagFilter, error) {
 	return model.TagFilter{Key: k, Value: v}, nil
 }
 
-// ParseBoolEnv follows ff-server: true only for 1 or true, any case.
-func parseBoolEnv(s string) bool {
+// parseBoolEnv reads a yes/no value: what strconv.ParseBool takes, and
+// yes/no, y/n, on/off in any case; ok is false for anything else.
+func parseBoolEnv(s string) (value, ok bool) {
 	s = strings.TrimSpace(s)
-	return s == "1" || strings.EqualFold(s, "true")
+	if b, err := strconv.ParseBool(s); err == nil {
+		return b, true
+	}
+	switch strings.ToLower(s) {
+	case "yes", "y", "on":
+		return true, true
+	case "no", "n", "off":
+		return false, true
+	}
+	return false, false
 }
 
 // ParseDuration parses a Go duration such as 750ms or 2s; it must be > 0.

@@ -69,9 +69,15 @@ func TestParseTagFilter(t *testing.T) {
 }
 
 func TestParseBoolEnv(t *testing.T) {
-	for in, want := range map[string]bool{"1": true, "true": true, "TRUE": true, "True": true, "yes": false, "0": false, "": false, "on": false} {
-		if parseBoolEnv(in) != want {
-			t.Errorf("ParseBoolEnv(%q) = %v", in, !want)
+	type result struct{ value, ok bool }
+	for in, want := range map[string]result{
+		"1": {true, true}, "true": {true, true}, "TRUE": {true, true}, "True": {true, true}, "t": {true, true},
+		"yes": {true, true}, "on": {true, true}, "Y": {true, true},
+		"0": {false, true}, "false": {false, true}, "no": {false, true}, "off": {false, true},
+		"": {false, false}, "maybe": {false, false}, "2": {false, false},
+	} {
+		if v, ok := parseBoolEnv(in); v != want.value || ok != want.ok {
+			t.Errorf("parseBoolEnv(%q) = %v, %v; want %v, %v", in, v, ok, want.value, want.ok)
 		}
 	}
 }
