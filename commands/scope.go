@@ -117,76 +117,86 @@ func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, 
 		return resolvedScope{}, err
 	}
 	rs := resolvedScope{Registry: reg}
-	switch {
-	case o.Partitions > 0:
-		rs.Count, rs.CountSource = o.Partitions, "--partitions"
-		if reg.Config.Valid && o.Partitions < reg.Config.Count {
-			p.Warn("--partitions %d is below the configured %d (%s): partitions %d to %d are not scanned", o.Partitions, reg.Config.Count, redisops.ConfigKey, o.Partitions, reg.Config.Count-1)
-		}
-	case reg.Config.Valid:
-		rs.Count, rs.CountSource = reg.Config.Count, redisops.ConfigKey
-	default:
-		if n, err := strconv.Atoi(strings.TrimSpace(o.envPartitions)); err == nil && n > 0 && n <= 65536 {
-			rs.Count, rs.CountSource = n, "FF_FLOW_PARTITIONS"
-		} else {
-			rs.Count, rs.CountSource = redisops.DefaultPartitions, "default"
-			why := "is missing"
-			if reg.Config.Found {
-				why = "holds " + strconv.Quote(reg.Config.Raw)
-			}
-			p.Warn("%s num_flow_partitions %s; assuming %d partitions (set --partitions or FF_FLOW_PARTITIONS)", redisops.ConfigKey, why, redisops.DefaultPartitions)
-		}
-	}
-	if len(o.PartitionSpec) > 0 {
-		for _, n := range o.PartitionSpec {
-			if n >= rs.Count {
-				return rs, usageError("--partition %d is out of range: there are %d partitions (0 to %d)", n, rs.Count, rs.Count-1)
-			}
-		}
-		rs.Partitions = o.PartitionSpec
-	} else {
-		rs.Partitions = make([]int, rs.Count)
-		for i := range rs.Partitions {
-			rs.Partitions[i] = i
-		}
+	rs.Unregistered = map[string]bool{}
+	rs.Count, rs.CountSource = partitionCount(o, reg, p)
+	if rs.Partitions, err = partitionsInScope(o, rs.Count); err != nil {
+		return rs, err
 	}
 	if len(o.Lanes) > 0 {
 		rs.Lanes = o.Lanes
 	} else {
 		rs.Lanes = knownLanes(reg.Lanes, o.envLanes)
 	}
-	rs.Unregistered = map[string]bool{}
 	if o.Discover {
+		err = addDiscovered(ctx, client, o, &rs, p)
+	}
+	return rs, err
+}
+
+// partitionCount is --partitions, else ff:config:partitions, else
+// FF_FLOW_PARTITIONS, else FlowFabric's default, with where it came from.
+func partitionCount(o scopeOptions, reg redisops.Registry, p *output.Printer) (int, string) {
+	switch {
+	case o.Partitions > 0:
+		if reg.Config.Valid && o.Partitions < reg.Config.Count {
+			p.Warn("--partitions %d is below the configured %d (%s): partitions %d to %d are not scanned", o.Partitions, reg.Config.Count, redisops.ConfigKey, o.Partitions, reg.Config.Count-1)
+		}
+		return o.Partitions, "--partitions"
+	case reg.Config.Valid:
+		return reg.Config.Count, redisops.ConfigKey
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(o.envPartitions)); err == nil && n > 0 && n <= 65536 {
+		return n, "FF_FLOW_PARTITIONS"
+	}
+	why := "is missing"
+	if reg.Config.Found {
+		why = "holds " + strconv.Quote(reg.Config.Raw)
+	}
+	p.Warn("%s num_flow_partitions %s; assuming %d partitions (set --partitions or FF_FLOW_PARTITIONS)", redisops.ConfigKey, why, redisops.DefaultPartitions)
+	return redisops.DefaultPartitions, "default"
+}
+
+// partitionsInScope is --partition, checked against the count, or every
+// partition.
+func partitionsInScope(o scopeOptions, count int) ([]int, error) {
+	if len(o.PartitionSpec) == 0 {
+		all := make([]int, count)
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
+	}
+	for _, n := range o.PartitionSpec {
+		if n >= count {
+			return nil, usageError("--partition %d is out of range: there are %d partitions (0 to %d)", n, count, count-1)
+		}
+	}
+	return o.PartitionSpec, nil
+}
+
+// addDiscovered adds what --discover-lanes found: sets of lanes nobody
+// registered, and sets on partitions beyond the count. A discovered lane
+// is probed only in the partitions where SCAN found its set (tenants can
+// create many lanes; lanes times partitions would grow the work faster
+// than the data), and at most MaxDiscovered new lanes are taken.
+func addDiscovered(ctx context.Context, client *redisops.Client, o scopeOptions, rs *resolvedScope, p *output.Printer) error {
+	found := o.Discovered
+	if found == nil {
 		var narrow []string
 		if len(o.Lanes) > 0 {
 			narrow = o.Lanes
 		}
-		found := o.Discovered
+		var err error
+		if found, err = client.DiscoverDelayedSets(ctx, narrow); err != nil {
+			return err
+		}
 		if found == nil {
-			if found, err = client.DiscoverDelayedSets(ctx, narrow); err != nil {
-				return rs, err
-			}
-			if found == nil {
-				found = []redisops.DiscoveredSet{}
-			}
+			found = []redisops.DiscoveredSet{}
 		}
-		rs.Discovered = found
-		registered := map[string]bool{}
-		for _, l := range reg.Lanes {
-			registered[l] = true
-		}
-		inSpec := map[int]bool{}
-		for _, p := range rs.Partitions {
-			inSpec[p] = true
-		}
-		known := map[string]bool{}
-		for _, l := range rs.Lanes {
-			known[l] = true
-		}
-		// A discovered lane is probed only in the partitions where SCAN
-		// found its set (tenants can create many lanes; lanes times
-		// partitions would grow the work faster than the data), and at
-		// most MaxDiscovered new lanes are taken.
+	}
+	rs.Discovered = found
+	known := set(rs.Lanes)
+	if len(o.Lanes) == 0 {
 		seen := map[string]bool{}
 		for _, f := range found {
 			if !known[f.Lane] && !seen[f.Lane] {
@@ -195,33 +205,36 @@ func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, 
 			}
 		}
 		sort.Strings(rs.DiscoveredLanes)
-		if len(o.Lanes) > 0 {
-			rs.DiscoveredLanes = nil
+	}
+	if n := len(rs.DiscoveredLanes); n > o.MaxDiscovered {
+		p.Warn("--discover-lanes found %d lanes nobody registered; working the first %d in name order and leaving %d out (raise --max-discovered-lanes)", n, o.MaxDiscovered, n-o.MaxDiscovered)
+		rs.DiscoveredLanes = rs.DiscoveredLanes[:o.MaxDiscovered]
+	}
+	take, registered, inSpec := set(rs.DiscoveredLanes), set(rs.Registry.Lanes), set(rs.Partitions)
+	for _, f := range found {
+		if !known[f.Lane] && !take[f.Lane] {
+			continue
 		}
-		if n := len(rs.DiscoveredLanes); n > o.MaxDiscovered {
-			p.Warn("--discover-lanes found %d lanes nobody registered; working the first %d in name order and leaving %d out (raise --max-discovered-lanes)", n, o.MaxDiscovered, n-o.MaxDiscovered)
-			rs.DiscoveredLanes = rs.DiscoveredLanes[:o.MaxDiscovered]
+		if !registered[f.Lane] {
+			rs.Unregistered[f.Lane] = true
 		}
-		take := map[string]bool{}
-		for _, l := range rs.DiscoveredLanes {
-			take[l] = true
-		}
-		for _, f := range found {
-			if !known[f.Lane] && !take[f.Lane] {
-				continue
-			}
-			if !registered[f.Lane] {
-				rs.Unregistered[f.Lane] = true
-			}
-			switch {
-			case f.Partition >= rs.Count && len(o.PartitionSpec) == 0:
-				rs.Extra = append(rs.Extra, f)
-			case take[f.Lane] && inSpec[f.Partition]:
-				rs.Extra = append(rs.Extra, f)
-			}
+		switch {
+		case f.Partition >= rs.Count && len(o.PartitionSpec) == 0:
+			rs.Extra = append(rs.Extra, f)
+		case take[f.Lane] && inSpec[f.Partition]:
+			rs.Extra = append(rs.Extra, f)
 		}
 	}
-	return rs, nil
+	return nil
+}
+
+// set indexes a list for lookups.
+func set[T comparable](list []T) map[T]bool {
+	m := make(map[T]bool, len(list))
+	for _, v := range list {
+		m[v] = true
+	}
+	return m
 }
 
 // knownLanes is ff:idx:lanes plus FF_LANES plus "default", as the engine

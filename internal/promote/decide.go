@@ -17,7 +17,7 @@ func Decide(v redisops.CoreView, nowMs int64) (model.Outcome, string) {
 	if shape := RepairShape(v); shape != "" {
 		return model.WouldRepair, string(shape)
 	}
-	return PredictPromote(v.Exists, v.Phase, v.Eligibility, v.DelayUntil, nowMs)
+	return predictPromote(v.Exists, v.Phase, v.Eligibility, v.DelayUntil, nowMs)
 }
 
 // Shape names an entry ffdelay repairs instead of handing it to the
@@ -49,7 +49,7 @@ func RepairShape(v redisops.CoreView) Shape {
 }
 
 // PredictPromote is ff_promote_delayed's decision, made without writing.
-func PredictPromote(exists bool, phase, eligibility, delayUntil string, nowMs int64) (model.Outcome, string) {
+func predictPromote(exists bool, phase, eligibility, delayUntil string, nowMs int64) (model.Outcome, string) {
 	switch {
 	case !exists:
 		return model.WouldClean, string(model.NotFoundCleaned)

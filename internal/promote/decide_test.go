@@ -23,7 +23,7 @@ func TestPredictPromote(t *testing.T) {
 		{true, "runnable", "not_eligible_until_time", "1000", model.WouldPromote},
 		{true, "runnable", "not_eligible_until_time", "999.25", model.WouldPromote},
 	} {
-		if got, _ := PredictPromote(tc.exists, tc.phase, tc.elig, tc.du, 1000); got != tc.want {
+		if got, _ := predictPromote(tc.exists, tc.phase, tc.elig, tc.du, 1000); got != tc.want {
 			t.Errorf("PredictPromote(%v %q %q %q) = %s, want %s", tc.exists, tc.phase, tc.elig, tc.du, got, tc.want)
 		}
 	}

@@ -61,7 +61,7 @@ const dryRunBatch = 256
 // server: two, so the server works on one while the client decodes the
 // other. In a cluster the primaries already work in parallel and one
 // pipeline each measured both faster and fairer (BENCHMARKS.md).
-const DefaultPipelines = 2
+const defaultPipelines = 2
 
 // pageSize is how many due members of one set one read returns: several
 // batches, so a backlog in a single set (a lane's solo executions all land
@@ -124,18 +124,7 @@ func (r *Run) Batches() BatchStats {
 // Plan prepares a run: which primary owns what, each primary's clock, and
 // how many members are due in each set (one pipelined ZCOUNT pass).
 func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
-	if opts.MaxStall <= 0 {
-		opts.MaxStall = DefaultMaxStall
-	}
-	if opts.DryRun && opts.BatchSize <= 0 {
-		opts.BatchSize = dryRunBatch
-	}
-	if opts.Pipelines <= 0 {
-		opts.Pipelines = DefaultPipelines
-		if c.IsCluster() {
-			opts.Pipelines = 1
-		}
-	}
+	opts = withDefaults(c, opts)
 	r := &Run{c: c, opts: opts, Delayed: map[string]int64{}}
 	parts := opts.Scope.AllPartitions()
 	if len(opts.Executions) > 0 {
@@ -148,26 +137,19 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	if r.ServerTimeMs, err = c.ReadClocks(ctx, shards, opts.Snapshot); err != nil {
 		return nil, err
 	}
-	for _, sh := range shards {
-		r.shards = append(r.shards, &worker{sh: sh, inflight: make(chan struct{}, opts.Pipelines)})
-	}
 	if opts.Limit > 0 {
 		r.budget = newBudget(opts.Limit)
 	}
 	if opts.Rate > 0 {
-		// A tenth of a second's worth per batch: a bigger burst would let
-		// the first second run well over the rate.
-		limit := opts.BatchSize
-		if limit <= 0 {
-			limit = fallbackBatch
-		}
-		burst := max(1, min(limit, int(opts.Rate/10)))
-		r.rate = rate.NewLimiter(rate.Limit(opts.Rate), burst)
-		r.opts.BatchSize = burst
+		// A tenth of a second's worth per batch at most: a bigger burst
+		// would let the first second run well over the rate.
+		r.rate = rate.NewLimiter(rate.Limit(opts.Rate), max(1, int(opts.Rate/10)))
 	}
-	for _, w := range r.shards {
-		w.sizer = newBatchSizer(c, w.sh, r.opts.MaxStall, r.opts.BatchSize)
+	for _, sh := range shards {
+		w := &worker{sh: sh, inflight: make(chan struct{}, opts.Pipelines)}
+		w.sizer = newBatchSizer(c, sh, opts.MaxStall, opts.BatchSize)
 		w.sizer.start(ctx)
+		r.shards = append(r.shards, w)
 	}
 	if len(opts.Executions) > 0 {
 		for _, w := range r.shards {
@@ -180,12 +162,39 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 		}
 		return r, nil
 	}
+	if err := r.countDue(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// withDefaults fills in what the caller left zero.
+func withDefaults(c *redisops.Client, opts Options) Options {
+	if opts.MaxStall <= 0 {
+		opts.MaxStall = DefaultMaxStall
+	}
+	if opts.DryRun && opts.BatchSize <= 0 {
+		opts.BatchSize = dryRunBatch
+	}
+	if opts.Pipelines <= 0 {
+		opts.Pipelines = defaultPipelines
+		if c.IsCluster() {
+			opts.Pipelines = 1
+		}
+	}
+	return opts
+}
+
+// countDue gives every worker a cursor per set with due members (one
+// pipelined ZCOUNT and ZCARD per set, per primary in parallel) and sums
+// what is due and delayed.
+func (r *Run) countDue(ctx context.Context) error {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range r.shards {
 		g.Go(func() error {
-			groups := opts.Scope.Groups(w.sh.Partitions())
-			counts, sizes, errs, err := c.CountDue(gctx, w.sh, groups)
+			groups := r.opts.Scope.Groups(w.sh.Partitions())
+			counts, sizes, errs, err := r.c.CountDue(gctx, w.sh, groups)
 			if err != nil {
 				return err
 			}
@@ -213,10 +222,7 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return g.Wait()
 }
 
 func idPartitions(ids []model.ExecutionID) []int {

@@ -219,7 +219,13 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 		return fatal != nil
 	}
 	for start := 0; start < len(live) && ctx.Err() == nil && !failed(); {
-		n := r.budget.reserve(min(w.sizer.next(), len(live)-start))
+		want := min(w.sizer.next(), len(live)-start)
+		if r.rate != nil {
+			// --rate limits on top of the stall budget: a batch is never
+			// bigger than the limiter's burst, nor than the budget allows.
+			want = min(want, r.rate.Burst())
+		}
+		n := r.budget.reserve(want)
 		if n == 0 {
 			break
 		}
