@@ -29,6 +29,8 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	}()
 	libraryChecked := false
 	var discoveredAt time.Time
+	// Batch sizing learns the server's cost per call once, not every cycle.
+	o.Run.Sizes = promote.NewLearnedSizes()
 	cycle := func(ctx context.Context, n int, skip map[string]bool, each func(model.Result)) (watch.CycleResult, error) {
 		warn := p
 		if n > 1 {

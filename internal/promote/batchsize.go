@@ -46,6 +46,41 @@ type batchSizer struct {
 	broken    bool
 	sampling  bool
 	stats     BatchStats
+	learned   *LearnedSizes
+}
+
+// LearnedSizes is what batch sizing learned per primary: the batch size
+// and the measured cost per call, kept across the runs of a watch loop.
+type LearnedSizes struct {
+	mu sync.Mutex
+	m  map[string]learnedSize
+}
+
+type learnedSize struct {
+	size    int
+	perCall time.Duration
+}
+
+// NewLearnedSizes is an empty memory.
+func NewLearnedSizes() *LearnedSizes { return &LearnedSizes{m: map[string]learnedSize{}} }
+
+func (l *LearnedSizes) get(addr string) (learnedSize, bool) {
+	if l == nil {
+		return learnedSize{}, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.m[addr]
+	return v, ok
+}
+
+func (l *LearnedSizes) put(addr string, v learnedSize) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m[addr] = v
 }
 
 // BatchStats says how a run's batches were sized.
@@ -72,6 +107,12 @@ func (s *batchSizer) start(ctx context.Context) {
 		return
 	}
 	s.lastCalls, s.lastUsec = calls, usec
+	if v, ok := s.learned.get(s.sh.Addr()); ok {
+		// What the last run learned: its size and cost, still checked by
+		// the readings that follow.
+		s.size, s.perCall = v.size, v.perCall
+		s.stats.PerCallUs = float64(v.perCall) / float64(time.Microsecond)
+	}
 }
 
 // next is the size of the next batch.
@@ -120,6 +161,7 @@ func (s *batchSizer) done(ctx context.Context) {
 	s.perCall = time.Duration(du) * time.Microsecond / time.Duration(dc)
 	s.stats.PerCallUs = float64(du) / float64(dc)
 	s.size = max(1, min(s.target(), s.size*2))
+	s.learned.put(s.sh.Addr(), learnedSize{size: s.size, perCall: s.perCall})
 }
 
 // target is the batch the budget allows at the measured cost.

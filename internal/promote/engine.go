@@ -48,6 +48,10 @@ type Options struct {
 	Pipelines int
 	// Snapshot, when fresh, stands in for reading the clock (standalone).
 	Snapshot *redisops.Snapshot
+	// Sizes, when set, carries what batch sizing learned from one run to
+	// the next (watch mode), so each cycle does not start again from a
+	// batch of one.
+	Sizes *LearnedSizes
 	// Skip are ids that sit out this run (watch mode's failure backoff).
 	// The run only reads it.
 	Skip map[string]bool
@@ -148,6 +152,7 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	for _, sh := range shards {
 		w := &worker{sh: sh, inflight: make(chan struct{}, opts.Pipelines)}
 		w.sizer = newBatchSizer(c, sh, opts.MaxStall, opts.BatchSize)
+		w.sizer.learned = opts.Sizes
 		w.sizer.start(ctx)
 		r.shards = append(r.shards, w)
 	}

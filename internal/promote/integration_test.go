@@ -323,3 +323,40 @@ func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
 		t.Errorf("Run = %v with %d results, want KindNoLibrary and none", err, results)
 	}
 }
+
+// Batch sizing remembers what it learned from one run to the next (a watch
+// loop's cycles): the second run's first batch is as large as the first
+// run's last, not one call again.
+func TestBatchSizesCarryOver(t *testing.T) {
+	bins, err := fftest.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c, oc := server(t, bins[0])
+	ctx := context.Background()
+	sizes := promote.NewLearnedSizes()
+	runOnce := func() model.BatchStats {
+		t.Helper()
+		seed(t, c, many(400, fftest.Exec{Partition: 0, Shape: fftest.Due}))
+		run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default"), Sizes: sizes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Execute(ctx, func(model.Result) {}); err != nil {
+			t.Fatal(err)
+		}
+		b := run.Batches()
+		return b
+	}
+	one := runOnce()
+	if one.Last < 4 {
+		t.Fatalf("the first run's batches stayed at %d: nothing to carry over", one.Last)
+	}
+	two := runOnce()
+	// Max includes the first batch: a run that started from one call again
+	// would only reach the learned size after several doublings, and its
+	// batch count would be at least as high as the first run's.
+	if two.Batches >= one.Batches {
+		t.Errorf("second run took %d batches, the first %d: it relearned from a batch of one", two.Batches, one.Batches)
+	}
+}
