@@ -340,7 +340,7 @@ func TestDeploymentExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	ks := string(k8s)
-	for _, want := range []string{"path: /healthz", "path: /readyz", "path: /metrics", "kind: PodMonitor", "containerPort: 9465", "value: 0.0.0.0:9465", "readOnlyRootFilesystem: true"} {
+	for _, want := range []string{"path: /healthz", "path: /readyz", "path: /metrics", "kind: PodMonitor", "containerPort: 9465", "value: 0.0.0.0:9465", "readOnlyRootFilesystem: true", "replicas: 2", "name: FFDELAY_LEASE"} {
 		if !strings.Contains(ks, want) {
 			t.Errorf("Kubernetes example lacks %q", want)
 		}

@@ -3,6 +3,9 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +31,10 @@ type promoteOptions struct {
 	// Listen is the standby endpoint's address (--listen, FFDELAY_LISTEN).
 	Listen       string
 	PerPartition bool
+	// Lease is set with --lease: the key and TTL replicas contend for.
+	Lease    bool
+	LeaseKey string
+	LeaseTTL time.Duration
 	// IntervalRaised is set when a too-short interval was raised to 100ms.
 	IntervalRaised bool
 	// Progress shows a progress bar on stderr for backlogs of at least
@@ -51,7 +58,8 @@ Examples:
    ffdelay promote --namespace acme --tag region=eu  only matching executions
    ffdelay promote --execution '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
    ffdelay promote --rate 500 --limit 10000          gently, at most 10k
-   ffdelay promote --watch --interval 1s -o ndjson   keep promoting, one line per cycle`,
+   ffdelay promote --watch --interval 1s -o ndjson   keep promoting, one line per cycle
+   ffdelay promote --watch --lease --listen :9465    one of several standby replicas`,
 		Flags: append(scopeFlags(),
 			&cli.BoolFlag{Name: flagDryRun, Usage: "read only: report what would be promoted, cleaned, repaired or fail"},
 			&cli.BoolFlag{Name: flagRepair, Usage: "fix misindexed eligible entries and delayed ones without delay_until atomically instead of reporting needs_repair (needs +watch +multi +exec)"},
@@ -69,6 +77,9 @@ Examples:
 			&cli.StringFlag{Name: flagMaxCycles, Usage: "stop watching after `N` cycles"},
 			&cli.StringFlag{Name: flagListen, Usage: "with --watch, serve /metrics, /healthz and /readyz on `ADDR` (host:port) [$FFDELAY_LISTEN]"},
 			&cli.BoolFlag{Name: flagMetricsPerPartition, Usage: "with --listen, label the backlog gauges by partition too (many series)"},
+			&cli.BoolFlag{Name: flagLease, Usage: "with --watch, promote only while holding a lease on the server, so several replicas run with one promoting [$FFDELAY_LEASE]"},
+			&cli.StringFlag{Name: flagLeaseKey, Usage: "the lease `KEY` (default: ffdelay:lease:<hash of the partitions and lanes in scope>)"},
+			&cli.StringFlag{Name: flagLeaseTTL, Usage: "the lease's time to live `D`, renewed every third of it", Value: "10s"},
 			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big backlog), always or never", Value: "auto"},
 		),
 		Action: func(c *cli.Context) error {
@@ -192,7 +203,69 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 	if o.Progress, o.ProgressMin, err = progressMode(c, d, o.Watch); err != nil {
 		return o, err
 	}
+	if err := parseLease(c, d, &o); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// parseLease reads --lease, --lease-key and --lease-ttl.
+func parseLease(c *cli.Context, d *deps, o *promoteOptions) error {
+	if c.IsSet(flagLease) {
+		o.Lease = c.Bool(flagLease)
+	} else if v := d.getenv("FFDELAY_LEASE"); v != "" {
+		b, ok := parseBoolEnv(v)
+		if !ok {
+			return usageError("FFDELAY_LEASE=%q is not a yes/no value: use 1/0, true/false, yes/no or on/off", v)
+		}
+		o.Lease = b
+	}
+	if !o.Lease {
+		if c.IsSet(flagLeaseKey) || c.IsSet(flagLeaseTTL) {
+			return usageError("--lease-key and --lease-ttl go with --lease")
+		}
+		return nil
+	}
+	if !o.Watch {
+		return usageError("--lease elects one promoter among standby replicas: add --watch")
+	}
+	if o.Run.DryRun {
+		return usageError("--lease with --dry-run: a dry run writes nothing, so there is nothing to elect")
+	}
+	ttl, err := parseDuration("--"+flagLeaseTTL, c.String(flagLeaseTTL))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if ttl < time.Second {
+		return usageError("--lease-ttl %s is below 1s: the holder renews every third of it", ttl)
+	}
+	o.LeaseTTL = ttl
+	o.LeaseKey = c.String(flagLeaseKey)
+	if o.LeaseKey == "" {
+		o.LeaseKey = defaultLeaseKey(o.Scope)
+	}
+	return nil
+}
+
+// defaultLeaseKey is derived from the scope, so replicas that work the same
+// partitions and lanes contend for one lease and replicas that shard
+// partition ranges do not.
+func defaultLeaseKey(s scopeOptions) string {
+	parts := "all"
+	if len(s.PartitionSpec) > 0 {
+		ps := make([]string, len(s.PartitionSpec))
+		for i, p := range s.PartitionSpec {
+			ps[i] = strconv.Itoa(p)
+		}
+		parts = strings.Join(ps, ",")
+	}
+	lanes := "registered"
+	if len(s.Lanes) > 0 {
+		lanes = strings.Join(slices.Sorted(slices.Values(s.Lanes)), ",")
+	}
+	h := fnv.New32a()
+	h.Write([]byte("partitions=" + parts + ";lanes=" + lanes))
+	return fmt.Sprintf("ffdelay:lease:%08x", h.Sum32())
 }
 
 // progressMode reads --progress: auto shows a bar for big jobs (at least

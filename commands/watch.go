@@ -2,10 +2,13 @@ package commands
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
+	"os"
+	"sync"
 	"time"
 
-	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/internal/watch"
 	"github.com/flowfabric/ffdelay/output"
@@ -29,23 +32,26 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	}()
 	libraryChecked := false
 	var discoveredAt time.Time
+	ls := &leaseStore{conn: conn}
+	defer ls.close()
 	// Batch sizing learns the server's cost per call once, not every cycle.
 	o.Run.Sizes = promote.NewLearnedSizes()
-	cycle := func(ctx context.Context, n int, skip map[string]bool, each func(model.Result)) (watch.CycleResult, error) {
+	cycle := func(ctx context.Context, in watch.CycleInput) (watch.CycleResult, error) {
 		warn := p
-		if n > 1 {
+		if in.N > 1 {
 			warn = output.Discard()
 		}
 		if time.Since(discoveredAt) > rediscoverEvery {
 			o.Scope.Discovered = nil
 		}
-		res, discovered, err := watchCycle(ctx, o, conn, &client, &libraryChecked, skip, each, warn)
+		res, discovered, err := watchCycle(ctx, o, conn, &client, &libraryChecked, in, warn)
 		if redisops.KindOf(err) == redisops.KindClusterNode && !conn.Cluster {
 			// Nothing was done yet: say so once and run the cycle again in
 			// cluster mode.
 			client.Close()
 			client, conn = clusterFromNode(ctx, conn, p)
-			res, discovered, err = watchCycle(ctx, o, conn, &client, &libraryChecked, skip, each, warn)
+			ls.use(conn)
+			res, discovered, err = watchCycle(ctx, o, conn, &client, &libraryChecked, in, warn)
 		}
 		if err != nil {
 			libraryChecked = false
@@ -81,10 +87,14 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		}
 		return nil
 	}
+	var lease *watch.Lease
+	if o.Lease {
+		lease = &watch.Lease{Key: o.LeaseKey, Token: leaseToken(), TTL: o.LeaseTTL, Store: ls.store}
+	}
 	svc := &watch.Service{
 		Options: watch.Options{Interval: o.Interval, MaxCycles: o.MaxCycles, Timeout: conn.Timeout,
 			Listen: o.Listen, PerPartition: o.PerPartition},
-		Cycle: cycle, Probe: probe, Permanent: permanent, Printer: p,
+		Cycle: cycle, Probe: probe, Permanent: permanent, Printer: p, Lease: lease,
 	}
 	if o.Listen != "" {
 		// A standby outlives a library that is gone for a while (ff-server
@@ -125,7 +135,7 @@ func permanent(err error) bool {
 // watchCycle is one cycle on *client (made when nil). It returns the lanes
 // --discover-lanes found, for the next cycles to reuse.
 func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, client **redisops.Client,
-	libraryChecked *bool, skip map[string]bool, each func(model.Result), warn *output.Printer) (watch.CycleResult, []redisops.DiscoveredSet, error) {
+	libraryChecked *bool, in watch.CycleInput, warn *output.Printer) (watch.CycleResult, []redisops.DiscoveredSet, error) {
 	var res watch.CycleResult
 	if *client == nil {
 		*client = redisops.New(conn)
@@ -151,15 +161,65 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 			return res, scope.Discovered, err
 		}
 	}
+	res.Scope = scope.Scope
+	if !in.Promote {
+		// A replica without the lease reads and writes nothing more.
+		return res, scope.Discovered, nil
+	}
 	ro := o.runOptions(scope.Scope)
-	ro.Skip = skip
+	ro.Skip = in.Skip
 	ro.Snapshot = scope.Registry.Snapshot
+	ro.BeforeWrite = in.BeforeWrite
 	run, err := promote.Plan(ctx, cl, ro)
 	if err != nil {
 		return res, scope.Discovered, err
 	}
 	res.ServerTimeMs = run.ServerTimeMs
-	err = run.Execute(ctx, each)
-	res.Scope = scope.Scope
+	err = run.Execute(ctx, in.Each)
 	return res, scope.Discovered, err
+}
+
+// leaseStore is the lease's own connection, made again when the loop
+// switches to cluster mode.
+type leaseStore struct {
+	mu     sync.Mutex
+	conn   redisops.Options
+	client *redisops.Client
+}
+
+// use switches to conn (cluster mode found by the loop).
+func (l *leaseStore) use(conn redisops.Options) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.conn = conn
+}
+
+func (l *leaseStore) store() watch.LeaseStore {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client != nil && l.client.IsCluster() != l.conn.Cluster {
+		l.client.Close()
+		l.client = nil
+	}
+	if l.client == nil {
+		l.client = redisops.New(l.conn)
+	}
+	return l.client
+}
+
+func (l *leaseStore) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client != nil {
+		l.client.Close()
+	}
+}
+
+// leaseToken names this replica in the lease key: host, process and a
+// random part, so two replicas never share one.
+func leaseToken() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 6)
+	rand.Read(b)
+	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
 }

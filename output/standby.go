@@ -26,6 +26,8 @@ type StandbyMetrics struct {
 	serverUp      prometheus.Gauge
 	stuck         prometheus.Gauge
 	backoff       prometheus.Gauge
+	leader        prometheus.Gauge
+	transitions   prometheus.Counter
 }
 
 // NewStandbyMetrics registers the standby's metrics with Go and process
@@ -55,12 +57,29 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 			Help: "1 when the readiness probe (every second) last reached the server and the library, else 0."}),
 		stuck: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_stuck_executions",
 			Help: "Executions the last cycle found failing (needs_repair, Lua errors) or sitting out their backoff."}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_leader",
+			Help: "1 while this replica holds the lease and promotes (always 1 without --lease), else 0."}),
+		transitions: prometheus.NewCounter(prometheus.CounterOpts{Name: "ffdelay_lease_transitions_total",
+			Help: "Times this replica gained or lost the lease."}),
 		backoff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_backoff_executions",
 			Help: "Executions sitting out their failure backoff in the last cycle."}),
 	}
-	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck, m.backoff,
+	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck, m.backoff, m.leader, m.transitions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.leader.Set(1)
 	return m
+}
+
+// Leader sets ffdelay_leader; a transition also counts one.
+func (m *StandbyMetrics) Leader(held, transition bool) {
+	if held {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+	if transition {
+		m.transitions.Inc()
+	}
 }
 
 // Backlog sets the backlog gauges from one reading of the groups. Every

@@ -52,6 +52,9 @@ type Options struct {
 	// the next (watch mode), so each cycle does not start again from a
 	// batch of one.
 	Sizes *LearnedSizes
+	// BeforeWrite, when set, is asked before each FCALL batch and each
+	// repair; an error stops the run there (a standby that lost its lease).
+	BeforeWrite func() error
 	// Skip are ids that sit out this run (watch mode's failure backoff).
 	// The run only reads it.
 	Skip map[string]bool

@@ -235,6 +235,15 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 				break
 			}
 		}
+		if err := r.beforeWrite(); err != nil {
+			r.budget.settle(n, 0)
+			mu.Lock()
+			if fatal == nil {
+				fatal = err
+			}
+			mu.Unlock()
+			break
+		}
 		batch := live[start : start+n]
 		start += n
 		w.inflight <- struct{}{}
@@ -337,6 +346,9 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 			}
 			return shape != NoDelayUntil || *st.DelayedScore <= now
 		}
+		if err := r.beforeWrite(); err != nil {
+			return err
+		}
 		res, err := r.c.Repair(ctx, w.sh, cd.id, cd.Lane, action, still)
 		if err != nil {
 			return err
@@ -418,4 +430,14 @@ func (r *Run) predict(w *worker, batch []*candidate, result func(*candidate, mod
 		result(cd, res)
 	}
 	return would
+}
+
+// beforeWrite asks the caller (a watch loop holding a lease) whether ffdelay
+// may still write: the moment it may not, the run stops before its next
+// batch or repair.
+func (r *Run) beforeWrite() error {
+	if r.opts.DryRun || r.opts.BeforeWrite == nil {
+		return nil
+	}
+	return r.opts.BeforeWrite()
 }

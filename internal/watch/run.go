@@ -45,9 +45,24 @@ type CycleResult struct {
 	ServerTimeMs int64
 }
 
-// CycleFunc runs one cycle: skip holds the ids sitting out their backoff,
-// and each is called with every result.
-type CycleFunc func(ctx context.Context, n int, skip map[string]bool, each func(model.Result)) (CycleResult, error)
+// CycleInput is what one cycle is given.
+type CycleInput struct {
+	// N counts cycles from 1.
+	N int
+	// Skip holds the ids sitting out their failure backoff.
+	Skip map[string]bool
+	// Each is called with every result.
+	Each func(model.Result)
+	// Promote is false on a replica that does not hold the lease: the
+	// cycle reads (for the backlog gauges) and writes nothing.
+	Promote bool
+	// BeforeWrite is asked before each batch of writes (nil without a
+	// lease); its error stops the cycle there.
+	BeforeWrite func() error
+}
+
+// CycleFunc runs one cycle.
+type CycleFunc func(ctx context.Context, in CycleInput) (CycleResult, error)
 
 // Service is a watch loop with its backoff and endpoint.
 type Service struct {
@@ -59,6 +74,9 @@ type Service struct {
 	// Permanent says whether an error ends the loop (retrying cannot fix it).
 	Permanent func(error) bool
 	Printer   *output.Printer
+	// Lease, when set, makes this replica promote only while it holds the
+	// lease (--lease).
+	Lease *Lease
 
 	// deadline is when the loop must have shown progress again (unix ns).
 	deadline atomic.Int64
@@ -120,6 +138,23 @@ func (s *Service) Run(ctx context.Context) error {
 	if !p.Machine() {
 		p.Note("watching for due executions every %s; a line for each cycle that promotes, cleans or fails something (idle cycles are silent); Ctrl-C stops after the batch in flight", s.Interval)
 	}
+	if s.Lease != nil {
+		if metrics != nil {
+			metrics.Leader(false, false)
+			s.Lease.OnChange = func(held bool, _ string) { metrics.Leader(held, true) }
+		}
+		leaseCtx, stopLease := context.WithCancel(context.Background())
+		go s.Lease.keep(leaseCtx)
+		defer func() {
+			stopLease()
+			err := s.Lease.release(s.Timeout)
+			s.logLease()
+			if err != nil {
+				p.Warn("%v (it lapses on its own within %s)", err, s.Lease.TTL)
+			}
+		}()
+		p.Note("contending for the lease %s (ttl %s): only its holder promotes", s.Lease.Key, s.Lease.TTL)
+	}
 	bo := newBackoff()
 	started := time.Now()
 	var sum output.WatchSummary
@@ -132,7 +167,17 @@ func (s *Service) Run(ctx context.Context) error {
 		s.alive(0)
 		c := output.Cycle{Cycle: n, StartedMs: cycleStart.UnixMilli()}
 		outcomes := map[model.Outcome]int64{}
-		res, err := s.Cycle(ctx, n, bo.skipSet(n), func(r model.Result) {
+		in := CycleInput{N: n, Skip: bo.skipSet(n), Promote: true}
+		if s.Lease != nil {
+			lctx, cancel := context.WithTimeout(ctx, s.Timeout)
+			if err := s.Lease.acquire(lctx); err != nil && ctx.Err() == nil {
+				p.Warn("cycle %d: cannot reach the lease %s: %v", n, s.Lease.Key, err)
+			}
+			cancel()
+			in.Promote, in.BeforeWrite = s.Lease.Held(), s.Lease.Check
+			s.logLease()
+		}
+		in.Each = func(r model.Result) {
 			s.alive(0)
 			c.Totals.Add(r.Outcome)
 			outcomes[r.Outcome]++
@@ -146,7 +191,15 @@ func (s *Service) Run(ctx context.Context) error {
 			if bo.record(r, n) {
 				c.Failures = append(c.Failures, output.NewFailure(r))
 			}
-		})
+		}
+		res, err := s.Cycle(ctx, in)
+		if errors.Is(err, ErrLeaseLost) {
+			// Not a failure of the cycle: another replica promotes now.
+			err = nil
+		}
+		if s.Lease != nil {
+			s.logLease()
+		}
 		if res.ServerTimeMs > 0 {
 			c.StartedMs = res.ServerTimeMs
 		}
@@ -230,6 +283,17 @@ func (s *Service) probeLoop(ctx context.Context, ready *state, metrics *output.S
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// logLease says each change of leadership since the last call, and why.
+func (s *Service) logLease() {
+	for _, c := range s.Lease.drain() {
+		if c.held {
+			s.Printer.Note("leader: %s", c.why)
+		} else {
+			s.Printer.Warn("no longer the leader: %s", c.why)
 		}
 	}
 }
