@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -123,6 +124,14 @@ func testStandbySignals(t *testing.T, bin string, server fftest.Binary) {
 	if v := sb.metric("ffdelay_promotions_total", map[string]string{"outcome": "failed"}); v > 0 {
 		t.Errorf("needs_repair is also counted as failed (%v): sum() over outcomes over-counts", v)
 	}
+	// After three strikes they sit out their backoff: a gauge, not a
+	// counter that grows every cycle.
+	within(t, 10*time.Second, "ffdelay_backoff_executions 3", func() bool { return sb.metric("ffdelay_backoff_executions", nil) == 3 })
+	for _, o := range []string{"skipped", "skipped_backoff"} {
+		if v := sb.metric("ffdelay_promotions_total", map[string]string{"outcome": o}); v > 0 {
+			t.Errorf("executions sitting out their backoff are counted as %s (%v): the counter grows every cycle", o, v)
+		}
+	}
 	// Fixed from another shell: the gauge follows the server.
 	if out, err := exec.Command(bin, "promote", "--repair", "--url", url).CombinedOutput(); err != nil {
 		t.Fatalf("promote --repair: %v\n%s", err, out)
@@ -164,7 +173,7 @@ func testStandbySignals(t *testing.T, bin string, server fftest.Binary) {
 
 	// The cycles that timed out during the pause logged their error.
 	sc := bufio.NewScanner(&stderr)
-	failed := 0
+	failed, idle := 0, 0
 	for sc.Scan() {
 		var rec map[string]any
 		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec["msg"] != "cycle" {
@@ -172,7 +181,12 @@ func testStandbySignals(t *testing.T, bin string, server fftest.Binary) {
 		}
 		if e, _ := rec["error"].(string); e != "" {
 			failed++
+		} else if rec["promoted"] == 0.0 && rec["failed"] == 0.0 && rec["cleaned"] == 0.0 && rec["repaired"] == 0.0 {
+			idle++
 		}
+	}
+	if idle > 0 {
+		t.Errorf("%d idle cycles logged at info level: a quiet standby must not log a line per interval", idle)
 	}
 	if failed == 0 {
 		t.Errorf("no cycle log line carries an error, though cycles failed during the pause; stderr:\n%s", tail(stderr.String(), 2000))
@@ -234,4 +248,62 @@ func TestStandbyBlockedOutput(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("still running 20s after SIGTERM; stderr %s", stderr.String())
 	}
+}
+
+// Idle keep-alive connections cannot grow the standby's memory: the
+// endpoint holds at most a few dozen connections, drops the ones that send
+// nothing, and serves a scrape again once they are gone.
+func TestStandbyIdleConnections(t *testing.T) {
+	bin := buildBinary(t)
+	bins, err := fftest.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := fftest.NewFlowFabric(t, bins[0])
+	port, err := fftest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := standbyProbe{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	cmd := exec.Command(bin, "promote", "--watch", "--quiet", "--interval", "100ms", "--url", "redis://"+s.Addr, "--listen", sb.addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	within(t, 10*time.Second, "/readyz 200", func() bool { code, _ := sb.get("/readyz"); return code == 200 })
+	rss := func() int64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				return kb
+			}
+		}
+		return -1
+	}
+	before := rss()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 4000; i++ {
+		c, err := net.DialTimeout("tcp", sb.addr, time.Second)
+		if err != nil {
+			break // the backlog is full: that is the cap working
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(time.Second)
+	if after := rss(); after-before > 30<<10 {
+		t.Errorf("%d idle connections took the standby from %d to %d KiB", len(conns), before, after)
+	}
+	// The idle ones are dropped (they never sent a request header), so a
+	// scrape gets through again.
+	within(t, 20*time.Second, "a scrape after the idle connections", func() bool { code, _ := sb.get("/metrics"); return code == 200 })
 }
