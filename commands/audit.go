@@ -95,7 +95,11 @@ func runAudit(ctx context.Context, o auditOptions, client *redisops.Client, p *o
 	if bar != nil {
 		bar.Finish()
 	}
-	w.End(output.AuditEnd{Scanned: scanned, Totals: totals, Scope: len(scope.Partitions)})
+	noData := false
+	if runErr == nil && ctx.Err() == nil {
+		noData = warnEmptyScope(p, o.Scope, scope, audit.Lanes())
+	}
+	w.End(output.AuditEnd{Scanned: scanned, Totals: totals, Scope: len(scope.Partitions), NoData: noData})
 	if o.Scope.MetricsFile != "" {
 		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "audit", Started: started, Audit: &totals}); err != nil {
 			return err

@@ -75,8 +75,13 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	if err != nil {
 		return err
 	}
+	delayed := map[string]int64{}
+	for _, g := range groups {
+		delayed[g.Lane] += g.Delayed
+	}
+	noData := warnEmptyScope(p, o.Scope, scope, delayed)
 	w := p.BeginList(output.ListHeader{ServerTimeMs: run.ServerTimeMs, Partitions: scope.Count, Lanes: scope.allLanes(), Executions: o.Executions,
-		Scanned: len(scope.Partitions) + len(scope.Extra)})
+		Scanned: len(scope.AllPartitions()), NoData: noData})
 	var totals model.ListTotals
 	for _, g := range groups {
 		totals.Delayed += g.Delayed
@@ -88,11 +93,6 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 		}
 	}
 	w.End(totals)
-	delayed := map[string]int64{}
-	for _, g := range groups {
-		delayed[g.Lane] += g.Delayed
-	}
-	warnEmptyScope(p, o.Scope, scope, delayed)
 	if o.Scope.MetricsFile != "" {
 		return output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "list", Started: started, Groups: groups})
 	}

@@ -262,19 +262,21 @@ func knownLanes(registered []string, envLanes string) []string {
 // warnEmptyScope says what a run that found nothing may have missed: a
 // server or database without any FlowFabric data (a wrong --url is not
 // "nothing due"), or a --lane that exists nowhere (a typo). delayed counts
-// the members of the sets read, per lane.
-func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed map[string]int64) {
+// the members of the sets read, per lane. It reports whether there was no
+// FlowFabric data at all, so the caller says that instead of "nothing due".
+func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed map[string]int64) (noData bool) {
 	var total int64
 	for _, n := range delayed {
 		total += n
 	}
 	if total == 0 && !rs.Registry.Config.Found && !rs.Registry.LanesFound {
 		p.Warn("no FlowFabric data here: no %s, no %s and no delayed set in the partitions and lanes scanned (wrong server or database? check --url)", redisops.ConfigKey, redisops.LanesKey)
-		return
+		return true
 	}
 	for _, l := range unknownLanes(o, rs, delayed) {
 		p.Warn("lane %q is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned: a typo?", l, redisops.LanesKey)
 	}
+	return false
 }
 
 // unknownLanes are the lanes --lane names that are neither registered

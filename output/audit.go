@@ -17,6 +17,8 @@ type AuditHeader struct {
 
 // AuditEnd is what audit reports when it finishes.
 type AuditEnd struct {
+	// NoData: the server holds no FlowFabric data at all.
+	NoData bool
 	Scanned int64
 	Totals  model.AuditTotals
 	// Scope is how many partitions were walked.
@@ -118,7 +120,10 @@ func (w *AuditWriter) End(e AuditEnd) {
 		if w.h.Repair {
 			line += ", repaired " + count(t.Repaired)
 		}
-		if t.Remaining() == 0 {
+		switch {
+		case e.NoData:
+			line = "nothing audited: no FlowFabric data here"
+		case t.Remaining() == 0:
 			line += " " + p.paint(color.FgGreen, "(all consistent)")
 		}
 		fmt.Fprintln(p.out, line)

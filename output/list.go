@@ -17,6 +17,9 @@ type ListHeader struct {
 	Executions   bool     `json:"-"`
 	// Scanned is how many partitions were read (the scope, not the count).
 	Scanned int `json:"-"`
+	// NoData: the server holds no FlowFabric data at all (the warning on
+	// stderr says so; the table says no "nothing due").
+	NoData bool `json:"-"`
 }
 
 // ListWriter streams list groups out.
@@ -124,7 +127,9 @@ func (w *ListWriter) End(t model.ListTotals) {
 		if t.Due == 0 {
 			summary = "nothing due: " + summary
 		}
-		p.out.WriteString(summary + "\n")
+		if !w.h.NoData {
+			p.out.WriteString(summary + "\n")
+		}
 		if t.Misplaced > 0 {
 			what := count(t.Misplaced) + " due entries have scores that are not due times"
 			if t.Misplaced == 1 {

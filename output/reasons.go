@@ -56,6 +56,8 @@ func reasonText(why model.Why, detail string, o model.Outcome) string {
 		return "tags unreadable"
 	case model.WhyNotInScope:
 		return "in no delayed set of the lanes and partitions in scope"
+	case model.WhyNoSuchExecution:
+		return "no such execution: no core and in no delayed set (check the id; ffdelay inspect shows what the server holds)"
 	case model.WhyScoreInFuture:
 		return "its delayed score is in the future"
 	case model.WhyLuaNil:

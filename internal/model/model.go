@@ -132,7 +132,10 @@ const (
 	WhyTag            Why = "tag"
 	WhyTagsUnreadable Why = "tags_unreadable"
 	WhyNotInScope     Why = "not_in_scope"
-	WhyScoreInFuture  Why = "score_in_future"
+	// WhyNoSuchExecution: --execution names an id with no core and in no
+	// delayed set of the lanes in scope.
+	WhyNoSuchExecution Why = "no_such_execution"
+	WhyScoreInFuture   Why = "score_in_future"
 	// WhyLuaNil: the function failed comparing delay_until with nil.
 	WhyLuaNil Why = "lua_nil_compare"
 	// WhyMalformed and WhyWrongTag: members never handed to the function;

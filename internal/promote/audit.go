@@ -3,6 +3,8 @@ package promote
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +25,12 @@ type AuditOptions struct {
 
 // Audit is one walk of every partition's all_executions.
 type Audit struct {
-	c      *redisops.Client
-	opts   AuditOptions
-	shards []*redisops.Shard
+	// lanes counts the executions read per lane (from their cores).
+	lanesMu sync.Mutex
+	lanes   map[string]int64
+	c       *redisops.Client
+	opts    AuditOptions
+	shards  []*redisops.Shard
 	// ServerTimeMs is the earliest primary clock.
 	ServerTimeMs int64
 	// Total is how many executions the sets held when the walk was
@@ -120,9 +125,17 @@ func (a *Audit) page(ctx context.Context, sh *redisops.Shard, members []string, 
 	if err != nil {
 		return err
 	}
+	a.lanesMu.Lock()
+	if a.lanes == nil {
+		a.lanes = map[string]int64{}
+	}
+	for _, v := range views {
+		a.lanes[v.Lane]++
+	}
+	a.lanesMu.Unlock()
 	for _, v := range views {
 		problem := AuditProblemOf(v)
-		if problem == "" || (len(a.opts.Lanes) > 0 && !containsString(a.opts.Lanes, v.Lane)) {
+		if problem == "" || (len(a.opts.Lanes) > 0 && !slices.Contains(a.opts.Lanes, v.Lane)) {
 			continue
 		}
 		f := model.AuditFinding{ExecutionID: v.ID.Raw, Partition: v.ID.Partition, Lane: v.Lane, Problem: problem,
@@ -192,11 +205,10 @@ func (a *Audit) repair(ctx context.Context, sh *redisops.Shard, v redisops.Execu
 	return nil
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+// Lanes counts the executions the run read, per lane (their cores'
+// lane_id).
+func (a *Audit) Lanes() map[string]int64 {
+	a.lanesMu.Lock()
+	defer a.lanesMu.Unlock()
+	return maps.Clone(a.lanes)
 }

@@ -157,8 +157,10 @@ func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) er
 			}
 		}
 		switch {
+		case lane < 0 && coreLanes[i] == "":
+			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.Failed, Why: model.WhyNoSuchExecution})
 		case lane < 0:
-			emit(model.Result{Partition: id.Partition, ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
+			emit(model.Result{Partition: id.Partition, Lane: coreLanes[i], ExecutionID: id.Raw, Outcome: model.NotInDelayedSet, Why: model.WhyNotInScope})
 		case *scores[i][lane] > float64(w.sh.NowMs()):
 			emit(model.Result{Partition: id.Partition, Lane: lanes[i][lane], ExecutionID: id.Raw, Outcome: model.NotYetDue, Why: model.WhyScoreInFuture})
 		default:
