@@ -18,7 +18,7 @@ type AuditHeader struct {
 // AuditEnd is what audit reports when it finishes.
 type AuditEnd struct {
 	// NoData: the server holds no FlowFabric data at all.
-	NoData bool
+	NoData  bool
 	Scanned int64
 	Totals  model.AuditTotals
 	// Scope is how many partitions were walked.

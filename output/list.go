@@ -48,6 +48,10 @@ func (p *Printer) BeginList(h ListHeader) *ListWriter {
 // Group writes one group.
 func (w *ListWriter) Group(g model.Group) {
 	p := w.p
+	if g.Executions == nil {
+		// Every documented field is always there: [] without --executions.
+		g.Executions = []model.DueExecution{}
+	}
 	switch p.Format {
 	case JSON:
 		if w.n > 0 {

@@ -43,12 +43,12 @@ type Group struct {
 	MaxOverdueMs int64  `json:"max_overdue_ms"`
 	NextDueMs    *int64 `json:"next_due_ms"`
 	ServerTimeMs int64  `json:"server_time_ms"`
-	Unregistered bool   `json:"unregistered,omitempty"`
+	Unregistered bool   `json:"unregistered"`
 	// Misplaced counts entries whose score is not a due time (below
 	// 2000-01-01: an eligible-style score left in the delayed set). They
 	// are in Due, but not in the overdue figures or Executions.
-	Misplaced  int64          `json:"misplaced,omitempty"`
-	Executions []DueExecution `json:"executions,omitempty"`
+	Misplaced  int64          `json:"misplaced"`
+	Executions []DueExecution `json:"executions"`
 }
 
 // DueExecution is one due member of a delayed set.
@@ -63,7 +63,7 @@ type ListTotals struct {
 	Delayed   int64 `json:"delayed"`
 	Due       int64 `json:"due"`
 	Groups    int64 `json:"groups"`
-	Misplaced int64 `json:"misplaced,omitempty"`
+	Misplaced int64 `json:"misplaced"`
 }
 
 // Outcome is what happened to one execution in a promote run.
