@@ -343,7 +343,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.Run.DryRun, Verbose: o.Verbose})
 	var totals model.PromoteTotals
 	runErr := run.Execute(ctx, func(r model.Result) {
-		totals.Add(r.Outcome)
+		totals.AddResult(r)
 		w.Result(r)
 		if bar != nil {
 			bar.Add(1)
@@ -360,9 +360,16 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	done := totals.Promoted + totals.WouldPromote
 	end.LimitReached = o.Run.Limit > 0 && done >= o.Run.Limit
 	// What left the delayed sets (or would, in a dry run) is no longer due.
-	gone := totals.Promoted + totals.Cleaned + totals.Repaired + totals.WouldPromote + totals.WouldClean + totals.WouldRepair
+	gone := totals.Promoted + totals.Cleaned + totals.PromotedElsewhere + totals.Repaired + totals.WouldPromote + totals.WouldClean + totals.WouldRepair
 	end.RemainingDue = max(0, run.Due-gone)
 	lost := runErr != nil && !errors.Is(runErr, context.Canceled)
+	if !o.Run.DryRun && !lost && run.Due > 0 && ctx.Err() == nil && len(o.Run.Executions) == 0 {
+		// What is still due now, whoever else promoted meanwhile: one
+		// more pipelined count per primary.
+		if n, err := run.RemainingDue(ctx); err == nil {
+			end.RemainingDue = n
+		}
+	}
 	if lost {
 		end.Lost = runErr.Error()
 	}

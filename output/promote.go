@@ -63,7 +63,7 @@ func (w *PromoteWriter) Result(r model.Result) {
 			t = &model.PromoteTotals{}
 			w.lanes[r.Lane] = t
 		}
-		t.Add(r.Outcome)
+		t.AddResult(r)
 		if r.Outcome == model.SkippedFilter && !w.h.Verbose {
 			w.filtered++
 		} else if w.h.Verbose || notable(r.Outcome) {
@@ -222,6 +222,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 		parts = append(parts, s)
 		if t.Repaired > 0 {
 			parts = append(parts, "repaired "+count(t.Repaired))
+		}
+		if t.PromotedElsewhere > 0 {
+			parts = append(parts, "promoted by another promoter "+count(t.PromotedElsewhere))
 		}
 		if t.Cleaned > 0 {
 			parts = append(parts, "cleaned "+count(t.Cleaned))

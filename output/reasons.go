@@ -56,6 +56,10 @@ func reasonText(why model.Why, detail string, o model.Outcome) string {
 		return "tags unreadable"
 	case model.WhyNotInScope:
 		return "in no delayed set of the lanes and partitions in scope"
+	case model.WhyPromotedElsewhere:
+		return "already promoted by another promoter (between ffdelay's read and its call)"
+	case model.WhyStaleEntry:
+		return "stale entry: the execution was not delayed; the function removed it from the delayed set"
 	case model.WhyNoSuchExecution:
 		return "no such execution: no core and in no delayed set (check the id; ffdelay inspect shows what the server holds)"
 	case model.WhyScoreInFuture:

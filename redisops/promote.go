@@ -140,6 +140,10 @@ type CoreView struct {
 	Priority, CreatedAt string
 	// InEligible is read only for eligible_now executions.
 	InEligible bool
+	// Gone is set for a core that is not delayed whose member has left the
+	// delayed set since it was read there: someone promoted (or cleaned)
+	// it in between. Read only for cores that are not delayed.
+	Gone bool
 	Namespace  string
 	// Tags holds the requested tags' values; nil entries are missing.
 	Tags []*string
@@ -178,7 +182,11 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 			return nil, c.wrap(sh.addr, err)
 		}
 	}
-	var eligibleNow []int
+	// Cores that are not delayed get a second, rarer look: the eligible set
+	// for eligible_now ones (a misindexed execution is in none), and the
+	// delayed set, which tells a stale entry from one promoted since it
+	// was read.
+	var notDelayed []int
 	for i := range reqs {
 		v := &out[i]
 		vals, err := core[i].Result()
@@ -193,8 +201,8 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 		// A core has these fields from its creation on: none of them
 		// means there is no core (HMGET cannot tell the two apart).
 		v.Exists = vals[0] != nil || vals[1] != nil || vals[2] != nil || vals[3] != nil || vals[4] != nil
-		if v.Eligibility == "eligible_now" {
-			eligibleNow = append(eligibleNow, i)
+		if v.Exists && v.Eligibility != "not_eligible_until_time" {
+			notDelayed = append(notDelayed, i)
 		}
 		if tags[i] != nil {
 			tv, err := tags[i].Result()
@@ -213,16 +221,20 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 			}
 		}
 	}
-	if len(eligibleNow) == 0 {
+	if len(notDelayed) == 0 {
 		return out, nil
 	}
-	elig := make([]*redis.FloatCmd, len(eligibleNow))
-	for start := 0; start < len(eligibleNow); start += coreChunk {
-		end := min(start+coreChunk, len(eligibleNow))
+	elig := make([]*redis.FloatCmd, len(notDelayed))
+	delayed := make([]*redis.FloatCmd, len(notDelayed))
+	for start := 0; start < len(notDelayed); start += coreChunk / 2 {
+		end := min(start+coreChunk/2, len(notDelayed))
 		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for k := start; k < end; k++ {
-				r := reqs[eligibleNow[k]]
-				elig[k] = p.ZScore(ctx, EligibleKey(r.ID.Partition, r.Lane), r.ID.Raw)
+				r := reqs[notDelayed[k]]
+				if out[notDelayed[k]].Eligibility == "eligible_now" {
+					elig[k] = p.ZScore(ctx, EligibleKey(r.ID.Partition, r.Lane), r.ID.Raw)
+				}
+				delayed[k] = p.ZScore(ctx, DelayedKey(r.ID.Partition, r.Lane), r.ID.Raw)
 			}
 			return nil
 		})
@@ -230,12 +242,15 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 			return nil, c.wrap(sh.addr, err)
 		}
 	}
-	for k, i := range eligibleNow {
-		if err := elig[k].Err(); err != nil && !errNil(err) {
-			out[i].Err = fmt.Errorf("cannot read eligible set: %w", err)
-			continue
+	for k, i := range notDelayed {
+		if elig[k] != nil {
+			if err := elig[k].Err(); err != nil && !errNil(err) {
+				out[i].Err = fmt.Errorf("cannot read eligible set: %w", err)
+				continue
+			}
+			out[i].InEligible = elig[k].Err() == nil
 		}
-		out[i].InEligible = elig[k].Err() == nil
+		out[i].Gone = errNil(delayed[k].Err())
 	}
 	return out, nil
 }

@@ -61,9 +61,11 @@ func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
 		t.Errorf("the engine's promoter took part in no race: %v", engine.Results)
 	}
 	var total model.PromoteTotals
+	finished := false
 	for i, out := range outs {
 		var doc struct {
-			Totals model.PromoteTotals `json:"totals"`
+			Totals       model.PromoteTotals `json:"totals"`
+			RemainingDue int64               `json:"remaining_due"`
 		}
 		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 			t.Fatalf("process %d: %v", i, err)
@@ -71,7 +73,16 @@ func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
 		if codes[i] != 0 || doc.Totals.Failed != 0 {
 			t.Errorf("process %d: exit %d, totals %+v", i, codes[i], doc.Totals)
 		}
+		// A fresh backlog has no stale entries: every race lost is an
+		// execution another promoter got to first, and said so.
+		if doc.Totals.Cleaned != 0 {
+			t.Errorf("process %d: %d races counted as cleaned stale entries (promoted_elsewhere %d)", i, doc.Totals.Cleaned, doc.Totals.PromotedElsewhere)
+		}
+		finished = finished || doc.RemainingDue == 0
 		total.Merge(doc.Totals)
+	}
+	if !finished {
+		t.Error("no process ended with remaining_due 0, though nothing was due when the last one ended")
 	}
 	promoted := total.Promoted + int64(engine.Results["promoted"])
 	if promoted != 20_000 {
@@ -80,8 +91,8 @@ func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
 	if engine.Results["failed"] != 0 {
 		t.Errorf("engine saw failures: %v", engine.Results)
 	}
-	cleaned := total.Cleaned + int64(engine.Results["not_delayed_cleaned"])
-	t.Logf("ffdelay promoted %d, engine %d; races lost (not_delayed_cleaned): %d", total.Promoted, engine.Results["promoted"], cleaned)
+	t.Logf("ffdelay promoted %d, engine %d; races lost: ffdelay %d (promoted elsewhere), engine %d", total.Promoted, engine.Results["promoted"],
+		total.PromotedElsewhere, engine.Results["not_delayed_cleaned"])
 	if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
 		t.Error(err)
 	}

@@ -132,6 +132,13 @@ const (
 	WhyTag            Why = "tag"
 	WhyTagsUnreadable Why = "tags_unreadable"
 	WhyNotInScope     Why = "not_in_scope"
+	// WhyPromotedElsewhere: not_delayed_cleaned for an execution whose core
+	// was delayed when ffdelay read it just before the call: another
+	// promoter (the engine, another ffdelay) promoted it in between.
+	WhyPromotedElsewhere Why = "promoted_elsewhere"
+	// WhyStaleEntry: not_delayed_cleaned for an entry whose core was
+	// already not delayed: a stale entry the function removed.
+	WhyStaleEntry Why = "stale_entry"
 	// WhyNoSuchExecution: --execution names an id with no core and in no
 	// delayed set of the lanes in scope.
 	WhyNoSuchExecution Why = "no_such_execution"
@@ -161,6 +168,20 @@ type PromoteTotals struct {
 	Repaired     int64 `json:"repaired"`
 	// NeedsRepair counts the needs_repair outcomes within Failed.
 	NeedsRepair int64 `json:"needs_repair"`
+	// PromotedElsewhere counts the not_delayed_cleaned outcomes of
+	// executions another promoter promoted between ffdelay's read and its
+	// call; they are not in Cleaned, which counts stale entries.
+	PromotedElsewhere int64 `json:"promoted_elsewhere"`
+}
+
+// AddResult counts one result: as Add, except that an execution another
+// promoter got to first is counted apart from the stale entries.
+func (t *PromoteTotals) AddResult(r Result) {
+	if r.Outcome == NotDelayedCleaned && r.Why == WhyPromotedElsewhere {
+		t.PromotedElsewhere++
+		return
+	}
+	t.Add(r.Outcome)
 }
 
 // Add counts one outcome.
@@ -205,6 +226,7 @@ func (t *PromoteTotals) Merge(o PromoteTotals) {
 	t.Cleaned += o.Cleaned
 	t.Skipped += o.Skipped
 	t.Failed += o.Failed
+	t.PromotedElsewhere += o.PromotedElsewhere
 }
 
 // Inspection is everything about one execution's delay.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -174,6 +175,32 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// RemainingDue counts what is due in the run's sets now, by each primary's
+// clock read again: what is left for the next run, whoever else promoted
+// meanwhile.
+func (r *Run) RemainingDue(ctx context.Context) (int64, error) {
+	var shards []*redisops.Shard
+	for _, w := range r.shards {
+		shards = append(shards, w.sh)
+	}
+	if _, err := r.c.ReadClocks(ctx, shards, nil); err != nil {
+		return 0, err
+	}
+	var total atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	for _, w := range r.shards {
+		g.Go(func() error {
+			due, _, _, err := r.c.CountDue(gctx, w.sh, r.opts.Scope.Groups(w.sh.Partitions()))
+			for _, n := range due {
+				total.Add(n)
+			}
+			return err
+		})
+	}
+	err := g.Wait()
+	return total.Load(), err
 }
 
 // withDefaults fills in what the caller left zero.

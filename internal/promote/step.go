@@ -308,6 +308,12 @@ func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, resul
 			continue
 		}
 		cd.view = v
+		if v.Gone && !r.opts.DryRun && (v.Eligibility != "eligible_now" || v.InEligible) {
+			// Promoted (and perhaps claimed) by someone else since its
+			// page was read: nothing is left for the function to do.
+			result(cd, model.Result{Outcome: model.NotDelayedCleaned, Why: model.WhyPromotedElsewhere})
+			continue
+		}
 		if shape := RepairShape(v); shape != notRepairShape {
 			if r.opts.Repair && !r.opts.DryRun {
 				repairs = append(repairs, cd)
@@ -406,8 +412,16 @@ func (r *Run) promote(ctx context.Context, w *worker, batch []*candidate, result
 			promoted++
 		}
 		res := model.Result{Outcome: rep.Outcome, Error: rep.Detail}
-		if rep.Outcome == model.Failed && isLuaNilCompare(rep.Detail) {
+		switch {
+		case rep.Outcome == model.Failed && isLuaNilCompare(rep.Detail):
 			res.Why = model.WhyLuaNil
+		case rep.Outcome == model.NotDelayedCleaned:
+			// The core said delayed a moment ago (it was read just before
+			// the call): someone else promoted it in between.
+			res.Why = model.WhyStaleEntry
+			if o, _ := Decide(batch[i].view, w.sh.NowMs()); o == model.Promoted || o == model.WouldPromote {
+				res.Why = model.WhyPromotedElsewhere
+			}
 		}
 		result(batch[i], res)
 	}

@@ -179,7 +179,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		in.Each = func(r model.Result) {
 			s.alive(0)
-			c.Totals.Add(r.Outcome)
+			c.Totals.AddResult(r)
 			outcomes[r.Outcome]++
 			switch r.Outcome {
 			case model.NotFoundCleaned, model.NotRunnableCleaned, model.NotDelayedCleaned:
