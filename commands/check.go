@@ -373,7 +373,7 @@ func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check,
 func unusable(err error) bool {
 	switch redisops.KindOf(err) {
 	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNotRedis, redisops.KindTLSMismatch,
-		redisops.KindConnSetup, redisops.KindRedirect, redisops.KindBadReply, redisops.KindClusterNode:
+		redisops.KindConnSetup, redisops.KindRedirect, redisops.KindBadReply, redisops.KindClusterNode, redisops.KindCertificate:
 		return true
 	}
 	return false

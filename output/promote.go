@@ -247,7 +247,7 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 		line += " (interrupted: stopped after the batch in flight)"
 	}
 	if e.Lost != "" {
-		line += " (server lost: " + e.Lost + ")"
+		line += " (stopped: " + e.Lost + ")"
 	}
 	if e.LimitReached {
 		line += fmt.Sprintf(" (--limit %s reached; %s due remain)", count(e.Limit), count(e.RemainingDue))

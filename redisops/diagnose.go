@@ -37,6 +37,12 @@ func Diagnose(ctx context.Context, opts Options, addr string, err error) error {
 			return &ServerError{Addr: addr, Kind: KindTLSMismatch,
 				Err: errors.New("TLS was asked for (rediss://, --tls or a --tls-* flag), but the server answers without TLS on this port: use redis:// and no TLS flags, or its TLS port")}
 		}
+		if alert := probeClientCert(ctx, addr, opts.TLS, timeout); alert != nil {
+			// With TLS 1.3 a server that wants a client certificate
+			// refuses after the handshake: the first write or read sees a
+			// reset, and only a probe reads the alert that says why.
+			return &ServerError{Addr: addr, Kind: KindCertificate, Err: alert}
+		}
 		return err
 	}
 	switch plain {
@@ -96,6 +102,35 @@ func probeTLS(ctx context.Context, addr string, timeout time.Duration) bool {
 	}
 	conn.Close()
 	return true
+}
+
+// probeClientCert completes a handshake with ffdelay's own TLS settings,
+// sends a PING and returns the TLS alert the server answers with, if it
+// refuses the client's certificate (or its absence).
+func probeClientCert(ctx context.Context, addr string, conf *tls.Config, timeout time.Duration) error {
+	c := conf.Clone()
+	if c.ServerName == "" {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			c.ServerName = host
+		}
+	}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: c}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := d.DialContext(cctx, "tcp", addr)
+	if err != nil {
+		if isCertificateError(err) {
+			return err
+		}
+		return nil
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout))
+	conn.Write([]byte("PING\r\n"))
+	if _, err := bufio.NewReader(conn).ReadByte(); err != nil && isCertificateError(err) {
+		return err
+	}
+	return nil
 }
 
 // isProtocolError reports a reply go-redis could not parse: the peer is not

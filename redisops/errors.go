@@ -2,9 +2,12 @@ package redisops
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -38,6 +41,9 @@ const (
 	KindConnSetup
 	// KindBadReply: a reply beyond ffdelay's limits (guard.go).
 	KindBadReply
+	// KindCertificate: the TLS handshake failed on a certificate: the
+	// server's is not trusted (CA, name), or the server refused ours.
+	KindCertificate
 	// KindRedirect: a MOVED or ASK reply without --cluster. ffdelay follows
 	// no redirect to an address the user did not give: the credentials
 	// would go with it.
@@ -59,7 +65,15 @@ func (e *ServerError) Error() string {
 	case KindAuth:
 		return "authentication refused by " + e.Addr + ": " + msg + " (check --user and the password source)"
 	case KindNoPerm:
+		if rule := aclRuleFor(msg); rule != "" {
+			return "permission denied on " + e.Addr + ": " + msg + " (grant " + rule + " to this user; the README's ACL section lists every rule)"
+		}
 		return "permission denied on " + e.Addr + ": " + msg + " (grant the ACL rules listed in the README)"
+	case KindCertificate:
+		if strings.Contains(msg, "remote error") {
+			return e.Addr + " refused the TLS handshake (" + msg + "): it wants a client certificate ffdelay did not give or it does not trust (--tls-cert and --tls-key)"
+		}
+		return "TLS certificate of " + e.Addr + " not trusted: " + msg + " (--tls-ca names the CA that signed it; --tls-server-name the name it carries)"
 	case KindNotRedis, KindTLSMismatch, KindBadReply:
 		return e.Addr + ": " + msg
 	case KindRedirect:
@@ -100,6 +114,9 @@ func kindOf(err error) Kind {
 	}
 	if hasPrefix(err, "MOVED ") || hasPrefix(err, "ASK ") {
 		return KindRedirect
+	}
+	if isCertificateError(err) {
+		return KindCertificate
 	}
 	if isProtocolError(err) {
 		return KindNotRedis
@@ -142,4 +159,34 @@ func isConnectionError(err error) bool {
 	return strings.Contains(s, "tls:") || strings.Contains(s, "x509:") || strings.Contains(s, "connection reset") ||
 		strings.Contains(s, "broken pipe") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "connection refused") ||
 		strings.Contains(s, "all sentinels") || strings.Contains(s, "redis: client is closed")
+}
+
+// isCertificateError reports a TLS handshake that failed on a certificate:
+// one ffdelay does not trust, or its own that the server refused.
+func isCertificateError(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "tls: certificate required") || strings.Contains(s, "tls: bad certificate") ||
+		strings.Contains(s, "tls: unknown certificate authority") || strings.Contains(s, "x509: ")
+}
+
+// noPermCommand finds the command a NOPERM reply names.
+var noPermCommand = regexp.MustCompile(`run the '([a-z|_-]+)' command`)
+
+// aclRuleFor is the ACL rule that lifts a NOPERM refusal: +cmd for a
+// command, ~pattern for keys; "" when the reply names neither.
+func aclRuleFor(msg string) string {
+	if m := noPermCommand.FindStringSubmatch(strings.ToLower(msg)); m != nil {
+		return "+" + m[1]
+	}
+	if strings.Contains(strings.ToLower(msg), "access one of the keys") {
+		return "the key pattern (~ff:* for FlowFabric's keys)"
+	}
+	return ""
 }

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -51,4 +55,47 @@ func buildBinary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return builtBin
+}
+
+// runPeak runs cmd and returns its exit code and its peak resident memory
+// in KiB. The peak is read from /proc while it runs (VmHWM, the high-water
+// mark of its own address space since exec), not from the wait status:
+// Linux carries a parent's peak into a forked child's ru_maxrss, so a large
+// test process would make every child look large.
+func runPeak(t *testing.T, cmd *exec.Cmd) (code int, peakKiB int64) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kib := vmHWM(status); kib > peakKiB {
+			peakKiB = kib
+		}
+		select {
+		case err := <-done:
+			return exitCodeOf(err), peakKiB
+		case <-tick.C:
+		}
+	}
+}
+
+// vmHWM reads the VmHWM line of a /proc status file, in KiB (0 when the
+// process is gone).
+func vmHWM(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
