@@ -143,8 +143,8 @@ type CoreView struct {
 	// Gone is set for a core that is not delayed whose member has left the
 	// delayed set since it was read there: someone promoted (or cleaned)
 	// it in between. Read only for cores that are not delayed.
-	Gone bool
-	Namespace  string
+	Gone      bool
+	Namespace string
 	// Tags holds the requested tags' values; nil entries are missing.
 	Tags []*string
 	// Err is set when the core or the eligible set could not be read.
