@@ -124,7 +124,7 @@ var checkSteps = []checkStep{
 	{name: "overdue", run: checkOverdue},
 	{name: "due", run: checkDue},
 	{name: "stuck", run: checkStuck},
-	{name: "unregistered_lanes", run: checkUnregisteredLanes, discover: true},
+	{name: "unregistered_lanes", run: checkUnregisteredLanes},
 	{name: "partitions_beyond_count", run: checkPartitionsBeyondCount, discover: true},
 }
 
@@ -349,12 +349,20 @@ func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.o.Scope.Discover {
+		// Without --discover-lanes: a sample of the keyspace, said so.
+		outside, complete, err := lanesOutsideScope(ctx, k.client, k.o.Scope, k.scope)
+		if err != nil {
+			return output.Check{}, err
+		}
+		return output.UnregisteredLanes(statusIf(len(outside) > 0, output.Warn), redisops.LanesKey, outside, !complete), nil
+	}
 	var unreg []string
 	for l := range k.scope.Unregistered {
 		unreg = append(unreg, l)
 	}
 	sort.Strings(unreg)
-	return output.UnregisteredLanes(statusIf(len(unreg) > 0, output.Warn), redisops.LanesKey, unreg), nil
+	return output.UnregisteredLanes(statusIf(len(unreg) > 0, output.Warn), redisops.LanesKey, unreg, false), nil
 }
 
 func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check, error) {

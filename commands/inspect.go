@@ -64,8 +64,10 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
+	registered := set(scope.Registry.Lanes)
+	isRegistered := func(lane string) bool { return !scope.Registry.LanesFound || registered[lane] }
 	for i := range list {
-		output.Diagnose(&list[i], scope.Count)
+		output.Diagnose(&list[i], scope.Count, isRegistered)
 	}
 	p.Inspect(list)
 	for _, ins := range list {

@@ -93,6 +93,13 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 		}
 	}
 	w.End(totals)
+	if !noData {
+		outside, complete, err := lanesOutsideScope(ctx, client, o.Scope, scope)
+		if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
+			return err
+		}
+		warnOutsideScope(p, outside, complete)
+	}
 	if o.Scope.MetricsFile != "" {
 		return output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "list", Started: started, Groups: groups})
 	}

@@ -279,6 +279,40 @@ func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed
 	return false
 }
 
+// lanesOutsideScope looks (cheaply: one SCAN step per primary) for
+// delayed sets of lanes the scope leaves out: lanes nobody registered,
+// which the engine never promotes either. Nothing is looked for when
+// --lane narrows the scope or --discover-lanes already walked the keyspace.
+func lanesOutsideScope(ctx context.Context, client *redisops.Client, o scopeOptions, rs resolvedScope) (lanes []string, complete bool, err error) {
+	if o.Discover || len(o.Lanes) > 0 {
+		return nil, true, nil
+	}
+	found, complete, err := client.SampleDelayedLanes(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	in := set(rs.allLanes())
+	for _, l := range found {
+		if !in[l] {
+			lanes = append(lanes, l)
+		}
+	}
+	return lanes, complete, nil
+}
+
+// warnOutsideScope says, in one line, that delayed sets exist for lanes
+// the run left out.
+func warnOutsideScope(p *output.Printer, lanes []string, complete bool) {
+	if len(lanes) == 0 {
+		return
+	}
+	where := "in a sample of the keyspace"
+	if complete {
+		where = "in the keyspace"
+	}
+	p.Warn("delayed sets of lanes outside the scope were found %s: %s (not registered in %s: the engine never promotes them); add --discover-lanes or --lane", where, strings.Join(lanes, ", "), redisops.LanesKey)
+}
+
 // unknownLanes are the lanes --lane names that are neither registered
 // (ff:idx:lanes, FF_LANES, "default") nor have a delayed set among those
 // read: most likely typos.

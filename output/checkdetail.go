@@ -176,12 +176,21 @@ func Stuck(status Status, stuck []StuckExample, sampled int) Check {
 	return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("%d of %d sampled due entries are stuck, e.g. %s; see ffdelay inspect", len(stuck), sampled, short(ex, 3))}
 }
 
-// UnregisteredLanes reports lanes with delayed sets that the registry lacks.
-func UnregisteredLanes(status Status, key string, lanes []string) Check {
-	if len(lanes) == 0 {
-		return Check{Name: "unregistered_lanes", Status: status, Detail: "every lane with delayed sets is registered"}
+// UnregisteredLanes reports lanes with delayed sets that the registry
+// lacks; sampled says they were looked for in a sample of the keyspace.
+func UnregisteredLanes(status Status, key string, lanes []string, sampled bool) Check {
+	where := "every lane with delayed sets is registered"
+	if sampled {
+		where = "no delayed sets of unregistered lanes in a sample of the keyspace (--discover-lanes walks it all)"
 	}
-	return Check{Name: "unregistered_lanes", Status: status, Detail: fmt.Sprintf("delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s", key, short(safeAll(lanes), 10))}
+	if len(lanes) == 0 {
+		return Check{Name: "unregistered_lanes", Status: status, Detail: where}
+	}
+	detail := fmt.Sprintf("delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s", key, short(safeAll(lanes), 10))
+	if sampled {
+		detail += "; found in a sample of the keyspace: ffdelay list --discover-lanes shows them all"
+	}
+	return Check{Name: "unregistered_lanes", Status: status, Detail: detail}
 }
 
 // PartitionsBeyondCount reports delayed sets on partitions >= count.

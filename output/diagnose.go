@@ -11,7 +11,7 @@ import (
 
 // Diagnose writes a one-line diagnosis of an inspected execution and marks
 // the states the engine cannot get out of by itself as stuck.
-func Diagnose(ins *model.Inspection, count int) {
+func Diagnose(ins *model.Inspection, count int, registered func(lane string) bool) {
 	now := ins.ServerTimeMs
 	var d string
 	core := ins.Core
@@ -26,6 +26,8 @@ func Diagnose(ins *model.Inspection, count int) {
 		d = "stale eligible entry with no core"
 	case ins.InDelayed && core["lifecycle_phase"] != "runnable":
 		d = fmt.Sprintf("in the delayed set but lifecycle_phase is %q: the next promotion removes it (not_runnable_cleaned)", core["lifecycle_phase"])
+	case ins.InDelayed && core["eligibility_state"] == "eligible_now" && ins.InEligible:
+		d = "already eligible and in its eligible set; the delayed entry is stale: the next promotion removes it (not_delayed_cleaned) and it stays eligible"
 	case ins.InDelayed && core["eligibility_state"] != "not_eligible_until_time":
 		d = fmt.Sprintf("already eligible (eligibility_state %q) but in the delayed set: the next promotion removes it and leaves it in no scheduling set", core["eligibility_state"])
 		ins.Stuck = true
@@ -61,6 +63,9 @@ func Diagnose(ins *model.Inspection, count int) {
 		if ins.InDelayed {
 			ins.Stuck = true
 		}
+	}
+	if ins.InDelayed && ins.Lane != "" && ins.Lane != "default" && registered != nil && !registered(ins.Lane) {
+		d += fmt.Sprintf("; lane %q is not registered (ff:idx:lanes): the engine never promotes it (ffdelay promote --lane %q does)", ins.Lane, ins.Lane)
 	}
 	ins.Diagnosis = d
 }

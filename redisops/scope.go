@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -100,6 +101,38 @@ const scanCount = 1000
 
 // DiscoveredSet is a delayed set found by SCAN.
 type DiscoveredSet = model.PartitionLane
+
+// SampleDelayedLanes is a cheap look for delayed sets of lanes nobody
+// registered, without --discover-lanes: one SCAN step per primary (COUNT
+// 1000, in parallel), so the server examines about a thousand keys, not the
+// keyspace. On a small database that is everything; on a large one a
+// sample, and the caller says so. complete reports whether every primary's
+// cursor came back to 0 (the whole keyspace was seen).
+func (c *Client) SampleDelayedLanes(ctx context.Context) (lanes []string, complete bool, err error) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	complete = true
+	err = c.forEachPrimary(ctx, func(ctx context.Context, addr string, n *redis.Client) error {
+		keys, next, err := n.Scan(ctx, 0, delayedPattern, scanCount).Result()
+		if err != nil {
+			return c.wrap(addr, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		complete = complete && next == 0
+		for _, k := range keys {
+			if _, lane, ok := parseDelayedKey(k); ok {
+				seen[lane] = true
+			}
+		}
+		return nil
+	})
+	for l := range seen {
+		lanes = append(lanes, l)
+	}
+	sort.Strings(lanes)
+	return lanes, complete, err
+}
 
 // DiscoverDelayedSets SCANs every primary for delayed sets, in COUNT batches
 // so that a big keyspace is walked in small steps. lanes, when not empty,
