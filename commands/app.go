@@ -265,7 +265,20 @@ Examples:
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsage
-		c.Flags = append(c.Flags, globalFlags()...)
+		switch c.Name {
+		case "completion":
+			// It prints a script: no connection, no output format.
+		case "version":
+			c.Flags = append(c.Flags, outputFlags()...)
+		default:
+			c.Flags = append(c.Flags, globalFlags()...)
+		}
+		for _, f := range c.Flags {
+			// A default shows as (default: 20), not (default: "20").
+			if sf, ok := f.(*cli.StringFlag); ok && sf.Value != "" && sf.DefaultText == "" {
+				sf.DefaultText = sf.Value
+			}
+		}
 	}
 	describeExitStatus(app.Commands)
 	return app

@@ -41,7 +41,7 @@ Examples:
    ffdelay audit --repair                        re-index stranded and lost_delayed executions`,
 		Flags: append(scopeFlags(),
 			&cli.BoolFlag{Name: flagRepair, Usage: "re-index stranded and lost_delayed executions atomically (needs +watch +multi +exec)"},
-			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big keyspace), always or never", Value: "auto"},
+			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr `WHEN`: auto (a terminal and a big keyspace), always or never", Value: "auto"},
 		),
 		Action: clientAction(ctx, d, parseAuditOptions, runAudit),
 	}

@@ -17,10 +17,15 @@ import (
 // globalFlags are accepted before or after the subcommand; each call makes
 // fresh flag values so the app's and a command's copies do not share state.
 func globalFlags() []cli.Flag {
+	return append(connectionFlags(), outputFlags()...)
+}
+
+// connectionFlags say which server and how.
+func connectionFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: flagURL, Usage: "server `URL` redis://[user[:password]@]host[:port][/db] (rediss:// for TLS; repeat or comma-separate cluster seeds) [$FFDELAY_URL]"},
-		&cli.StringFlag{Name: flagHost, Usage: "server host when no URL is given [$FF_HOST] (default: localhost)"},
-		&cli.StringFlag{Name: flagPort, Usage: "server port when no URL is given [$FF_PORT] (default: 6379)"},
+		&cli.StringFlag{Name: flagHost, Usage: "server `HOST` when no URL is given [$FF_HOST] (default: localhost)"},
+		&cli.StringFlag{Name: flagPort, Usage: "server `PORT` when no URL is given [$FF_PORT] (default: 6379)"},
 		&cli.BoolFlag{Name: flagCluster, Usage: "Valkey/Redis Cluster mode [$FFDELAY_CLUSTER, $FF_CLUSTER]"},
 		&cli.BoolFlag{Name: flagTLS, Usage: "use TLS [$FF_TLS]"},
 		&cli.StringFlag{Name: flagTLSCa, Usage: "CA certificate `FILE` (PEM) to verify the server"},
@@ -31,8 +36,14 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagUser, Usage: "ACL user `NAME` [$FFDELAY_USER]"},
 		&cli.StringFlag{Name: flagPasswordFile, Usage: "read the password from `FILE` (else $FFDELAY_PASSWORD or $REDISCLI_AUTH hold the password itself)"},
 		&cli.StringFlag{Name: flagTimeout, Usage: "per-request timeout `D`", Value: "5s"},
+	}
+}
+
+// outputFlags say how to print.
+func outputFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Usage: "output `FORMAT`: table, json or ndjson [$FFDELAY_OUTPUT]"},
-		&cli.StringFlag{Name: flagColor, Usage: "colour: auto, always or never (NO_COLOR disables it)", Value: "auto"},
+		&cli.StringFlag{Name: flagColor, Usage: "colour `WHEN`: auto, always or never (NO_COLOR disables it)", Value: "auto"},
 		&cli.BoolFlag{Name: flagQuiet, Aliases: []string{"q"}, Usage: "no progress or notes on stderr"},
 		&cli.StringFlag{Name: flagLogFormat, Usage: "stderr as `FORMAT`: text, or json lines with time, level and msg for log collectors [$FFDELAY_LOG_FORMAT]"},
 	}

@@ -69,7 +69,7 @@ Examples:
 			&cli.StringFlag{Name: flagLimit, Usage: "stop after `N` promotions"},
 			&cli.StringFlag{Name: flagRate, Usage: "at most `N` promotions per second"},
 			&cli.StringFlag{Name: flagMaxStall, Usage: "the most server time `D` one pipeline of FCALLs may take; batch sizes follow the server's measured cost per call (INFO commandstats)", Value: "1ms"},
-			&cli.StringFlag{Name: flagBatchSize, Usage: "fixed FCALLs per pipeline (overrides --max-stall)", Hidden: true},
+			&cli.StringFlag{Name: flagBatchSize, Usage: "fixed `N` FCALLs per pipeline (overrides --max-stall)", Hidden: true},
 			&cli.StringFlag{Name: flagPipelines, Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
 			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "list every execution in the table"},
 			&cli.BoolFlag{Name: flagWatch, Usage: "repeat every --interval until SIGINT/SIGTERM or --max-cycles"},
@@ -80,7 +80,7 @@ Examples:
 			&cli.BoolFlag{Name: flagLease, Usage: "with --watch, promote only while holding a lease on the server, so several replicas run with one promoting [$FFDELAY_LEASE]"},
 			&cli.StringFlag{Name: flagLeaseKey, Usage: "the lease `KEY` (default: ffdelay:lease:<hash of the partitions and lanes in scope>)"},
 			&cli.StringFlag{Name: flagLeaseTTL, Usage: "the lease's time to live `D`, renewed every third of it", Value: "10s"},
-			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr: auto (a terminal and a big backlog), always or never", Value: "auto"},
+			&cli.StringFlag{Name: flagProgress, Usage: "progress bar on stderr `WHEN`: auto (a terminal and a big backlog), always or never", Value: "auto"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := setupOutput(c, d); err != nil {
