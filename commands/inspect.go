@@ -27,7 +27,7 @@ Examples:
    ffdelay inspect -o json '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11' '{fp:12}:...'`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: flagLane, Usage: "also look in lane `NAME`'s sets (default: the core's lane, ff:idx:lanes, $FF_LANES, default)"},
-			&cli.StringFlag{Name: flagPartitions, Usage: "partition count `N` (default: ff:config:partitions)"},
+			&cli.StringFlag{Name: flagPartitions, Usage: "partition count `N` (default: ff:config:partitions, then $FF_FLOW_PARTITIONS, then 256)"},
 		},
 		Action: clientAction(ctx, d, parseInspectOptions, runInspect),
 	}

@@ -25,8 +25,6 @@ type AuditEnd struct {
 	Scope int
 }
 
-// maxAuditRows bounds the findings a table lists.
-const maxAuditRows = 50
 
 // AuditWriter streams audit findings out.
 type AuditWriter struct {
@@ -60,7 +58,7 @@ func (w *AuditWriter) Finding(f model.AuditFinding) {
 	case NDJSON:
 		p.line("execution", f)
 	default:
-		if len(w.rows) >= maxAuditRows {
+		if len(w.rows) >= maxTableRows {
 			w.hidden++
 			break
 		}
@@ -111,7 +109,7 @@ func (w *AuditWriter) End(e AuditEnd) {
 		if len(w.rows) > 0 {
 			p.table([]string{"PARTITION", "LANE", "EXECUTION", "PROBLEM", "STATE"}, w.rows, map[int]bool{0: true})
 			if w.hidden > 0 {
-				fmt.Fprintf(p.out, "... and %s more (use -o json to see all)\n", count(int64(w.hidden)))
+				fmt.Fprint(p.out, moreRows(w.hidden, "-o json"))
 			}
 			p.out.WriteString("\n")
 		}
@@ -135,5 +133,5 @@ func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
-	return strconv.Itoa(n) + " " + noun + "s"
+	return count(int64(n)) + " " + noun + "s"
 }

@@ -113,7 +113,7 @@ func PartitionsConfig(status Status, f PartitionsConfigFinding) Check {
 	c := Check{Name: "partitions_config", Status: status}
 	switch {
 	case f.Valid:
-		c.Detail = fmt.Sprintf("%d partitions", f.Count)
+		c.Detail = plural(f.Count, "partition")
 	case f.NoData:
 		c.Detail = fmt.Sprintf("no FlowFabric data here: no %s, no lane registry, no delayed set (wrong server or database? check --url)", f.Key)
 	case f.Found:
@@ -128,7 +128,7 @@ func PartitionsConfig(status Status, f PartitionsConfigFinding) Check {
 func Lanes(status Status, key string, found bool, registered, used, unknown []string) Check {
 	var detail string
 	if found {
-		detail = fmt.Sprintf("%d registered: %s", len(registered), short(safeAll(registered), 10))
+		detail = fmt.Sprintf("%s registered: %s", count(int64(len(registered))), short(safeAll(registered), 10))
 	} else {
 		detail = fmt.Sprintf("%s is missing (FlowFabric before 0.6?); checking %s", key, short(safeAll(used), 10))
 	}
@@ -167,13 +167,13 @@ type StuckExample struct {
 // Stuck reports stuck entries among the sampled due ones.
 func Stuck(status Status, stuck []StuckExample, sampled int) Check {
 	if len(stuck) == 0 {
-		return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("none among %d sampled due entries", sampled)}
+		return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("none among %s sampled due entries", count(int64(sampled)))}
 	}
 	var ex []string
 	for _, s := range stuck {
 		ex = append(ex, Safe(s.ExecutionID)+" ("+s.Reason+")")
 	}
-	return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("%d of %d sampled due entries are stuck, e.g. %s; see ffdelay inspect", len(stuck), sampled, short(ex, 3))}
+	return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("%s of %s sampled due entries are stuck, e.g. %s; see ffdelay inspect", count(int64(len(stuck))), count(int64(sampled)), short(ex, 3))}
 }
 
 // UnregisteredLanes reports lanes with delayed sets that the registry

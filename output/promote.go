@@ -19,8 +19,10 @@ type PromoteHeader struct {
 	Verbose bool `json:"-"`
 }
 
-// maxNotable bounds the results a table lists without --verbose.
-const maxNotable = 20
+// maxTableRows bounds the rows of execution results a table lists (promote
+// without --verbose, audit): past it, one line says how many more and how
+// to see them.
+const maxTableRows = 50
 
 // PromoteWriter streams promote results out.
 type PromoteWriter struct {
@@ -67,7 +69,7 @@ func (w *PromoteWriter) Result(r model.Result) {
 		if r.Outcome == model.SkippedFilter && !w.h.Verbose {
 			w.filtered++
 		} else if w.h.Verbose || notable(r.Outcome) {
-			if len(w.notable) < maxNotable || w.h.Verbose {
+			if len(w.notable) < maxTableRows || w.h.Verbose {
 				w.notable = append(w.notable, []string{strconv.Itoa(r.Partition), Safe(r.Lane), Safe(r.ExecutionID),
 					w.outcome(r.Outcome), Safe(firstOf(r.Reason, r.Error))})
 			} else {
@@ -161,7 +163,7 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 			})
 			p.table([]string{"PARTITION", "LANE", "EXECUTION", "OUTCOME", "DETAIL"}, w.notable, map[int]bool{0: true})
 			if w.hidden > 0 {
-				fmt.Fprintf(p.out, "... and %s more (use --verbose or -o json to see all)\n", count(int64(w.hidden)))
+				fmt.Fprint(p.out, moreRows(w.hidden, "--verbose or -o json"))
 			}
 			p.out.WriteString("\n")
 		}
@@ -338,4 +340,9 @@ func (p *Printer) WatchEnd(s WatchSummary) {
 	t := s.Totals
 	fmt.Fprintf(p.out, "watch stopped after %s in %s: promoted %s, cleaned %s, skipped %s, failed %s\n",
 		plural(s.Cycles, "cycle"), HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
+}
+
+// moreRows is the line under a table that was cut at maxTableRows.
+func moreRows(hidden int, how string) string {
+	return fmt.Sprintf("... and %s more (%s lists them all)\n", count(int64(hidden)), how)
 }
