@@ -25,7 +25,6 @@ type AuditEnd struct {
 	Scope int
 }
 
-
 // AuditWriter streams audit findings out.
 type AuditWriter struct {
 	p      *Printer
