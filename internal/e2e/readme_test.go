@@ -149,3 +149,87 @@ func cellSays(cell, command string, code int) bool {
 	}
 	return false
 }
+
+// README's examples show output: each "$ ffdelay ..." block is run
+// against a server seeded like the examples (two registered lanes, one
+// unregistered, a stuck and a misindexed execution), and what the block
+// shows must be what the command prints now: the same table headers, the
+// same check steps in the same order, the same inspect fields.
+func TestReadmeExamples(t *testing.T) {
+	bin := buildBinary(t)
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err := fftest.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, c := fftest.NewFlowFabric(t, bins[0])
+	ctx := context.Background()
+	if err := fftest.SetPartitions(ctx, c, 16); err != nil {
+		t.Fatal(err)
+	}
+	if err := fftest.RegisterLanes(ctx, c, "default", "payments"); err != nil {
+		t.Fatal(err)
+	}
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuckID := "{fp:3}:40646a14-037f-4485-8b41-c36b1e359e15"
+	execs := []fftest.Exec{{Partition: 3, Shape: fftest.NoDelayUntil, ID: stuckID}, {Partition: 5, Lane: "payments", Shape: fftest.PastEligible},
+		{Partition: 2, Lane: "reports", Shape: fftest.Due}}
+	for i := 0; i < 40; i++ {
+		execs = append(execs, fftest.Exec{Partition: i % 16, Lane: []string{"default", "payments"}[i%2], Shape: fftest.Due})
+	}
+	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```\n\\$ (ffdelay [^\n]*)\n(.*?)```").FindAllStringSubmatch(string(b), -1)
+	if len(blocks) < 5 {
+		t.Fatalf("found %d example blocks in README", len(blocks))
+	}
+	header := regexp.MustCompile(`^[A-Z][A-Z ()]+$`)
+	checkRow := regexp.MustCompile(`^(pass|warn|fail) +(\w+) `)
+	field := regexp.MustCompile(`^  ([a-z_ ]+?)  +`)
+	fields := strings.Fields
+	for _, blk := range blocks {
+		args := fields(strings.ReplaceAll(blk[1], "'", ""))[1:]
+		for i := 0; i < len(args); i++ {
+			if args[i] == "--url" {
+				args = append(args[:i], args[i+2:]...)
+			}
+		}
+		out, _ := exec.Command(bin, append(args, "--url", "redis://"+s.Addr, "--color", "never")...).CombinedOutput()
+		got := string(out)
+		norm := func(s string) string { return strings.Join(fields(s), " ") }
+		var steps []string
+		for _, line := range strings.Split(blk[2], "\n") {
+			switch {
+			case header.MatchString(line) && len(fields(line)) > 1:
+				if !strings.Contains(norm(got), norm(line)) {
+					t.Errorf("README's %q shows the header %q; the command prints:\n%s", blk[1], line, got)
+				}
+			case checkRow.MatchString(line):
+				steps = append(steps, checkRow.FindStringSubmatch(line)[2])
+			case args[0] == "inspect" && field.MatchString(line):
+				name := strings.TrimSpace(field.FindStringSubmatch(line)[1])
+				if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(name) + `  +`).MatchString(got) {
+					t.Errorf("README's inspect example shows the field %q; the command prints:\n%s", name, got)
+				}
+			}
+		}
+		if len(steps) > 0 {
+			var printed []string
+			for _, line := range strings.Split(got, "\n") {
+				if m := checkRow.FindStringSubmatch(line); m != nil {
+					printed = append(printed, m[2])
+				}
+			}
+			if strings.Join(steps, " ") != strings.Join(printed, " ") {
+				t.Errorf("README's check example shows the steps %v; the command prints %v", steps, printed)
+			}
+		}
+	}
+}
