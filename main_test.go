@@ -74,7 +74,7 @@ func TestScriptsCluster(t *testing.T) {
 
 // releaseScripts are the scripts that also run against FlowFabric's real
 // libraries: everything that calls or predicts ff_promote_delayed.
-var releaseScripts = []string{"list", "promote", "promote_stuck", "promote_select", "watch", "inspect", "check", "repair", "audit"}
+var releaseScripts = []string{"list", "promote", "promote_stuck", "promote_select", "watch", "inspect", "check", "repair", "audit", "unrepairable"}
 
 // TestScriptsReleases runs the core scripts against every FlowFabric
 // release's own library (fftest.Releases), on the last server of the matrix

@@ -114,6 +114,9 @@ func (w *AuditWriter) End(e AuditEnd) {
 		}
 		line := fmt.Sprintf("audited %s executions in %s: stranded %s, lost_delayed %s, duplicated %s",
 			count(e.Scanned), plural(e.Scope, "partition"), count(t.Stranded), count(t.LostDelayed), count(t.Duplicated))
+		if t.Unrepairable > 0 {
+			line += ", unrepairable " + count(t.Unrepairable)
+		}
 		if w.h.Repair {
 			line += ", repaired " + count(t.Repaired)
 		}

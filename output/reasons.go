@@ -56,6 +56,10 @@ func reasonText(why model.Why, detail string, o model.Outcome) string {
 		return "tags unreadable"
 	case model.WhyNotInScope:
 		return "in no delayed set of the lanes and partitions in scope"
+	case model.WhyBadScore:
+		return "unrepairable: " + detail + "; left where it is (the function would update the core and drop the delayed entry before its ZADD failed, leaving it in no set): fix the field, then promote"
+	case model.WhyWrongLane:
+		return "its core says lane " + detail + ", but it sits in this lane's delayed set: the function would make it eligible in the wrong lane; left where it is (ffdelay audit reports it)"
 	case model.WhyPromotedElsewhere:
 		return "already promoted by another promoter (between ffdelay's read and its call)"
 	case model.WhyStaleEntry:

@@ -136,8 +136,15 @@ type CoreRequest struct {
 type CoreView struct {
 	Exists                                    bool
 	Phase, Eligibility, Ownership, DelayUntil string
-	// Priority and CreatedAt are read by repairs only.
+	// Priority and CreatedAt make the eligible score the function writes.
 	Priority, CreatedAt string
+	// The Set flags tell a missing field (Lua's `or "0"` counts it as 0)
+	// from an empty one (tonumber of "" is nil).
+	DelayUntilSet, PrioritySet, CreatedAtSet bool
+	// Lane is the core's lane_id; WrongLane says the entry sits in the set
+	// of another lane.
+	Lane      string
+	WrongLane bool
 	// InEligible is read only for eligible_now executions.
 	InEligible bool
 	// Gone is set for a core that is not delayed whose member has left the
@@ -171,7 +178,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for i := start; i < end; i++ {
 				r := reqs[i]
-				core[i] = p.HMGet(ctx, CoreKey(r.ID.Partition, r.ID.Raw), "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace")
+				core[i] = p.HMGet(ctx, CoreKey(r.ID.Partition, r.ID.Raw), "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace", "priority", "created_at", "lane_id")
 				if len(tagKeys) > 0 {
 					tags[i] = p.HMGet(ctx, TagsKey(r.ID.Partition, r.ID.Raw), tagKeys...)
 				}
@@ -190,14 +197,20 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 	for i := range reqs {
 		v := &out[i]
 		vals, err := core[i].Result()
-		if err == nil && len(vals) != 5 {
-			err = fmt.Errorf("HMGET answered %d values for 5 fields", len(vals))
+		if err == nil && len(vals) != 8 {
+			err = fmt.Errorf("HMGET answered %d values for 8 fields", len(vals))
 		}
 		if err != nil {
 			v.Err = fmt.Errorf("cannot read core: %w", err)
 			continue
 		}
 		v.Phase, v.Eligibility, v.Ownership, v.DelayUntil, v.Namespace = str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3]), str(vals[4])
+		v.Priority, v.CreatedAt = str(vals[5]), str(vals[6])
+		v.DelayUntilSet, v.PrioritySet, v.CreatedAtSet = vals[3] != nil, vals[5] != nil, vals[6] != nil
+		// The core's own lane decides which eligible set it belongs in (an
+		// entry in another lane's set is stale, or misplaced).
+		v.Lane = str(vals[7])
+		v.WrongLane = v.Lane != "" && v.Lane != reqs[i].Lane
 		// A core has these fields from its creation on: none of them
 		// means there is no core (HMGET cannot tell the two apart).
 		v.Exists = vals[0] != nil || vals[1] != nil || vals[2] != nil || vals[3] != nil || vals[4] != nil
@@ -231,8 +244,12 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for k := start; k < end; k++ {
 				r := reqs[notDelayed[k]]
-				if out[notDelayed[k]].Eligibility == "eligible_now" {
-					elig[k] = p.ZScore(ctx, EligibleKey(r.ID.Partition, r.Lane), r.ID.Raw)
+				if v := out[notDelayed[k]]; v.Eligibility == "eligible_now" {
+					lane := r.Lane
+					if v.Lane != "" {
+						lane = v.Lane
+					}
+					elig[k] = p.ZScore(ctx, EligibleKey(r.ID.Partition, lane), r.ID.Raw)
 				}
 				delayed[k] = p.ZScore(ctx, DelayedKey(r.ID.Partition, r.Lane), r.ID.Raw)
 			}

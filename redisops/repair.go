@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
-	"strings"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
@@ -45,6 +45,9 @@ type RepairResult struct {
 	// Conflict: other clients changed the keys on every try; nothing was
 	// written.
 	Conflict bool
+	// Unrepairable names the field whose value cannot be a score; nothing
+	// was written.
+	Unrepairable string
 }
 
 // repairTries bounds the WATCH/MULTI/EXEC attempts of one repair.
@@ -71,16 +74,23 @@ func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, la
 				res.Gone = true
 				return nil
 			}
+			if fault := scoreFault(action, st); fault != "" {
+				// Never a transaction whose ZADD can fail after its ZREM
+				// (or a function call that fails after its writes).
+				res.Unrepairable = fault
+				return nil
+			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				switch action {
 				case ToEligible:
+					score, _ := model.PromoteScore(st.Priority, st.PrioritySet, st.CreatedAt, st.CreatedAtSet)
 					p.ZRem(ctx, delayed, id.Raw)
-					p.ZAdd(ctx, eligible, redis.Z{Score: createScore(st.Priority, st.CreatedAt), Member: id.Raw})
+					p.ZAdd(ctx, eligible, redis.Z{Score: score, Member: id.Raw})
 				case SetDelayUntilAndPromote:
 					p.HSet(ctx, core, "delay_until", strconv.FormatFloat(*st.DelayedScore, 'f', -1, 64))
 					fcall = p.FCall(ctx, PromoteFunction, []string{core, delayed, eligible}, id.Raw, now)
 				case ToDelayed:
-					du, _ := strconv.ParseFloat(strings.TrimSpace(st.DelayUntil), 64)
+					du, _ := model.LuaNumber(st.DelayUntil)
 					p.ZAdd(ctx, delayed, redis.Z{Score: du, Member: id.Raw})
 				}
 				return nil
@@ -99,7 +109,7 @@ func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, la
 		case err != nil:
 			return res, c.wrap(sh.addr, err)
 		}
-		if !res.Gone {
+		if !res.Gone && res.Unrepairable == "" {
 			res.Applied = true
 			if fcall != nil {
 				res.Promote.Outcome, res.Promote.Detail = DecodePromoteReply(fcall.Val(), fcall.Err())
@@ -118,7 +128,7 @@ func readRepairState(ctx context.Context, tx *redis.Tx, core, delayed, eligible,
 	var ds, es *redis.FloatCmd
 	_, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
 		exists = p.Exists(ctx, core)
-		fields = p.HMGet(ctx, core, "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "priority", "created_at")
+		fields = p.HMGet(ctx, core, "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "priority", "created_at", "lane_id")
 		ds = p.ZScore(ctx, delayed, id)
 		es = p.ZScore(ctx, eligible, id)
 		return nil
@@ -130,12 +140,13 @@ func readRepairState(ctx context.Context, tx *redis.Tx, core, delayed, eligible,
 	if err != nil {
 		return st, err
 	}
-	if len(vals) != 6 {
-		return st, fmt.Errorf("HMGET answered %d values for 6 fields", len(vals))
+	if len(vals) != 7 {
+		return st, fmt.Errorf("HMGET answered %d values for 7 fields", len(vals))
 	}
 	st.Exists = exists.Val() > 0
 	st.Phase, st.Eligibility, st.Ownership, st.DelayUntil = str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3])
-	st.Priority, st.CreatedAt = str(vals[4]), str(vals[5])
+	st.Priority, st.CreatedAt, st.Lane = str(vals[4]), str(vals[5]), str(vals[6])
+	st.DelayUntilSet, st.PrioritySet, st.CreatedAtSet = vals[3] != nil, vals[4] != nil, vals[5] != nil
 	if v, err := ds.Result(); err == nil {
 		st.DelayedScore = &v
 	}
@@ -143,10 +154,19 @@ func readRepairState(ctx context.Context, tx *redis.Tx, core, delayed, eligible,
 	return st, nil
 }
 
-// createScore is where ff_create_execution puts an eligible execution:
-// 0 - priority*1e12 + created_at, missing fields counting as 0.
-func createScore(priority, createdAt string) float64 {
-	p, _ := strconv.ParseFloat(strings.TrimSpace(priority), 64)
-	c, _ := strconv.ParseFloat(strings.TrimSpace(createdAt), 64)
-	return 0 - p*1e12 + c
+// scoreFault names what keeps a repair from writing valid scores: the
+// eligible score (priority, created_at) for a move to the eligible set or
+// for the function's own ZADD after delay_until is set, the delay_until for
+// a move to the delayed set. "" when every score is good.
+func scoreFault(action RepairAction, st RepairState) string {
+	switch action {
+	case ToEligible, SetDelayUntilAndPromote:
+		_, fault := model.PromoteScore(st.Priority, st.PrioritySet, st.CreatedAt, st.CreatedAtSet)
+		return fault
+	case ToDelayed:
+		if du, ok := model.LuaNumber(st.DelayUntil); !ok || math.IsNaN(du) {
+			return "delay_until " + strconv.Quote(st.DelayUntil) + " is not a time"
+		}
+	}
+	return ""
 }

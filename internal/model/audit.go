@@ -17,6 +17,9 @@ const (
 	LostDelayed AuditProblem = "lost_delayed"
 	// Duplicated: in both the delayed and the eligible set.
 	Duplicated AuditProblem = "duplicated"
+	// AuditUnrepairable: stranded or lost_delayed, but the score its fix
+	// needs cannot be written (a field that is no number); Error names it.
+	AuditUnrepairable AuditProblem = "unrepairable"
 )
 
 // AuditFinding is one execution audit reports.
@@ -37,8 +40,9 @@ type AuditFinding struct {
 type AuditTotals struct {
 	Stranded    int64 `json:"stranded"`
 	LostDelayed int64 `json:"lost_delayed"`
-	Duplicated  int64 `json:"duplicated"`
-	Repaired    int64 `json:"repaired"`
+	Duplicated   int64 `json:"duplicated"`
+	Unrepairable int64 `json:"unrepairable"`
+	Repaired     int64 `json:"repaired"`
 }
 
 // Add counts one finding.
@@ -50,6 +54,8 @@ func (t *AuditTotals) Add(f AuditFinding) {
 		t.LostDelayed++
 	case Duplicated:
 		t.Duplicated++
+	case AuditUnrepairable:
+		t.Unrepairable++
 	}
 	if f.Repaired {
 		t.Repaired++
@@ -58,7 +64,7 @@ func (t *AuditTotals) Add(f AuditFinding) {
 
 // Remaining counts the problems a run left in place.
 func (t AuditTotals) Remaining() int64 {
-	return t.Stranded + t.LostDelayed + t.Duplicated - t.Repaired
+	return t.Stranded + t.LostDelayed + t.Duplicated + t.Unrepairable - t.Repaired
 }
 
 // Score is a sorted-set score. Sets may hold -inf and +inf, which JSON

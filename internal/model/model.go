@@ -91,6 +91,12 @@ const (
 	// eligible) or fail on (no delay_until); never handed to it. Counted
 	// as failed.
 	NeedsRepair Outcome = "needs_repair"
+	// Unrepairable: a due execution whose promotion or fix cannot write a
+	// valid score (a field that is no number: nan, garbage). ffdelay never
+	// calls the function or a repair on it: the function would write the
+	// core and remove the delayed entry before its ZADD failed, leaving it
+	// in no set. Counted in Failed; the reason names the field and value.
+	Unrepairable Outcome = "unrepairable"
 	// WouldRepair is NeedsRepair in a dry run.
 	WouldRepair Outcome = "would_repair"
 	// Repaired: fixed by --repair.
@@ -132,6 +138,12 @@ const (
 	WhyTag            Why = "tag"
 	WhyTagsUnreadable Why = "tags_unreadable"
 	WhyNotInScope     Why = "not_in_scope"
+	// WhyBadScore: unrepairable; WhyDetail names the field and its value.
+	WhyBadScore Why = "bad_score"
+	// WhyWrongLane: a delayed core's entry in the delayed set of a lane
+	// other than its lane_id (WhyDetail): the function, called with that
+	// lane's keys, would make it eligible in the wrong lane.
+	WhyWrongLane Why = "wrong_lane"
 	// WhyPromotedElsewhere: not_delayed_cleaned for an execution whose core
 	// was delayed when ffdelay read it just before the call: another
 	// promoter (the engine, another ffdelay) promoted it in between.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -177,8 +175,8 @@ func (a *Audit) repair(ctx context.Context, sh *redisops.Shard, v redisops.Execu
 	case model.Stranded:
 		action = redisops.ToEligible
 	case model.LostDelayed:
-		if _, err := strconv.ParseFloat(strings.TrimSpace(v.DelayUntil), 64); err != nil || v.InEligible {
-			f.Error = "not repaired: delay_until does not parse, or it is in the eligible set"
+		if v.InEligible {
+			f.Error = "not repaired: it is in the eligible set"
 			return nil
 		}
 		action = redisops.ToDelayed
@@ -195,6 +193,10 @@ func (a *Audit) repair(ctx context.Context, sh *redisops.Shard, v redisops.Execu
 		return err
 	}
 	switch {
+	case res.Unrepairable != "":
+		// A finding of its own, never an abort: the other partitions are
+		// still worked.
+		f.Problem, f.Error = model.AuditUnrepairable, "was "+string(f.Problem)+"; not repaired: "+res.Unrepairable
 	case res.Applied:
 		f.Repaired = true
 	case res.Gone:

@@ -1,23 +1,33 @@
 package promote
 
 import (
-	"strconv"
-	"strings"
-
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/redisops"
 )
 
 // Decide is what ff_promote_delayed would do with a due delayed entry whose
-// core reads v, and the two shapes where it must not be called at all
-// (WouldRepair with the shape): a misindexed eligible execution, which the
-// function would remove from every scheduling set, and a delayed one
-// without delay_until, on which it fails with a Lua error forever.
+// core reads v, read as the function's own Lua reads it (tonumber, a
+// missing field counting as 0), and the shapes on which it must not be
+// called at all: the two repairable ones (WouldRepair with the shape), a
+// promotion whose eligible score cannot be written (Unrepairable: the
+// function would update the core and drop the delayed entry before its
+// ZADD failed), and a delayed core's entry in another lane's set
+// (WouldFail: the function would make it eligible in the wrong lane).
 func Decide(v redisops.CoreView, nowMs int64) (model.Outcome, string) {
 	if shape := RepairShape(v); shape != "" {
 		return model.WouldRepair, string(shape)
 	}
-	return predictPromote(v.Exists, v.Phase, v.Eligibility, v.DelayUntil, nowMs)
+	o, detail := predictPromote(v, nowMs)
+	if o != model.WouldPromote {
+		return o, detail
+	}
+	if v.WrongLane {
+		return model.WouldFail, string(model.WhyWrongLane)
+	}
+	if _, fault := model.PromoteScore(v.Priority, v.PrioritySet, v.CreatedAt, v.CreatedAtSet); fault != "" {
+		return model.Unrepairable, fault
+	}
+	return model.WouldPromote, ""
 }
 
 // Shape names an entry ffdelay repairs instead of handing it to the
@@ -32,36 +42,42 @@ const (
 	notRepairShape Shape = ""
 )
 
-// RepairShape reports which repairable shape a due delayed entry is in.
+// RepairShape reports which repairable shape a due delayed entry is in. An
+// entry in the set of a lane other than its core's is never one: a
+// misindexed check needs the core's own eligible set, and the fix writes
+// there.
 func RepairShape(v redisops.CoreView) Shape {
-	if !v.Exists || v.Phase != "runnable" {
+	if !v.Exists || v.Phase != "runnable" || v.WrongLane {
 		return notRepairShape
 	}
 	switch {
 	case v.Eligibility == "eligible_now" && v.Ownership == "unowned" && !v.InEligible:
 		return Misindexed
 	case v.Eligibility == "not_eligible_until_time":
-		if _, err := strconv.ParseFloat(strings.TrimSpace(v.DelayUntil), 64); err != nil {
+		// tonumber(core.delay_until or "0"): nil only for a present field
+		// that is no number ("" after a resume with a delay).
+		if _, ok := model.LuaField(v.DelayUntil, v.DelayUntilSet); !ok {
 			return NoDelayUntil
 		}
 	}
 	return notRepairShape
 }
 
-// PredictPromote is ff_promote_delayed's decision, made without writing.
-func predictPromote(exists bool, phase, eligibility, delayUntil string, nowMs int64) (model.Outcome, string) {
+// predictPromote is ff_promote_delayed's decision, made without writing.
+func predictPromote(v redisops.CoreView, nowMs int64) (model.Outcome, string) {
 	switch {
-	case !exists:
+	case !v.Exists:
 		return model.WouldClean, string(model.NotFoundCleaned)
-	case phase != "runnable":
+	case v.Phase != "runnable":
 		return model.WouldClean, string(model.NotRunnableCleaned)
-	case eligibility != "not_eligible_until_time":
+	case v.Eligibility != "not_eligible_until_time":
 		return model.WouldClean, string(model.NotDelayedCleaned)
 	}
-	du, err := strconv.ParseFloat(strings.TrimSpace(delayUntil), 64)
-	if err != nil {
+	du, ok := model.LuaField(v.DelayUntil, v.DelayUntilSet)
+	if !ok {
 		return model.WouldFail, "core has no numeric delay_until: the function fails with a Lua error"
 	}
+	// `delay_until > now_ms` is false for nan, as in Lua: it is promoted.
 	if du > float64(nowMs) {
 		return model.NotYetDue, ""
 	}

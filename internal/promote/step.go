@@ -314,7 +314,25 @@ func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, resul
 			result(cd, model.Result{Outcome: model.NotDelayedCleaned, Why: model.WhyPromotedElsewhere})
 			continue
 		}
+		if o, detail := Decide(v, w.sh.NowMs()); o == model.Unrepairable {
+			// The function would write the core and drop the entry before
+			// its ZADD failed: never called.
+			result(cd, model.Result{Outcome: model.Unrepairable, Why: model.WhyBadScore, WhyDetail: detail})
+			continue
+		} else if o == model.WouldFail && detail == string(model.WhyWrongLane) {
+			out := model.Failed
+			if r.opts.DryRun {
+				out = model.WouldFail
+			}
+			result(cd, model.Result{Outcome: out, Why: model.WhyWrongLane, WhyDetail: v.Lane})
+			continue
+		}
 		if shape := RepairShape(v); shape != notRepairShape {
+			if _, fault := model.PromoteScore(v.Priority, v.PrioritySet, v.CreatedAt, v.CreatedAtSet); fault != "" {
+				// Its fix (or the promotion after it) would need that score.
+				result(cd, model.Result{Outcome: model.Unrepairable, Why: model.WhyBadScore, WhyDetail: fault})
+				continue
+			}
 			if r.opts.Repair && !r.opts.DryRun {
 				repairs = append(repairs, cd)
 			} else {
@@ -362,6 +380,8 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 			return err
 		}
 		switch {
+		case res.Unrepairable != "":
+			result(cd, model.Result{Outcome: model.Unrepairable, Why: model.WhyBadScore, WhyDetail: res.Unrepairable})
 		case res.Gone || res.Conflict:
 			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairConflict})
 		case action == redisops.SetDelayUntilAndPromote && res.Promote.Outcome != model.Promoted:

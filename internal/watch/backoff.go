@@ -47,7 +47,7 @@ func (b *backoff) skipSet(cycle int) map[string]bool {
 func (b *backoff) record(r model.Result, cycle int) (report bool) {
 	id := r.ExecutionID
 	switch r.Outcome {
-	case model.Failed, model.NeedsRepair:
+	case model.Failed, model.NeedsRepair, model.Unrepairable:
 		b.seen[id] = true
 		f := b.ids[id]
 		if f == nil {
