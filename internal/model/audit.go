@@ -38,8 +38,8 @@ type AuditFinding struct {
 
 // AuditTotals counts audit's findings.
 type AuditTotals struct {
-	Stranded    int64 `json:"stranded"`
-	LostDelayed int64 `json:"lost_delayed"`
+	Stranded     int64 `json:"stranded"`
+	LostDelayed  int64 `json:"lost_delayed"`
 	Duplicated   int64 `json:"duplicated"`
 	Unrepairable int64 `json:"unrepairable"`
 	Repaired     int64 `json:"repaired"`
