@@ -202,7 +202,7 @@ func exitCode(ctx context.Context, err error) int {
 	}
 	switch redisops.KindOf(err) {
 	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions,
-		redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindClusterNode, redisops.KindConnSetup, redisops.KindBadReply, redisops.KindRedirect, redisops.KindCertificate:
+		redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindClusterNode, redisops.KindConnSetup, redisops.KindBadReply, redisops.KindRedirect, redisops.KindCertificate, redisops.KindPartialWrite:
 		return ExitUnusable
 	}
 	return ExitFailed

@@ -124,6 +124,7 @@ var checkSteps = []checkStep{
 	{name: "overdue", run: checkOverdue},
 	{name: "due", run: checkDue},
 	{name: "stuck", run: checkStuck},
+	{name: "permissions", run: checkPermissions},
 	{name: "unregistered_lanes", run: checkUnregisteredLanes},
 	{name: "partitions_beyond_count", run: checkPartitionsBeyondCount, discover: true},
 }
@@ -346,6 +347,58 @@ func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
 		ex = append(ex, output.StuckExample{ExecutionID: s.ExecutionID, Reason: s.Reason})
 	}
 	return output.Stuck(statusIf(len(ex) > 0, output.Warn), ex, len(sample)), nil
+}
+
+// checkPermissions probes, without writing, whether this user may run what
+// ff_promote_delayed runs inside on every primary: a user with FCALL but
+// without one of them would half-write every due execution.
+func checkPermissions(ctx context.Context, k *checkRun) (output.Check, error) {
+	shards, err := k.client.Shards(ctx, k.scope.AllPartitions())
+	if err != nil {
+		return output.Check{}, err
+	}
+	lane := "default"
+	if len(k.scope.Lanes) > 0 {
+		lane = k.scope.Lanes[0]
+	}
+	var f output.PermissionsFinding
+	for _, sh := range shards {
+		perms, err := k.client.ProbePermissions(ctx, sh, sh.Partitions()[0], lane, true)
+		if err != nil {
+			return output.Check{}, err
+		}
+		f.Primaries++
+		f.NoFCall = f.NoFCall || !perms.FCall
+		for _, m := range perms.Missing {
+			switch m {
+			case "+fcall":
+			case "+watch", "+multi":
+				f.Repair = appendNew(f.Repair, m)
+			default:
+				f.Promote = appendNew(f.Promote, m)
+			}
+		}
+		for _, u := range perms.Unverified {
+			f.Unverified = appendNew(f.Unverified, u)
+		}
+	}
+	status := output.Pass
+	switch {
+	case f.NoFCall:
+		status = output.Warn // a read-only user: it cannot half-write
+	case len(f.Promote) > 0:
+		status = output.Fail
+	case len(f.Repair) > 0 || len(f.Unverified) > 0:
+		status = output.Warn
+	}
+	return output.PermissionsCheck(status, f), nil
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, error) {

@@ -126,7 +126,7 @@ func permanent(err error) bool {
 		return true
 	}
 	switch redisops.KindOf(err) {
-	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions, redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindConnSetup, redisops.KindRedirect, redisops.KindCertificate:
+	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions, redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindConnSetup, redisops.KindRedirect, redisops.KindCertificate, redisops.KindPartialWrite:
 		return true
 	}
 	return false

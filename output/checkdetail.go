@@ -215,3 +215,38 @@ func safeAll(list []string) []string {
 	}
 	return out
 }
+
+// PermissionsFinding is what the permission probe found over the primaries.
+type PermissionsFinding struct {
+	Primaries int
+	// NoFCall: the user may not run FCALL (a read-only user).
+	NoFCall bool
+	// Promote are rules missing for what ff_promote_delayed runs inside;
+	// Repair those missing for the repairs; Unverified what the probe could
+	// not test without writing.
+	Promote, Repair, Unverified []string
+}
+
+// PermissionsCheck words the permissions step.
+func PermissionsCheck(status Status, f PermissionsFinding) Check {
+	c := Check{Name: "permissions", Status: status}
+	switch {
+	case f.NoFCall:
+		c.Detail = "this user may not run FCALL: it cannot promote (fine for monitoring); a promoting user needs +fcall +hset +zadd +zrem"
+	case len(f.Promote) > 0:
+		c.Detail = fmt.Sprintf("this user may run FCALL but not %s, which ff_promote_delayed runs inside: a promotion would half-write (the core updated, the execution in no set); grant %s",
+			strings.Join(f.Promote, " "), strings.Join(f.Promote, " "))
+	default:
+		c.Detail = "FCALL and what ff_promote_delayed runs inside (HSET, ZREM, ZADD) allowed on " + plural(f.Primaries, "primary")
+		if f.Primaries != 1 {
+			c.Detail = fmt.Sprintf("FCALL and what ff_promote_delayed runs inside (HSET, ZREM, ZADD) allowed on %s primaries", count(int64(f.Primaries)))
+		}
+		if len(f.Unverified) > 0 {
+			c.Detail = fmt.Sprintf("FCALL, ZREM and ZADD allowed; %s not verified (the probe needs MULTI to test it without writing)", strings.Join(f.Unverified, " "))
+		}
+		if len(f.Repair) > 0 {
+			c.Detail += fmt.Sprintf("; repairs (--repair) need %s too", strings.Join(append(f.Repair, "+exec"), " "))
+		}
+	}
+	return c
+}

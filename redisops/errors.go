@@ -44,6 +44,9 @@ const (
 	// KindCertificate: the TLS handshake failed on a certificate: the
 	// server's is not trusted (CA, name), or the server refused ours.
 	KindCertificate
+	// KindPartialWrite: ff_promote_delayed failed after it may have
+	// written (a command inside it refused): the run stops at once.
+	KindPartialWrite
 	// KindRedirect: a MOVED or ASK reply without --cluster. ffdelay follows
 	// no redirect to an address the user did not give: the credentials
 	// would go with it.
@@ -65,6 +68,9 @@ func (e *ServerError) Error() string {
 	case KindAuth:
 		return "authentication refused by " + e.Addr + ": " + msg + " (check --user and the password source)"
 	case KindNoPerm:
+		if strings.Contains(msg, "grant ") {
+			return "permission denied on " + e.Addr + ": " + msg
+		}
 		if rule := aclRuleFor(msg); rule != "" {
 			return "permission denied on " + e.Addr + ": " + msg + " (grant " + rule + " to this user; the README's ACL section lists every rule)"
 		}
@@ -75,6 +81,8 @@ func (e *ServerError) Error() string {
 		}
 		return "TLS certificate of " + e.Addr + " not trusted: " + msg + " (--tls-ca names the CA that signed it; --tls-server-name the name it carries)"
 	case KindNotRedis, KindTLSMismatch, KindBadReply:
+		return e.Addr + ": " + msg
+	case KindPartialWrite:
 		return e.Addr + ": " + msg
 	case KindRedirect:
 		return e.Addr + " answered with a cluster redirect (" + msg + "): it is part of a cluster, and ffdelay follows no redirect without --cluster; pass --cluster"

@@ -317,7 +317,46 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 		}
 		out[i].Outcome, out[i].Detail = DecodePromoteReply(v, err)
 	}
+	var suspects []string
+	for i := range items {
+		if out[i].Outcome == model.Failed && mayHaveWritten(out[i].Detail) {
+			suspects = append(suspects, items[i].ID.Raw)
+		}
+	}
+	if len(suspects) > 0 {
+		return out, &ServerError{Addr: sh.addr, Kind: KindPartialWrite, Err: fmt.Errorf(
+			"%s was refused part-way (%s): it is not atomic when a command inside it is refused, so these executions may now be in no scheduling set: %s; stopped before the rest of the backlog: fix the cause, then run ffdelay audit --repair to re-index them",
+			PromoteFunction, firstLine(out[indexOfSuspect(out)].Detail), strings.Join(suspects, ", "))}
+	}
 	return out, nil
+}
+
+// mayHaveWritten reports a function error that can come after the
+// function's first write: a command inside it refused (ACL), a score ZADD
+// refuses, an arithmetic error on the score. The Lua error on a missing
+// delay_until comes before any write and is not one.
+func mayHaveWritten(detail string) bool {
+	d := strings.ToLower(detail)
+	for _, s := range []string{"acl failure", "noperm", "no permissions", "the user executing the script", "not a valid float", "oom ", "arithmetic", "readonly", "misconf"} {
+		if strings.Contains(d, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func indexOfSuspect(out []PromoteReply) int {
+	for i, r := range out {
+		if r.Outcome == model.Failed && mayHaveWritten(r.Detail) {
+			return i
+		}
+	}
+	return 0
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
 }
 
 // DecodePromoteReply turns an ff_promote_delayed reply into an outcome. Any

@@ -138,6 +138,9 @@ const (
 	WhyTag            Why = "tag"
 	WhyTagsUnreadable Why = "tags_unreadable"
 	WhyNotInScope     Why = "not_in_scope"
+	// WhyRepairRefused: --repair, but this user may not run what a repair
+	// runs (WatchDetail names the rules).
+	WhyRepairRefused Why = "repair_refused"
 	// WhyBadScore: unrepairable; WhyDetail names the field and its value.
 	WhyBadScore Why = "bad_score"
 	// WhyWrongLane: a delayed core's entry in the delayed set of a lane

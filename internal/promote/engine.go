@@ -10,6 +10,7 @@ package promote
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,6 +107,9 @@ type worker struct {
 	ids      []model.ExecutionID
 	inflight chan struct{}
 	sizer    *batchSizer
+	// noRepair names the rules a repair lacks on this primary (+watch,
+	// +multi, +exec): its repairable shapes stay needs_repair.
+	noRepair string
 }
 
 // Batches says how the run's FCALL batches were sized (summed over the
@@ -286,6 +290,9 @@ func (r *Run) Execute(ctx context.Context, emit func(model.Result)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range r.shards {
 		g.Go(func() error {
+			if err := r.checkPermissions(gctx, w); err != nil {
+				return err
+			}
 			if len(r.opts.Executions) > 0 {
 				return r.runIDs(gctx, w, safeEmit)
 			}
@@ -297,6 +304,43 @@ func (r *Run) Execute(ctx context.Context, emit func(model.Result)) error {
 		err = ctx.Err()
 	}
 	return err
+}
+
+// checkPermissions asks, before the first FCALL on a primary that has work,
+// whether the user may run what the function runs inside: a refusal
+// half-way through would leave executions in no set. A user who may not
+// run the repairs' WATCH or MULTI still promotes; its repairable shapes
+// are reported as needs_repair, naming the rule.
+func (r *Run) checkPermissions(ctx context.Context, w *worker) error {
+	if r.opts.DryRun || (len(w.cursors) == 0 && len(w.ids) == 0) {
+		return nil
+	}
+	p, lane := 0, "default"
+	switch {
+	case len(w.cursors) > 0:
+		p, lane = w.cursors[0].Partition, w.cursors[0].Lane
+	default:
+		p = w.ids[0].Partition
+		if len(r.opts.Scope.Lanes) > 0 {
+			lane = r.opts.Scope.Lanes[0]
+		}
+	}
+	if err := r.c.RequireWritePermissions(ctx, w.sh, p, lane, false); err != nil {
+		return err
+	}
+	if !r.opts.Repair {
+		return nil
+	}
+	perms, err := r.c.ProbePermissions(ctx, w.sh, p, lane, true)
+	if err != nil {
+		return err
+	}
+	for _, m := range perms.Missing {
+		if m == "+watch" || m == "+multi" {
+			w.noRepair = strings.TrimSpace(w.noRepair + " " + m)
+		}
+	}
+	return nil
 }
 
 // runSets walks one primary's sets with Pipelines workers. Each worker

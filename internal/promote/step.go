@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -372,10 +373,21 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 			}
 			return shape != NoDelayUntil || *st.DelayedScore <= now
 		}
+		if w.noRepair != "" {
+			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairRefused, WhyDetail: w.noRepair})
+			continue
+		}
 		if err := r.beforeWrite(); err != nil {
 			return err
 		}
 		res, err := r.c.Repair(ctx, w.sh, cd.id, cd.Lane, action, still)
+		if redisops.KindOf(err) == redisops.KindNoPerm {
+			// A refused WATCH, MULTI or EXEC writes nothing: the shape
+			// stays reported and the run goes on promoting the rest.
+			w.noRepair = aclRule(err)
+			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairRefused, WhyDetail: w.noRepair})
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -476,4 +488,16 @@ func (r *Run) beforeWrite() error {
 		return nil
 	}
 	return r.opts.BeforeWrite()
+}
+
+// aclRule is the rule a NOPERM refusal of a repair names (+exec, say), or
+// the three a repair needs.
+func aclRule(err error) string {
+	msg := strings.ToLower(err.Error())
+	for _, c := range []string{"watch", "multi", "exec"} {
+		if strings.Contains(msg, "'"+c+"'") {
+			return "+" + c
+		}
+	}
+	return "+watch +multi +exec"
 }
