@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/urfave/cli/v2"
@@ -33,9 +34,6 @@ var ffReleases = map[string]string{
 	"31": "0.13",
 	"34": "0.14-0.15",
 }
-
-// stuckSample bounds how many due members per group check reads cores of.
-const stuckSample = 20
 
 func newCheckCommand(ctx context.Context, d *deps) *cli.Command {
 	return &cli.Command{
@@ -281,7 +279,7 @@ func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, erro
 	if err != nil {
 		return output.Check{}, err
 	}
-	if k.groups, err = run.Groups(ctx, stuckSample); err != nil {
+	if k.groups, err = run.Groups(ctx, 0); err != nil {
 		return output.Check{}, err
 	}
 	var delayed int64
@@ -332,21 +330,46 @@ func checkDue(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
-	var sample []redisops.DelayedEntry
-	for _, g := range k.groups {
-		for _, e := range g.Executions {
-			sample = append(sample, redisops.DelayedEntry{Partition: g.Partition, Lane: g.Lane, ExecutionID: e.ExecutionID})
-		}
-	}
-	stuck, err := k.client.FindStuck(ctx, sample)
+	// The engine's own dry run: every due entry read and classified as a
+	// promote would, not a sample that may miss what is stuck.
+	run, err := promote.Plan(ctx, k.client, promote.Options{Scope: k.scope.Scope, DryRun: true, Limit: stuckBound,
+		Snapshot: k.scope.Registry.Snapshot})
 	if err != nil {
 		return output.Check{}, err
 	}
-	var ex []output.StuckExample
-	for _, s := range stuck {
-		ex = append(ex, output.StuckExample{ExecutionID: s.ExecutionID, Reason: s.Reason})
+	var f output.StuckFinding
+	f.Due = run.Due
+	err = run.Execute(ctx, func(r model.Result) {
+		f.Examined++
+		switch r.Outcome {
+		case model.WouldRepair:
+			f.Repairable++
+		case model.WouldFail, model.Failed, model.Unrepairable:
+			f.Failing++
+		default:
+			return
+		}
+		r = output.Word(r)
+		if len(f.Examples) < 3 {
+			f.Examples = append(f.Examples, output.StuckExample{ExecutionID: r.ExecutionID, Reason: firstNonEmpty(r.Reason, r.Error)})
+		}
+	})
+	if err != nil {
+		return output.Check{}, err
 	}
-	return output.Stuck(statusIf(len(ex) > 0, output.Warn), ex, len(sample)), nil
+	f.Bounded = run.Due > int64(f.Examined) && f.Examined >= stuckBound
+	return output.Stuck(statusIf(f.Repairable+f.Failing > 0, output.Warn), f), nil
+}
+
+// stuckBound bounds how many due entries check's dry run classifies; past
+// it the step says so.
+const stuckBound = 100_000
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // checkPermissions probes, without writing, whether this user may run what

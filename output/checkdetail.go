@@ -164,16 +164,33 @@ type StuckExample struct {
 	Reason      string
 }
 
-// Stuck reports stuck entries among the sampled due ones.
-func Stuck(status Status, stuck []StuckExample, sampled int) Check {
-	if len(stuck) == 0 {
-		return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("none among %s sampled due entries", count(int64(sampled)))}
+// StuckFinding is what check's dry run found among the due entries.
+type StuckFinding struct {
+	Due      int64
+	Examined int
+	// Repairable: shapes promote --repair fixes; Failing: entries the
+	// function fails on (or ffdelay will not hand it).
+	Repairable, Failing int
+	Examples            []StuckExample
+	// Bounded: the dry run stopped at its bound before the last due entry.
+	Bounded bool
+}
+
+// Stuck reports the due entries the engine's promoter cannot resolve.
+func Stuck(status Status, f StuckFinding) Check {
+	scope := fmt.Sprintf("all %s due entries", count(int64(f.Examined)))
+	if f.Bounded {
+		scope = fmt.Sprintf("the first %s of %s due entries (check's bound)", count(int64(f.Examined)), count(f.Due))
+	}
+	if f.Repairable+f.Failing == 0 {
+		return Check{Name: "stuck", Status: status, Detail: "none among " + scope}
 	}
 	var ex []string
-	for _, s := range stuck {
+	for _, s := range f.Examples {
 		ex = append(ex, Safe(s.ExecutionID)+" ("+s.Reason+")")
 	}
-	return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("%s of %s sampled due entries are stuck, e.g. %s; see ffdelay inspect", count(int64(len(stuck))), count(int64(sampled)), short(ex, 3))}
+	return Check{Name: "stuck", Status: status, Detail: fmt.Sprintf("%s of %s are stuck: %s repairable (promote --repair), %s failing, e.g. %s; see ffdelay promote --dry-run",
+		count(int64(f.Repairable+f.Failing)), scope, count(int64(f.Repairable)), count(int64(f.Failing)), strings.Join(ex, ", "))}
 }
 
 // UnregisteredLanes reports lanes with delayed sets that the registry
