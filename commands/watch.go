@@ -56,6 +56,13 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		if err != nil {
 			libraryChecked = false
 			err = explain(ctx, conn, err)
+			if client != nil && !errors.Is(err, watch.ErrLeaseLost) {
+				// A fresh client next cycle: after a failover it reads the
+				// cluster's new layout (the client retries nothing itself,
+				// so that no pipeline of FCALLs is ever sent twice).
+				client.Close()
+				client = nil
+			}
 		}
 		if o.Scope.Discover && o.Scope.Discovered == nil && discovered != nil {
 			o.Scope.Discovered, discoveredAt = discovered, time.Now()

@@ -84,8 +84,11 @@ func New(opts Options) *Client {
 			// elsewhere with a MOVING push.
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 			MaxRedirects:             8,
-			MaxRetries:               2,
-			DisableIdentity:          true,
+			// As for a single server: a re-sent pipeline of FCALLs would
+			// report promoted executions as not_delayed_cleaned. MOVED and
+			// ASK are followed all the same (MaxRedirects).
+			MaxRetries:      -1,
+			DisableIdentity: true,
 		})
 		c.uc = c.cluster
 	} else {

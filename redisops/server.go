@@ -2,6 +2,7 @@ package redisops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -93,7 +94,12 @@ func (c *Client) RequireLibrary(ctx context.Context, snap *Snapshot) error {
 			if KindOf(l.Err) != KindOther {
 				return l.Err
 			}
-			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary, Err: fmt.Errorf("cannot list functions: %v", l.Err)}
+			inner := l.Err
+			var se *ServerError
+			if errors.As(inner, &se) && se.Addr == l.Addr {
+				inner = se.Err // one address in the message, not two
+			}
+			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary, Err: fmt.Errorf("cannot list functions: %v", inner)}
 		}
 		if !l.Loaded || !l.HasFunction(PromoteFunction) {
 			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary,

@@ -365,7 +365,13 @@ func (r *Run) runSets(ctx context.Context, w *worker, emit func(model.Result)) e
 			c := queue[0]
 			queue = queue[1:]
 			out = append(out, c)
-			want += min(c.due, pageSize)
+			// A set that yields more than was due when planned (c.due at
+			// or below 0) still reads a whole page.
+			d := c.due
+			if d <= 0 || d > pageSize {
+				d = pageSize
+			}
+			want += d
 		}
 		if len(out) > 0 {
 			busy++
