@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -85,8 +86,10 @@ func New(opts Options) *Client {
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 			MaxRedirects:             8,
 			// As for a single server: a re-sent pipeline of FCALLs would
-			// report promoted executions as not_delayed_cleaned. MOVED and
-			// ASK are followed all the same (MaxRedirects).
+			// report what the first send promoted as cleaned or promoted
+			// elsewhere. MOVED and ASK are still followed (MaxRedirects);
+			// after a failover a watch cycle that failed starts the next
+			// with a fresh client, which reads the new layout.
 			MaxRetries:      -1,
 			DisableIdentity: true,
 		})
@@ -274,6 +277,12 @@ func (c *Client) wrap(addr string, err error) error {
 		return err
 	}
 	kind := kindOf(err)
+	if kind == KindRedirect && c.cluster != nil {
+		// In cluster mode a MOVED seen by a node's own connection means
+		// the layout changed (a failover): not a user's mistake; the next
+		// run (or watch cycle) reads the new layout.
+		return &ServerError{Addr: addr, Kind: KindOther, Err: fmt.Errorf("the cluster's layout changed (%v): the next run reads it again", err)}
+	}
 	if kind == KindNotRedis {
 		// The peer's bytes are not repeated: they are not a reply, and
 		// they may be anything.

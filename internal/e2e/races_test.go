@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"sync"
@@ -182,7 +183,7 @@ func testClusterFailoverDuringWatch(t *testing.T, bin string, server fftest.Bina
 	replica.Close()
 	cc.ReloadState(ctx)
 	all = append(all, seed(2000)...)
-	waitEligible(t, cc, 16, 4000)
+	waitEligible(t, cc, 16, 4000, &stdout, &stderr)
 	cmd.Process.Signal(syscall.SIGINT)
 	if code := exitCodeOf(cmd.Wait()); code != 0 {
 		t.Errorf("watch exit code %d; stderr: %s", code, stderr.String())
@@ -195,7 +196,7 @@ func testClusterFailoverDuringWatch(t *testing.T, bin string, server fftest.Bina
 	}
 }
 
-func waitEligible(t *testing.T, c redis.Cmdable, partitions int, want int64) {
+func waitEligible(t *testing.T, c redis.Cmdable, partitions int, want int64, logs ...fmt.Stringer) {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(30 * time.Second)
@@ -210,7 +211,11 @@ func waitEligible(t *testing.T, c redis.Cmdable, partitions int, want int64) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%d eligible after 30s, want %d", got, want)
+	var tails []string
+	for _, l := range logs {
+		tails = append(tails, tail(l.String(), 2000))
+	}
+	t.Fatalf("%d eligible after 30s, want %d; ffdelay's output: %s", got, want, strings.Join(tails, "\n"))
 }
 
 func replicaOf(t *testing.T, cl *fftest.Cluster, primary string) *redis.Client {
