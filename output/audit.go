@@ -114,8 +114,13 @@ func (w *AuditWriter) End(e AuditEnd) {
 		}
 		line := fmt.Sprintf("audited %s executions in %s: stranded %s, lost_delayed %s, duplicated %s",
 			count(e.Scanned), plural(e.Scope, "partition"), count(t.Stranded), count(t.LostDelayed), count(t.Duplicated))
-		if t.Unrepairable > 0 {
-			line += ", unrepairable " + count(t.Unrepairable)
+		for _, extra := range []struct {
+			n    int64
+			name string
+		}{{t.WrongLane, "wrong_lane"}, {t.Foreign, "foreign"}, {t.Unrepairable, "unrepairable"}} {
+			if extra.n > 0 {
+				line += ", " + extra.name + " " + count(extra.n)
+			}
 		}
 		if w.h.Repair {
 			line += ", repaired " + count(t.Repaired)

@@ -17,6 +17,12 @@ const (
 	LostDelayed AuditProblem = "lost_delayed"
 	// Duplicated: in both the delayed and the eligible set.
 	Duplicated AuditProblem = "duplicated"
+	// WrongLane: in the delayed or eligible set of a lane other than its
+	// core's lane_id (Error names it). Reported, never repaired.
+	WrongLane AuditProblem = "wrong_lane"
+	// Foreign: listed in a partition's all_executions, but hashed to
+	// another partition. Reported, never repaired.
+	Foreign AuditProblem = "foreign"
 	// AuditUnrepairable: stranded or lost_delayed, but the score its fix
 	// needs cannot be written (a field that is no number); Error names it.
 	AuditUnrepairable AuditProblem = "unrepairable"
@@ -41,6 +47,8 @@ type AuditTotals struct {
 	Stranded     int64 `json:"stranded"`
 	LostDelayed  int64 `json:"lost_delayed"`
 	Duplicated   int64 `json:"duplicated"`
+	WrongLane    int64 `json:"wrong_lane"`
+	Foreign      int64 `json:"foreign"`
 	Unrepairable int64 `json:"unrepairable"`
 	Repaired     int64 `json:"repaired"`
 }
@@ -56,6 +64,10 @@ func (t *AuditTotals) Add(f AuditFinding) {
 		t.Duplicated++
 	case AuditUnrepairable:
 		t.Unrepairable++
+	case WrongLane:
+		t.WrongLane++
+	case Foreign:
+		t.Foreign++
 	}
 	if f.Repaired {
 		t.Repaired++
@@ -64,7 +76,7 @@ func (t *AuditTotals) Add(f AuditFinding) {
 
 // Remaining counts the problems a run left in place.
 func (t AuditTotals) Remaining() int64 {
-	return t.Stranded + t.LostDelayed + t.Duplicated + t.Unrepairable - t.Repaired
+	return t.Stranded + t.LostDelayed + t.Duplicated + t.Unrepairable + t.WrongLane + t.Foreign - t.Repaired
 }
 
 // Score is a sorted-set score. Sets may hold -inf and +inf, which JSON

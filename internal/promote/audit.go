@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -90,7 +91,7 @@ func (a *Audit) Run(ctx context.Context, emit func(model.AuditFinding), scanned 
 					if err != nil {
 						return err
 					}
-					if err := a.page(gctx, sh, members, safeEmit); err != nil {
+					if err := a.page(gctx, sh, p, members, safeEmit); err != nil {
 						return err
 					}
 					total.Add(int64(len(members)))
@@ -111,15 +112,24 @@ func (a *Audit) Run(ctx context.Context, emit func(model.AuditFinding), scanned 
 	return total.Load(), err
 }
 
-func (a *Audit) page(ctx context.Context, sh *redisops.Shard, members []string, emit func(model.AuditFinding)) error {
+func (a *Audit) page(ctx context.Context, sh *redisops.Shard, partition int, members []string, emit func(model.AuditFinding)) error {
 	var ids []model.ExecutionID
 	for _, m := range members {
 		// A member that is not an id names no core: nothing to compare.
-		if id, err := model.ParseExecutionID(m); err == nil {
-			ids = append(ids, id)
+		id, err := model.ParseExecutionID(m)
+		if err != nil {
+			continue
 		}
+		if id.Partition != partition {
+			// Hashed to another partition: only that partition's audit
+			// may touch it (and --partition may not include it).
+			emit(model.AuditFinding{ExecutionID: id.Raw, Partition: partition, Problem: model.Foreign,
+				Error: fmt.Sprintf("listed in partition %d's all_executions, but its id belongs to partition %d; not repaired", partition, id.Partition)})
+			continue
+		}
+		ids = append(ids, id)
 	}
-	views, err := a.c.ReadExecutions(ctx, sh, ids)
+	views, err := a.c.ReadExecutions(ctx, sh, ids, a.opts.Scope.Lanes)
 	if err != nil {
 		return err
 	}
@@ -136,8 +146,21 @@ func (a *Audit) page(ctx context.Context, sh *redisops.Shard, members []string, 
 		if problem == "" || (len(a.opts.Lanes) > 0 && !slices.Contains(a.opts.Lanes, v.Lane)) {
 			continue
 		}
+		// The core and the sets were read in two pipelines: a worker's
+		// function may have run in between. What looks wrong is read again
+		// atomically before it is reported.
+		again, err := a.c.RecheckExecution(ctx, sh, v.ID, v.Lane, a.opts.Scope.Lanes)
+		if err != nil {
+			return err
+		}
+		if v, problem = again, AuditProblemOf(again); problem == "" {
+			continue
+		}
 		f := model.AuditFinding{ExecutionID: v.ID.Raw, Partition: v.ID.Partition, Lane: v.Lane, Problem: problem,
 			InDelayed: problem == model.Stranded && v.InDelayed}
+		if problem == model.WrongLane {
+			f.Error = fmt.Sprintf("its core says lane %s, but the sets of lane %s hold it too; not repaired: remove the stray entry by hand", v.Lane, strings.Join(v.OtherLanes, ", "))
+		}
 		if a.opts.Repair {
 			if err := a.repair(ctx, sh, v, &f); err != nil {
 				return err
@@ -156,6 +179,8 @@ func AuditProblemOf(v redisops.ExecutionView) model.AuditProblem {
 		return ""
 	}
 	switch {
+	case len(v.OtherLanes) > 0:
+		return model.WrongLane
 	case v.InDelayed && v.InEligible:
 		return model.Duplicated
 	case v.Eligibility == "eligible_now" && v.Ownership == "unowned" && !v.InEligible:
