@@ -87,6 +87,9 @@ type Page struct {
 	Members []string
 	Scores  []float64
 	Err     error
+	// Count is how many members were asked for: less than the request's
+	// when its members were too large to read that many in one reply.
+	Count int64
 }
 
 // ReadPages reads the requested pages of due members (score <= the shard's
@@ -96,32 +99,69 @@ func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) (
 	cmds := make([]*redis.ZSliceCmd, len(reqs))
 	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, r := range reqs {
-			lo := "-inf"
-			if !r.Start {
-				lo = strconv.FormatFloat(r.After, 'f', -1, 64)
-			}
-			cmds[i] = p.ZRangeByScoreWithScores(ctx, r.Key, &redis.ZRangeBy{Min: lo, Max: now, Offset: r.Skip, Count: r.Count})
+			cmds[i] = queuePage(ctx, p, r, now, r.Count)
 		}
 		return nil
 	})
+	if kindOf(err) == KindBadReply {
+		// Members too large for one reply of this many: each set again on
+		// its own, in smaller pieces; a set that cannot be read at all is
+		// a failed row of its own, and the run goes on.
+		return c.readPagesSmaller(ctx, sh, reqs, now), nil
+	}
 	if err != nil && kindOf(err) != KindOther {
 		return nil, c.wrap(sh.addr, err)
 	}
 	pages := make([]Page, len(reqs))
 	for i, cmd := range cmds {
-		zs, err := cmd.Result()
-		if err != nil {
-			pages[i].Err = fmt.Errorf("cannot read delayed set %s: %w", reqs[i].Key, err)
-			continue
-		}
-		pages[i].Members = make([]string, len(zs))
-		pages[i].Scores = make([]float64, len(zs))
-		for j, z := range zs {
-			pages[i].Members[j], _ = z.Member.(string)
-			pages[i].Scores[j] = z.Score
-		}
+		pages[i] = toPage(cmd, reqs[i], reqs[i].Count)
 	}
 	return pages, nil
+}
+
+func queuePage(ctx context.Context, p redis.Cmdable, r PageRequest, now string, count int64) *redis.ZSliceCmd {
+	lo := "-inf"
+	if !r.Start {
+		lo = strconv.FormatFloat(r.After, 'f', -1, 64)
+	}
+	return p.ZRangeByScoreWithScores(ctx, r.Key, &redis.ZRangeBy{Min: lo, Max: now, Offset: r.Skip, Count: count})
+}
+
+func toPage(cmd *redis.ZSliceCmd, r PageRequest, count int64) Page {
+	pg := Page{Count: count}
+	zs, err := cmd.Result()
+	if err != nil {
+		pg.Err = fmt.Errorf("cannot read delayed set %s: %w", r.Key, err)
+		return pg
+	}
+	pg.Members = make([]string, len(zs))
+	pg.Scores = make([]float64, len(zs))
+	for j, z := range zs {
+		pg.Members[j], _ = z.Member.(string)
+		pg.Scores[j] = z.Score
+	}
+	return pg
+}
+
+// readPagesSmaller reads each set alone, halving the count while the reply
+// is beyond the guard's limits.
+func (c *Client) readPagesSmaller(ctx context.Context, sh *Shard, reqs []PageRequest, now string) []Page {
+	pages := make([]Page, len(reqs))
+	for i, r := range reqs {
+		for count := max(1, r.Count/2); ; count = max(1, count/2) {
+			cmd := queuePage(ctx, sh.cmd, r, now, count)
+			if err := cmd.Err(); kindOf(err) == KindBadReply {
+				if count == 1 {
+					pages[i] = Page{Err: fmt.Errorf("delayed set %s holds a member larger than ffdelay reads (%d MiB per string, %d MiB per reply): the set is left as it is; look at it with ZRANGE", r.Key, maxBulkLen>>20, maxReplySize>>20)}
+					break
+				}
+				continue
+			}
+			pages[i] = toPage(cmd, r, count)
+			break
+		}
+	}
+	return pages
 }
 
 // CoreRequest names an execution whose core is read before promotion.

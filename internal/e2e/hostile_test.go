@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os/exec"
 	"strings"
@@ -10,6 +13,9 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/redisops"
+	"github.com/redis/go-redis/v9"
 )
 
 // A broken or hostile server cannot crash ffdelay or make it hold more
@@ -160,5 +166,51 @@ func TestMovedWithoutCluster(t *testing.T) {
 	}
 	if n := reached.Load(); n != 0 {
 		t.Errorf("%d connections reached the address of the MOVED reply", n)
+	}
+}
+
+// One set with members of a megabyte each (80 MB in all, more than one
+// reply may hold) is read in smaller pieces and contained to itself: every
+// other partition is promoted, and the run ends with its own results.
+func TestOversizedMembers(t *testing.T) {
+	bin := buildBinary(t)
+	bins, err := fftest.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, c := fftest.NewFlowFabric(t, bins[0])
+	ctx := context.Background()
+	if err := fftest.SetPartitions(ctx, c, 2); err != nil {
+		t.Fatal(err)
+	}
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 1<<20)
+	for i := 0; i < 80; i++ {
+		if err := c.ZAdd(ctx, redisops.DelayedKey(0, "default"), redis.Z{Score: float64(now - 1000), Member: fmt.Sprintf("%03d%s", i, big)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	execs := make([]fftest.Exec, 10)
+	for i := range execs {
+		execs[i] = fftest.Exec{Partition: 1, Shape: fftest.Due}
+	}
+	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "promote", "-o", "json", "--url", "redis://"+s.Addr)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := exitCodeOf(cmd.Run())
+	var doc struct {
+		Totals model.PromoteTotals `json:"totals"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("exit %d, %v; stderr %s", code, err, tail(stderr.String(), 500))
+	}
+	if code != 1 || doc.Totals.Promoted != 10 || doc.Totals.Failed != 80 {
+		t.Errorf("exit %d, totals %+v (want the 10 promoted and the 80 oversized members failed as malformed); stderr %s", code, doc.Totals, tail(stderr.String(), 500))
 	}
 }

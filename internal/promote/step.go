@@ -24,6 +24,9 @@ type cursor struct {
 	after   float64
 	skip    int64
 	due     int64
+	// count is how many members one read asks for (0: pageSize); smaller
+	// for a set whose members are large.
+	count int64
 	// read counts the members read; a set that keeps yielding well beyond
 	// what was due when the run was planned (someone keeps adding due
 	// entries) is left for the next run, so a run always ends.
@@ -52,7 +55,11 @@ func (c *cursor) advance(scores []float64, stays []bool) {
 func (c *cursor) exhausted() bool { return c.read >= c.planned+pageSize }
 
 func (c *cursor) request() redisops.PageRequest {
-	return redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.skip, Count: pageSize}
+	count := int64(pageSize)
+	if c.count > 0 {
+		count = c.count
+	}
+	return redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.skip, Count: count}
 }
 
 // candidate is one member read from a delayed set.
@@ -89,8 +96,13 @@ func (r *Run) step(ctx context.Context, w *worker, cs []*cursor, emit func(model
 		for _, m := range pages[i].Members {
 			cands = append(cands, &candidate{PartitionLane: c.PartitionLane, member: m})
 		}
-		if len(pages[i].Members) == pageSize && !c.exhausted() {
+		if len(pages[i].Members) > 0 && int64(len(pages[i].Members)) == pages[i].Count && !c.exhausted() {
 			more = append(more, c)
+		}
+		if pages[i].Count < int64(pageSize) {
+			// Large members: the next reads of this set ask for as many as
+			// fit in one reply.
+			c.count = pages[i].Count
 		}
 	}
 	if err := r.handle(ctx, w, cands, emit); err != nil {
