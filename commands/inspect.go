@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/urfave/cli/v2"
@@ -67,7 +68,7 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	registered := set(scope.Registry.Lanes)
 	isRegistered := func(lane string) bool { return !scope.Registry.LanesFound || registered[lane] }
 	for i := range list {
-		output.Diagnose(&list[i], scope.Count, isRegistered)
+		output.Diagnose(&list[i], scope.Count, isRegistered, verdict(list[i]))
 	}
 	p.Inspect(list)
 	for _, ins := range list {
@@ -76,4 +77,26 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 		}
 	}
 	return nil
+}
+
+// verdict is the engine's classification of an inspected execution's
+// delayed entry: the same rules promote, check and the standby use.
+func verdict(ins model.Inspection) output.Verdict {
+	field := func(f string) (string, bool) {
+		v, ok := ins.Core[f]
+		return v, ok
+	}
+	var v redisops.CoreView
+	v.Exists = ins.Core != nil
+	v.Phase, _ = field("lifecycle_phase")
+	v.Eligibility, _ = field("eligibility_state")
+	v.Ownership, _ = field("ownership_state")
+	v.DelayUntil, v.DelayUntilSet = field("delay_until")
+	v.Priority, v.PrioritySet = field("priority")
+	v.CreatedAt, v.CreatedAtSet = field("created_at")
+	v.Lane, _ = field("lane_id")
+	v.WrongLane = v.Lane != "" && v.Lane != ins.Lane
+	v.InEligible = ins.InEligible
+	o, detail := promote.Decide(v, ins.ServerTimeMs)
+	return output.Verdict{Outcome: o, Detail: detail}
 }
