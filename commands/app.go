@@ -259,6 +259,7 @@ Examples:
 			newInspectCommand(ctx, d),
 			newCheckCommand(ctx, d),
 			newAuditCommand(ctx, d),
+			newTopCommand(ctx, d),
 			newCompletionCommand(d),
 			newVersionCommand(d),
 		},
@@ -285,7 +286,7 @@ Examples:
 }
 
 // commandNames are the commands an unknown one is compared with.
-var commandNames = []string{"list", "promote", "inspect", "check", "audit", "completion", "version"}
+var commandNames = []string{"list", "promote", "inspect", "check", "audit", "top", "completion", "version"}
 
 // unknownCommand names the nearest command when the typo is small.
 func unknownCommand(name string) error {

@@ -23,6 +23,9 @@ credentials).`,
 	"audit": `Exit status is 0 when every execution is where its core says, 1 while
 problems remain (after --repair: those it could not repair), 2 for a usage
 error, 3 when the server cannot be used, 130/143 after SIGINT/SIGTERM.`,
+	"top": `Exit status is 0 after q, Ctrl-C or SIGTERM (the terminal is restored), 2 for a
+usage error; a server that cannot be reached shows as such on the screen
+and is tried again every refresh.`,
 	"completion": `Exit status is 0, or 2 for an unknown shell.`,
 	"version":    `Exit status is 0.`,
 }

@@ -88,6 +88,10 @@ func New(out, errw io.Writer, format Format, useColor, quiet bool) *Printer {
 // Flush writes buffered data out.
 func (p *Printer) Flush() error { return p.out.Flush() }
 
+// Colored reports whether the output is coloured (--color, NO_COLOR, a
+// terminal).
+func (p *Printer) Colored() bool { return p.color }
+
 // Machine reports whether output is JSON or NDJSON.
 func (p *Printer) Machine() bool { return p.Format != Table }
 

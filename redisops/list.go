@@ -15,6 +15,9 @@ import (
 // ListRun is a read-only scan of delayed sets. It sends no FCALL and no
 // write, so an ACL user limited to reads can run it.
 type ListRun struct {
+	// SinceMs, when set, makes each group also count the entries that fell
+	// due after it (a previous reading's clock): the refreshes of top.
+	SinceMs      int64
 	c            *Client
 	scope        model.Scope
 	shards       []*Shard
@@ -88,8 +91,8 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 	nowF := float64(sh.nowMs)
 	k := int64(max(1, executions))
 	type cmds struct {
-		card, due, misplaced *redis.IntCmd
-		lowest               *redis.ZSliceCmd
+		card, due, misplaced, newly *redis.IntCmd
+		lowest                      *redis.ZSliceCmd
 	}
 	floor := strconv.FormatInt(MinDueTimeMs, 10)
 	cs := make([]cmds, len(groups))
@@ -101,6 +104,9 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 			cs[i].misplaced = p.ZCount(ctx, key, "-inf", "("+floor)
 			// The k lowest real ones, plus one to see past the due ones.
 			cs[i].lowest = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{Min: floor, Max: "+inf", Count: k + 1})
+			if l.SinceMs > 0 {
+				cs[i].newly = p.ZCount(ctx, key, "("+strconv.FormatInt(l.SinceMs, 10), now)
+			}
 		}
 		return nil
 	})
@@ -121,6 +127,9 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 	for i, g := range groups {
 		gr := model.Group{Partition: g.Partition, Lane: g.Lane, ServerTimeMs: sh.nowMs,
 			Delayed: cs[i].card.Val(), Due: cs[i].due.Val(), Misplaced: cs[i].misplaced.Val(), Unregistered: l.scope.Unregistered[g.Lane]}
+		if cs[i].newly != nil {
+			gr.NewlyDue = cs[i].newly.Val()
+		}
 		if gr.Delayed == 0 {
 			continue
 		}

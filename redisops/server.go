@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -217,4 +218,40 @@ func ParseCommandStat(info, cmd string) (calls, usec int64) {
 		}
 	}
 	return calls, usec
+}
+
+// ffVersionReturn finds what ff_version returns in a library's code: a
+// literal, or a local it names.
+var (
+	ffVersionReturn = regexp.MustCompile(`register_function\(\s*['"]ff_version['"]\s*,\s*function\s*\([^)]*\)\s*return\s+(?:['"](\d+)['"]|(\d+)|([A-Za-z_]\w*))`)
+)
+
+// LibraryVersion reads ff_version's value from the library's code (FUNCTION
+// LIST WITHCODE), without calling it: FCALL counts as a write command, and
+// `top` sends none. "" when the code does not say.
+func (c *Client) LibraryVersion(ctx context.Context) (string, error) {
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return "", err
+	}
+	libs, err := nodes[0].FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName, WithCode: true}).Result()
+	if err != nil {
+		return "", c.wrap(nodes[0].Options().Addr, err)
+	}
+	for _, l := range libs {
+		m := ffVersionReturn.FindStringSubmatch(l.Code)
+		switch {
+		case m == nil:
+			continue
+		case m[1] != "":
+			return m[1], nil
+		case m[2] != "":
+			return m[2], nil
+		}
+		local := regexp.MustCompile(`local\s+` + regexp.QuoteMeta(m[3]) + `\s*=\s*['"]?(\d+)`).FindStringSubmatch(l.Code)
+		if local != nil {
+			return local[1], nil
+		}
+	}
+	return "", nil
 }

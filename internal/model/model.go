@@ -49,6 +49,9 @@ type Group struct {
 	// are in Due, but not in the overdue figures or Executions.
 	Misplaced  int64          `json:"misplaced"`
 	Executions []DueExecution `json:"executions"`
+	// NewlyDue counts the entries that fell due since an earlier reading
+	// (ListRun.SinceMs): top's arrivals.
+	NewlyDue int64 `json:"-"`
 }
 
 // DueExecution is one due member of a delayed set.

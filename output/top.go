@@ -1,0 +1,174 @@
+package output
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// TopRow is one line of `ffdelay top`: a lane, or a partition of a lane.
+type TopRow struct {
+	Partition int // -1 for a lane's total
+	Lane      string
+	Due       int64
+	Delayed   int64
+	// MaxOverdueMs is the oldest due entry's age by its score.
+	MaxOverdueMs int64
+	// NextDueInMs is when the next entry falls due (-1: none).
+	NextDueInMs int64
+	// ArrivedPerSec and DrainedPerSec are the trend since the last refresh.
+	ArrivedPerSec, DrainedPerSec float64
+	// Verdict is draining, growing, stalled or idle (commands decides).
+	Verdict string
+}
+
+// TopView is everything one screen of `ffdelay top` shows.
+type TopView struct {
+	Server, Product, Release string
+	Partitions, Lanes        int
+	ServerTimeMs             int64
+	RefreshedAgo             time.Duration
+	// Conn is "connected", or what went wrong ("lost: ...").
+	Conn      string
+	Paused    bool
+	Sort      string
+	PerPart   bool
+	Filter    string
+	Filtering bool
+	Rows      []TopRow
+	// Stuck is the footer's finding from a bounded dry run ("" before the
+	// first one).
+	Stuck string
+	Help  bool
+}
+
+// topStyles colour the view, or not (--color, NO_COLOR, a terminal).
+type topStyles struct {
+	head, bad, warn, good, dim lipgloss.Style
+}
+
+func newTopStyles(color bool) topStyles {
+	if !color {
+		return topStyles{}
+	}
+	return topStyles{
+		head: lipgloss.NewStyle().Bold(true),
+		bad:  lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		warn: lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
+		good: lipgloss.NewStyle().Foreground(lipgloss.Color("2")),
+		dim:  lipgloss.NewStyle().Faint(true),
+	}
+}
+
+// RenderTop draws one screen, at most height lines of at most width
+// columns; everything from the server is escaped.
+func RenderTop(v TopView, width, height int, color bool) string {
+	st := newTopStyles(color)
+	var b strings.Builder
+	conn := v.Conn
+	if conn != "connected" {
+		conn = st.bad.Render(Safe(conn))
+	}
+	state := ""
+	if v.Paused {
+		state = "  " + st.warn.Render("PAUSED")
+	}
+	fmt.Fprintf(&b, "%s  %s on %s  FlowFabric %s  %s x %s\n",
+		st.head.Render("ffdelay top"), Safe(v.Product), Safe(v.Server), Safe(v.Release), plural(v.Partitions, "partition"), plural(v.Lanes, "lane"))
+	fmt.Fprintf(&b, "server time %s  refreshed %s ago  %s%s\n", formatMs(v.ServerTimeMs), HumanDuration(v.RefreshedAgo), conn, state)
+	if v.Help {
+		b.WriteString("\nkeys: q quit  s sort (overdue, due, lane)  p partitions  space pause  / filter lanes  ? help\n")
+		b.WriteString("verdicts: draining (promoted faster than it falls due), growing (falls due faster), stalled (due, nothing promoted: is a promoter running?), idle\n")
+	}
+	sortBy := "sorted by " + v.Sort
+	if v.Filter != "" || v.Filtering {
+		sortBy += ", lanes matching " + Safe(v.Filter)
+		if v.Filtering {
+			sortBy += "_"
+		}
+	}
+	fmt.Fprintln(&b, st.dim.Render(sortBy))
+	rows := [][]string{}
+	for _, r := range v.Rows {
+		part := "all"
+		if r.Partition >= 0 {
+			part = fmt.Sprint(r.Partition)
+		}
+		next := "-"
+		if r.NextDueInMs >= 0 {
+			next = "in " + HumanDuration(time.Duration(r.NextDueInMs)*time.Millisecond)
+		}
+		overdue := "-"
+		if r.Due > 0 {
+			overdue = HumanDuration(time.Duration(r.MaxOverdueMs) * time.Millisecond)
+		}
+		verdict := r.Verdict
+		switch verdict {
+		case "stalled":
+			verdict = st.bad.Render(verdict)
+		case "growing":
+			verdict = st.warn.Render(verdict)
+		case "draining":
+			verdict = st.good.Render(verdict)
+		}
+		rows = append(rows, []string{Safe(r.Lane), part, count(r.Due), count(r.Delayed), overdue, next,
+			fmt.Sprintf("%.0f/s", r.ArrivedPerSec), fmt.Sprintf("%.0f/s", r.DrainedPerSec), verdict})
+	}
+	header := []string{"LANE", "PART", "DUE", "DELAYED", "MAX OVERDUE", "NEXT DUE", "ARRIVING", "DRAINED", "VERDICT"}
+	lines := alignRows(header, rows, map[int]bool{2: true, 3: true, 6: true, 7: true})
+	room := max(1, height-7)
+	for i, l := range lines {
+		if i == 0 {
+			l = st.head.Render(l)
+		}
+		if i > room {
+			fmt.Fprintf(&b, "... and %d more rows (filter with /)\n", len(lines)-i)
+			break
+		}
+		b.WriteString(truncate(l, width) + "\n")
+	}
+	if len(rows) == 0 {
+		b.WriteString("no lanes in scope\n")
+	}
+	b.WriteString("\n")
+	if v.Stuck != "" {
+		b.WriteString(truncate(Safe(v.Stuck), width) + "\n")
+	}
+	b.WriteString(st.dim.Render("q quit  s sort  p partitions  space pause  / filter  ? help") + "\n")
+	return b.String()
+}
+
+// alignRows pads cells to their column's width (right-aligned where asked).
+func alignRows(header []string, rows [][]string, right map[int]bool) []string {
+	all := append([][]string{header}, rows...)
+	widths := make([]int, len(header))
+	for _, r := range all {
+		for i, c := range r {
+			widths[i] = max(widths[i], lipgloss.Width(c))
+		}
+	}
+	out := make([]string, len(all))
+	for n, r := range all {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			pad := strings.Repeat(" ", widths[i]-lipgloss.Width(c))
+			if right[i] {
+				cells[i] = pad + c
+			} else {
+				cells[i] = c + pad
+			}
+		}
+		out[n] = strings.TrimRight(strings.Join(cells, "  "), " ")
+	}
+	return out
+}
+
+func truncate(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	return ansi.Truncate(s, width, "")
+}
