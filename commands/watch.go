@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/promote"
@@ -14,6 +15,11 @@ import (
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
 )
+
+// libraryGrace is how long a watch loop without --listen that has
+// promoted before waits for a missing flowfabric library to come back (a
+// restarted server's ff-server loads it at boot) before it exits 3.
+const libraryGrace = 30 * time.Second
 
 // rediscoverEvery bounds how often --discover-lanes walks the keyspace in a
 // watch loop.
@@ -34,6 +40,9 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	var discoveredAt time.Time
 	ls := &leaseStore{conn: conn}
 	defer ls.close()
+	var clusterMode atomic.Bool
+	var libraryMissingSince time.Time
+	everOK := false
 	// Batch sizing learns the server's cost per call once, not every cycle.
 	o.Run.Sizes = promote.NewLearnedSizes()
 	cycle := func(ctx context.Context, in watch.CycleInput) (watch.CycleResult, error) {
@@ -50,6 +59,7 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 			// cluster mode.
 			client.Close()
 			client, conn = clusterFromNode(ctx, conn, p)
+			clusterMode.Store(true)
 			ls.use(conn)
 			res, discovered, err = watchCycle(ctx, o, conn, &client, &libraryChecked, in, warn)
 		}
@@ -64,11 +74,18 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 				client = nil
 			}
 		}
+		if err == nil {
+			libraryMissingSince, everOK = time.Time{}, true
+		}
 		if o.Scope.Discover && o.Scope.Discovered == nil && discovered != nil {
 			o.Scope.Discovered, discoveredAt = discovered, time.Now()
 		}
 		return res, err
 	}
+	// The probe runs beside the loop: it reads no variable the loop
+	// writes, only a copy of the options and whether the loop went to
+	// cluster mode.
+	probeConn := conn
 	var prober *redisops.Client
 	defer func() {
 		if prober != nil {
@@ -79,18 +96,25 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		// The probe has its own connection, so a cycle that holds the
 		// loop's (or a lost one) never makes readiness look older or newer
 		// than the server is.
+		cluster := probeConn.Cluster || clusterMode.Load()
+		if prober != nil && prober.IsCluster() != cluster {
+			prober.Close()
+			prober = nil
+		}
 		if prober == nil {
-			pc := conn
-			pc.Cluster = conn.Cluster || (client != nil && client.IsCluster())
+			pc := probeConn
+			pc.Cluster = cluster
 			prober = redisops.New(pc)
 		}
 		err := prober.RequireLibrary(ctx, nil)
 		if err != nil {
-			if redisops.KindOf(err) == redisops.KindClusterNode || (client != nil && client.IsCluster() != prober.IsCluster()) {
-				prober.Close()
-				prober = nil
+			if redisops.KindOf(err) == redisops.KindClusterNode {
+				// The node says cluster: the probe follows, as the loop does.
+				clusterMode.Store(true)
 			}
-			return explain(ctx, conn, err)
+			pc := probeConn
+			pc.Cluster = cluster
+			return explain(ctx, pc, err)
 		}
 		return nil
 	}
@@ -103,17 +127,20 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 			Listen: o.Listen, PerPartition: o.PerPartition},
 		Cycle: cycle, Probe: probe, Permanent: permanent, Printer: p, Lease: lease,
 	}
-	if o.Listen != "" {
-		// A standby outlives a library that is gone for a while (ff-server
-		// loads it again at boot): it stays up, not ready, and retries,
-		// rather than crash-looping under its supervisor.
-		svc.Permanent = func(err error) bool {
-			switch redisops.KindOf(err) {
-			case redisops.KindNoLibrary, redisops.KindNoFunctions:
-				return false
+	// A library that is gone right after a server restart (no persistence)
+	// comes back when ff-server loads it at boot: the loop waits for it
+	// libraryGrace before it gives up with exit 3, and a standby (--listen)
+	// waits as long as it takes, not ready meanwhile.
+	svc.Permanent = func(err error) bool {
+		switch redisops.KindOf(err) {
+		case redisops.KindNoLibrary, redisops.KindNoFunctions:
+			if libraryMissingSince.IsZero() {
+				libraryMissingSince = time.Now()
 			}
-			return permanent(err)
+			// At start-up a missing library is a wrong --url: exit 3 at once.
+			return o.Listen == "" && (!everOK || time.Since(libraryMissingSince) > libraryGrace)
 		}
+		return permanent(err)
 	}
 	err := svc.Run(ctx)
 	var le *watch.ErrListen
