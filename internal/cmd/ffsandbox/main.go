@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
 )
@@ -110,10 +111,37 @@ func demo(args []string) error {
 		}
 		fmt.Println()
 	}
+	showTop(*bin, url)
 	if *keep {
 		fmt.Printf("server left running: ffdelay list --url %s\n", url)
 	}
 	return nil
+}
+
+// showTop shows ffdelay top for two seconds: in a tmux terminal when tmux
+// is there (its screen is printed), else the one snapshot top prints
+// without a terminal.
+func showTop(bin, url string) {
+	fmt.Printf("$ ffdelay top   (the live view; q quits)\n")
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		cmd := exec.Command(bin, "top", "--url", url)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Run()
+		return
+	}
+	dir, err := os.MkdirTemp("", "ffdelay-demo-")
+	if err != nil {
+		return
+	}
+	defer os.RemoveAll(dir)
+	sock := dir + "/tmux"
+	exec.Command(tmux, "-S", sock, "new-session", "-d", "-x", "110", "-y", "16", "exec "+bin+" top --interval 500ms --url "+url).Run()
+	time.Sleep(2 * time.Second)
+	out, _ := exec.Command(tmux, "-S", sock, "capture-pane", "-p").Output()
+	exec.Command(tmux, "-S", sock, "kill-server").Run()
+	fmt.Println(strings.TrimRight(string(out), "\n"))
+	fmt.Println()
 }
 
 func quote(args []string) []string {
