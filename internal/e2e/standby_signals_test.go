@@ -44,10 +44,13 @@ func (s standbyProbe) get(path string) (int, string) {
 // is none.
 func (s standbyProbe) metric(name string, labels map[string]string) float64 {
 	_, body := s.get("/metrics")
+	if body == "" || strings.Contains(body, "connection refused") || !strings.Contains(body, "# HELP") {
+		return -1 // not serving (yet, or any more)
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
-		return -1
+		s.t.Fatalf("/metrics does not parse: %v", err)
 	}
 	f := families[name]
 	if f == nil {
@@ -60,6 +63,8 @@ func (s standbyProbe) metric(name string, labels map[string]string) float64 {
 				return m.Counter.GetValue()
 			case m.Gauge != nil:
 				return m.Gauge.GetValue()
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount())
 			}
 		}
 	}

@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -17,8 +15,6 @@ import (
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // promote --watch --listen as a standby promoter: /metrics parses and its
@@ -62,15 +58,8 @@ func testStandby(t *testing.T, bin string, server fftest.Binary) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	sb := standbyProbe{t: t, addr: addr}
+	get, metric := sb.get, sb.metric
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
@@ -80,31 +69,6 @@ func testStandby(t *testing.T, bin string, server fftest.Binary) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-	}
-	metric := func(name string, labels map[string]string) float64 {
-		_, body := get("/metrics")
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		families, err := parser.TextToMetricFamilies(strings.NewReader(body))
-		if err != nil {
-			t.Fatalf("/metrics does not parse: %v", err)
-		}
-		f := families[name]
-		if f == nil {
-			return -1
-		}
-		for _, m := range f.Metric {
-			if matches(m, labels) {
-				switch {
-				case m.Counter != nil:
-					return m.Counter.GetValue()
-				case m.Gauge != nil:
-					return m.Gauge.GetValue()
-				case m.Histogram != nil:
-					return float64(m.Histogram.GetSampleCount())
-				}
-			}
-		}
-		return -1
 	}
 	promoted := map[string]string{"outcome": "promoted"}
 	waitFor("/readyz 200", func() bool { code, _ := get("/readyz"); return code == 200 })
