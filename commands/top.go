@@ -92,11 +92,6 @@ func parseTopOptions(c *cli.Context, d *deps) (topOptions, error) {
 	return o, nil
 }
 
-// laneState is one row's previous reading, for the trend.
-type laneState struct {
-	due, overdue int64
-}
-
 // topModel is top's state between refreshes (Bubble Tea's model).
 type topModel struct {
 	ctx      context.Context
@@ -105,7 +100,6 @@ type topModel struct {
 	client   *redisops.Client
 	scope    resolvedScope
 	view     output.TopView
-	last     map[string]laneState
 	lastNow  int64
 	lastAt   time.Time
 	stuckAt  time.Time
@@ -127,7 +121,7 @@ type topData struct {
 }
 
 func runTop(ctx context.Context, o topOptions, conn redisops.Options, d *deps) error {
-	m := &topModel{ctx: ctx, o: o, conn: conn, last: map[string]laneState{}, color: d.printer.Colored(),
+	m := &topModel{ctx: ctx, o: o, conn: conn, color: d.printer.Colored(),
 		sorts: []string{"overdue", "due", "lane"}, width: 100, height: 30}
 	m.view.Conn = "connecting"
 	m.view.Sort = m.sorts[0]
