@@ -113,11 +113,25 @@ type topModel struct {
 }
 
 type topTick struct{}
+
+// topData is one refresh's reading. The refresh runs in its own goroutine
+// and touches nothing of the model: what it made (a client, the scope, the
+// header) comes back here and Update takes it.
 type topData struct {
+	client *redisops.Client
+	header *topHeader
 	groups []model.Group
 	now    int64
 	err    error
 	stuck  string
+}
+
+// topHeader is what does not change between refreshes.
+type topHeader struct {
+	scope             resolvedScope
+	server, product   string
+	release           string
+	partitions, lanes int
 }
 
 func runTop(ctx context.Context, o topOptions, conn redisops.Options, d *deps) error {
@@ -156,20 +170,22 @@ func (m *topModel) refresh() tea.Cmd {
 	if stuck {
 		m.stuckAt = time.Now()
 	}
+	client, scope, o, conn, base := m.client, m.scope, m.o, m.conn, m.ctx
 	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(m.ctx, max(m.o.Interval*3, m.conn.Timeout))
+		ctx, cancel := context.WithTimeout(base, max(o.Interval*3, conn.Timeout))
 		defer cancel()
 		var data topData
-		if m.client == nil {
-			m.client = redisops.New(m.conn)
-			if err := m.header(ctx); err != nil {
-				m.client.Close()
-				m.client = nil
+		if client == nil {
+			client = redisops.New(conn)
+			h, err := readTopHeader(ctx, client, o)
+			if err != nil {
+				client.Close()
 				data.err = err
 				return data
 			}
+			data.client, data.header, scope = client, h, h.scope
 		}
-		run, err := m.client.NewList(ctx, m.scope.Scope, nil)
+		run, err := client.NewList(ctx, scope.Scope, nil)
 		if err != nil {
 			data.err = err
 			return data
@@ -180,39 +196,36 @@ func (m *topModel) refresh() tea.Cmd {
 			return data
 		}
 		if stuck {
-			data.stuck = m.stuckFooter(ctx)
+			data.stuck = stuckFooter(ctx, client, scope)
 		}
 		return data
 	}
 }
 
-// header reads what does not change between refreshes: the scope, the
-// server and the library's release.
-func (m *topModel) header(ctx context.Context) error {
-	scope, err := resolveScope(ctx, m.client, m.o.Scope, output.Discard())
+// readTopHeader reads the scope, the server and the library's release.
+func readTopHeader(ctx context.Context, client *redisops.Client, o topOptions) (*topHeader, error) {
+	scope, err := resolveScope(ctx, client, o.Scope, output.Discard())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.scope = scope
-	m.view.Server = m.client.Addr()
-	if vs, err := m.client.Versions(ctx); err == nil && len(vs) > 0 {
-		m.view.Product = vs[0].Product + " " + vs[0].Version
+	h := &topHeader{scope: scope, server: client.Addr(), release: "unknown",
+		partitions: scope.Count, lanes: len(scope.allLanes())}
+	if vs, err := client.Versions(ctx); err == nil && len(vs) > 0 {
+		h.product = vs[0].Product + " " + vs[0].Version
 	}
-	m.view.Release = "unknown"
-	if v, err := m.client.LibraryVersion(ctx); err == nil && v != "" {
-		m.view.Release = v
+	if v, err := client.LibraryVersion(ctx); err == nil && v != "" {
+		h.release = v
 		if r, ok := ffReleases[v]; ok {
-			m.view.Release = r + " (ff_version " + v + ")"
+			h.release = r + " (ff_version " + v + ")"
 		}
 	}
-	m.view.Partitions, m.view.Lanes = scope.Count, len(scope.allLanes())
-	return nil
+	return h, nil
 }
 
 // stuckFooter classifies up to topStuckBound due entries as promote would
 // (a dry run: reads only).
-func (m *topModel) stuckFooter(ctx context.Context) string {
-	run, err := promote.Plan(ctx, m.client, promote.Options{Scope: m.scope.Scope, DryRun: true, Limit: topStuckBound})
+func stuckFooter(ctx context.Context, client *redisops.Client, scope resolvedScope) string {
+	run, err := promote.Plan(ctx, client, promote.Options{Scope: scope.Scope, DryRun: true, Limit: topStuckBound})
 	if err != nil {
 		return "stuck: not checked (" + err.Error() + ")"
 	}
@@ -309,6 +322,14 @@ func (m *topModel) key(k tea.KeyMsg) tea.Cmd {
 // apply takes a refresh: the connection state, and the trend of each row
 // against the previous reading.
 func (m *topModel) apply(d topData) {
+	if d.client != nil {
+		m.client = d.client
+	}
+	if h := d.header; h != nil {
+		m.scope = h.scope
+		m.view.Server, m.view.Product, m.view.Release = h.server, h.product, h.release
+		m.view.Partitions, m.view.Lanes = h.partitions, h.lanes
+	}
 	if d.err != nil {
 		// A lost server shows as such; the next refresh tries again.
 		m.view.Conn = "lost: " + d.err.Error()
