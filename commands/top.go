@@ -145,12 +145,12 @@ func runTop(ctx context.Context, o topOptions, conn redisops.Options, d *deps) e
 		}
 	}()
 	// ffdelay's own signal context decides (SIGINT, SIGTERM): the program
-	// is killed when it ends, which restores the terminal, also when the
-	// signal came before the first frame.
+	// is asked to quit when it ends, the way q quits, which restores the
+	// terminal (Kill's path races inside the input reader).
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithOutput(d.stdout), tea.WithInput(d.stdin), tea.WithoutSignalHandler())
 	go func() {
 		<-ctx.Done()
-		p.Kill()
+		p.Quit()
 	}()
 	_, err := p.Run()
 	if err == tea.ErrProgramKilled || ctx.Err() != nil {

@@ -111,7 +111,7 @@ func TestTopInTmux(t *testing.T) {
 		// tmux reports of a dead pane is not reliable).
 		os.Remove(status)
 		x.run("new-session", "-d", "-s", "top", "-x", "140", "-y", "40",
-			fmt.Sprintf("sh -c '%s top --interval 300ms --url %s; echo $? > %s'", bin, url, status))
+			fmt.Sprintf("sh -c '%s top --interval 300ms --url %s 2>%s; echo $? > %s'", bin, url, status+".stderr", status))
 		x.run("set-option", "-t", "top", "remain-on-exit", "on")
 	}
 	exitStatus := func() string {
@@ -185,7 +185,8 @@ func TestTopInTmux(t *testing.T) {
 	x.run("send-keys", "-t", "top", "q")
 	restored := x.waitScreen("the terminal restored after q", 5*time.Second, func(s string) bool { return !strings.Contains(s, "ffdelay top") })
 	if st := exitStatus(); st != "0" {
-		t.Errorf("after q: exit %s, want 0; screen:\n%s", st, restored)
+		errs, _ := os.ReadFile(status + ".stderr")
+		t.Errorf("after q: exit %s, want 0; screen:\n%s\nstderr:\n%s", st, restored, errs)
 	}
 	x.run("kill-session", "-t", "top")
 
@@ -198,6 +199,7 @@ func TestTopInTmux(t *testing.T) {
 	}
 	x.waitScreen("the terminal restored after SIGTERM", 5*time.Second, func(s string) bool { return !strings.Contains(s, "ffdelay top") })
 	if st := exitStatus(); st != "0" {
-		t.Errorf("after SIGTERM: exit %s, want 0", st)
+		errs, _ := os.ReadFile(status + ".stderr")
+		t.Errorf("after SIGTERM: exit %s, want 0; stderr:\n%s", st, errs)
 	}
 }
