@@ -709,11 +709,10 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// ff-slow D loads the fixture library with ff_promote_delayed waiting D on
-// the server's clock before its work (calls that cost at least D on any
-// CPU, for --max-stall).
+// ff-slow N loads the fixture library with ff_promote_delayed spinning N
+// iterations first (a slower server, for --max-stall).
 func cmdSlow(ts *testscript.TestScript, neg bool, args []string) {
-	n, err := time.ParseDuration(args[0])
+	n, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	st := state(ts)
 	ctx := context.Background()

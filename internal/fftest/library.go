@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -111,10 +110,10 @@ func LoadLibrary(ctx context.Context, c redis.Cmdable, version string) error {
 }
 
 // LoadSlowLibrary loads the fixture library with ff_promote_delayed made
-// slow: it waits on the server's own clock (TIME) until d has passed
-// before its work, so each call costs at least d on any CPU (tests of
-// --max-stall).
-func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, d time.Duration) error {
+// slow: a busy loop of n iterations before its work (a server whose calls
+// cost more, for --max-stall). Scripts cannot wait on the clock instead:
+// Valkey freezes TIME while a script runs.
+func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, n int) error {
 	b, err := os.ReadFile(LibraryPath())
 	if err != nil {
 		return err
@@ -124,10 +123,7 @@ func LoadSlowLibrary(ctx context.Context, c redis.Cmdable, d time.Duration) erro
 	if !strings.Contains(src, marker) {
 		return fmt.Errorf("fixture library has no %q", marker)
 	}
-	src = strings.Replace(src, marker, marker+fmt.Sprintf(`  local function now_us() local t = redis.call('TIME') return tonumber(t[1]) * 1000000 + tonumber(t[2]) end
-  local t0 = now_us()
-  repeat until now_us() - t0 >= %d
-`, d.Microseconds()), 1)
+	src = strings.Replace(src, marker, marker+fmt.Sprintf("  local spin = 0\n  for i = 1, %d do spin = spin + i end\n", n), 1)
 	return c.FunctionLoadReplace(ctx, src).Err()
 }
 
