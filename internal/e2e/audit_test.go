@@ -21,19 +21,8 @@ import (
 // what looks wrong between audit's two reads is read again atomically.
 func TestAuditUnderBusyWorker(t *testing.T) {
 	bin := buildBinary(t)
-	bins, err := fftest.Binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, c := fftest.NewFlowFabric(t, bins[0])
+	s, c, now := flowFabric(t, 1)
 	ctx := context.Background()
-	if err := fftest.SetPartitions(ctx, c, 1); err != nil {
-		t.Fatal(err)
-	}
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
 	execs := make([]fftest.Exec, 200)
 	for i := range execs {
 		execs[i] = fftest.Exec{Partition: 0, Shape: fftest.Future}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowfabric/ffdelay/internal/fftest"
+	"github.com/redis/go-redis/v9"
 )
 
 var (
@@ -98,4 +102,24 @@ func vmHWM(path string) int64 {
 		}
 	}
 	return 0
+}
+
+// flowFabric starts a server of the matrix's first binary with the fixture
+// library and partitions partitions, and returns it with its clock.
+func flowFabric(t *testing.T, partitions int) (*fftest.Server, *redis.Client, int64) {
+	t.Helper()
+	bins, err := fftest.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, c := fftest.NewFlowFabric(t, bins[0])
+	ctx := context.Background()
+	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
+		t.Fatal(err)
+	}
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c, now
 }

@@ -174,19 +174,8 @@ func TestMovedWithoutCluster(t *testing.T) {
 // other partition is promoted, and the run ends with its own results.
 func TestOversizedMembers(t *testing.T) {
 	bin := buildBinary(t)
-	bins, err := fftest.Binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, c := fftest.NewFlowFabric(t, bins[0])
+	s, c, now := flowFabric(t, 2)
 	ctx := context.Background()
-	if err := fftest.SetPartitions(ctx, c, 2); err != nil {
-		t.Fatal(err)
-	}
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := strings.Repeat("x", 1<<20)
 	for i := 0; i < 80; i++ {
 		if err := c.ZAdd(ctx, redisops.DelayedKey(0, "default"), redis.Z{Score: float64(now - 1000), Member: fmt.Sprintf("%03d%s", i, big)}).Err(); err != nil {
