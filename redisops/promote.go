@@ -80,6 +80,10 @@ type PageRequest struct {
 	Start bool
 	Skip  int64
 	Count int64
+	// Extra members are asked for beyond Count: as many as the caller may
+	// read again (members of its last page still waiting for their FCALL),
+	// so a page still holds Count members it has not seen.
+	Extra int64
 }
 
 // Page is one read of a delayed set.
@@ -87,9 +91,10 @@ type Page struct {
 	Members []string
 	Scores  []float64
 	Err     error
-	// Count is how many members were asked for: less than the request's
-	// when its members were too large to read that many in one reply.
-	Count int64
+	// Count is the request's Count, or less when its members were too
+	// large to read that many in one reply; Asked is how many members the
+	// read asked for (a page of Asked members may have more behind it).
+	Count, Asked int64
 }
 
 // ReadPages reads the requested pages of due members (score <= the shard's
@@ -99,7 +104,7 @@ func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) (
 	cmds := make([]*redis.ZSliceCmd, len(reqs))
 	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, r := range reqs {
-			cmds[i] = queuePage(ctx, p, r, now, r.Count)
+			cmds[i] = queuePage(ctx, p, r, now, r.Count+r.Extra)
 		}
 		return nil
 	})
@@ -114,7 +119,7 @@ func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) (
 	}
 	pages := make([]Page, len(reqs))
 	for i, cmd := range cmds {
-		pages[i] = toPage(cmd, reqs[i], reqs[i].Count)
+		pages[i] = toPage(cmd, reqs[i], reqs[i].Count, reqs[i].Count+reqs[i].Extra)
 	}
 	return pages, nil
 }
@@ -127,8 +132,8 @@ func queuePage(ctx context.Context, p redis.Cmdable, r PageRequest, now string, 
 	return p.ZRangeByScoreWithScores(ctx, r.Key, &redis.ZRangeBy{Min: lo, Max: now, Offset: r.Skip, Count: count})
 }
 
-func toPage(cmd *redis.ZSliceCmd, r PageRequest, count int64) Page {
-	pg := Page{Count: count}
+func toPage(cmd *redis.ZSliceCmd, r PageRequest, count, asked int64) Page {
+	pg := Page{Count: count, Asked: asked}
 	zs, err := cmd.Result()
 	if err != nil {
 		pg.Err = fmt.Errorf("cannot read delayed set %s: %w", r.Key, err)
@@ -148,7 +153,7 @@ func toPage(cmd *redis.ZSliceCmd, r PageRequest, count int64) Page {
 func (c *Client) readPagesSmaller(ctx context.Context, sh *Shard, reqs []PageRequest, now string) []Page {
 	pages := make([]Page, len(reqs))
 	for i, r := range reqs {
-		for count := max(1, r.Count/2); ; count = max(1, count/2) {
+		for count := max(1, (r.Count+r.Extra)/2); ; count = max(1, count/2) {
 			cmd := queuePage(ctx, sh.cmd, r, now, count)
 			if err := cmd.Err(); kindOf(err) == KindBadReply {
 				if count == 1 {
@@ -157,7 +162,7 @@ func (c *Client) readPagesSmaller(ctx context.Context, sh *Shard, reqs []PageReq
 				}
 				continue
 			}
-			pages[i] = toPage(cmd, r, count)
+			pages[i] = toPage(cmd, r, min(count, r.Count), count)
 			break
 		}
 	}

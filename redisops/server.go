@@ -185,18 +185,6 @@ func (c *Client) FFVersion(ctx context.Context) (string, error) {
 	return fmt.Sprint(v), nil
 }
 
-// FCallStats reads the primary's own counters for FCALL (INFO
-// commandstats: calls and µs spent), for sizing batches by what the server
-// actually spends.
-func (c *Client) FCallStats(ctx context.Context, sh *Shard) (calls, usec int64, err error) {
-	info, err := sh.node.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return 0, 0, c.wrap(sh.addr, err)
-	}
-	calls, usec = ParseCommandStat(info, "fcall")
-	return calls, usec, nil
-}
-
 // ParseCommandStat finds cmd (lower case, e.g. "fcall") in an INFO
 // commandstats reply and returns its calls and µs.
 func ParseCommandStat(info, cmd string) (calls, usec int64) {

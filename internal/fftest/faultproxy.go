@@ -22,6 +22,9 @@ type FaultProxy struct {
 	refuseUntil time.Time
 	latency     time.Duration
 	roundTrips  atomic.Int64
+	recording   bool
+	events      []ProxyEvent
+	nextConn    int
 }
 
 // StartFaultProxy listens on a loopback port and forwards to target.
@@ -100,24 +103,37 @@ func (p *FaultProxy) accept() {
 		}
 		p.mu.Lock()
 		p.conns[c], p.conns[s] = true, true
+		p.nextConn++
+		id := p.nextConn
 		p.mu.Unlock()
 		var replied atomic.Bool
 		replied.Store(true)
-		go p.requests(c, s, &replied)
-		go p.replies(c, s, &replied)
+		go p.requests(id, c, s, &replied)
+		go p.replies(id, c, s, &replied)
 	}
 }
 
 // requests copies client -> server, counting round trips.
-func (p *FaultProxy) requests(c, s net.Conn, replied *atomic.Bool) {
+func (p *FaultProxy) requests(id int, c, s net.Conn, replied *atomic.Bool) {
 	defer s.Close()
 	defer c.Close()
 	buf := make([]byte, 32<<10)
+	var scan commandScanner
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
 			if replied.Swap(false) {
 				p.roundTrips.Add(1)
+			}
+			p.mu.Lock()
+			recording := p.recording
+			p.mu.Unlock()
+			if recording {
+				if names := scan.feed(buf[:n]); len(names) > 0 {
+					// Recorded before the server can see it, so a reply
+					// is never recorded ahead of its command.
+					p.record(ProxyEvent{Conn: id, Sent: names})
+				}
 			}
 			if _, werr := s.Write(buf[:n]); werr != nil {
 				return
@@ -136,12 +152,16 @@ type chunk struct {
 
 // replies copies server -> client, each chunk held back by the latency
 // from the moment it was read, so latency does not add up across chunks.
-func (p *FaultProxy) replies(c, s net.Conn, replied *atomic.Bool) {
+func (p *FaultProxy) replies(id int, c, s net.Conn, replied *atomic.Bool) {
 	q := make(chan chunk, 1024)
 	go func() {
 		defer c.Close()
 		for ch := range q {
 			time.Sleep(time.Until(ch.at))
+			// Recorded before the client can see it: a command recorded
+			// after it may have been sent before it arrived, never the
+			// other way round.
+			p.record(ProxyEvent{Conn: id, Reply: true})
 			if _, err := c.Write(ch.data); err != nil {
 				return
 			}

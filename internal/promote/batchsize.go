@@ -1,12 +1,10 @@
 package promote
 
 import (
-	"context"
 	"sync"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/redisops"
 )
 
 // DefaultMaxStall is the most server time one pipeline of FCALLs may take
@@ -17,36 +15,46 @@ const DefaultMaxStall = time.Millisecond
 // maxBatch bounds a batch whatever the measured cost.
 const maxBatch = 1024
 
-// fallbackBatch is the batch size when the server's counters cannot be
-// read (a user without +info): small enough for a busy server.
-const fallbackBatch = 16
+// window is how many recent batches the cost estimate is made from.
+const window = 16
 
-// sampleEvery is how many batches go out between two readings of the
-// server's counters, once the size has settled.
-const sampleEvery = 8
-
-// batchSizer sizes one primary's FCALL batches so that one batch costs the
-// server at most the budget. It measures the server's own time per call
-// from INFO commandstats (cmdstat_fcall usec and calls) as the run goes,
-// since the cost differs between a quiet server, a busy one and primaries
-// sharing cores, and starts small: one call, then doubling per reading up
-// to what the budget allows, so no batch overshoots it by more than twice.
+// batchSizer sizes one primary's FCALL batches so that one batch holds the
+// server for at most the budget: what another client waiting behind it
+// feels. It measures what this connection's own batches cost, not the
+// server-wide FCALL average, in the time of replies: a batch's reply could
+// come at the earliest one network round trip after it was sent (base:
+// the fastest round trip seen, which the first batch of one call gives),
+// or, when the batch sent before it was still being worked on, right after
+// that batch's reply; what it came later than that is the server's time
+// for it. The estimate per call is the time of the last window batches
+// over their calls, so a busy server (other clients, ffdelay's own reads)
+// makes batches smaller, and a long link does not. Sizing starts from one
+// call (or what the last run learned) and at most doubles per batch, so no
+// batch overshoots the budget by more than twice.
 type batchSizer struct {
-	c      *redisops.Client
-	sh     *redisops.Shard
+	addr   string
 	budget time.Duration
 	fixed  int // --batch-size: no measuring
 
-	mu        sync.Mutex
-	size      int
-	sinceRead int
-	lastCalls int64
-	lastUsec  int64
-	perCall   time.Duration
-	broken    bool
-	sampling  bool
-	stats     BatchStats
-	learned   *LearnedSizes
+	mu      sync.Mutex
+	size    int
+	perCall time.Duration
+	// base is the network's round trip.
+	base time.Duration
+	// launched numbers the batches in the order they were sent; replied
+	// holds the recent ones' reply times.
+	launched int
+	replied  map[int]time.Time
+	// samples are the last batches' calls and times.
+	samples [window]sample
+	seen    int
+	stats   BatchStats
+	learned *LearnedSizes
+}
+
+type sample struct {
+	calls int
+	took  time.Duration
 }
 
 // LearnedSizes is what batch sizing learned per primary: the batch size
@@ -57,8 +65,8 @@ type LearnedSizes struct {
 }
 
 type learnedSize struct {
-	size    int
-	perCall time.Duration
+	size          int
+	perCall, base time.Duration
 }
 
 // NewLearnedSizes is an empty memory.
@@ -86,33 +94,19 @@ func (l *LearnedSizes) put(addr string, v learnedSize) {
 // BatchStats says how a run's batches were sized.
 type BatchStats = model.BatchStats
 
-func newBatchSizer(c *redisops.Client, sh *redisops.Shard, budget time.Duration, fixed int) *batchSizer {
-	s := &batchSizer{c: c, sh: sh, budget: budget, fixed: fixed, size: 1}
+func newBatchSizer(addr string, budget time.Duration, fixed int, learned *LearnedSizes) *batchSizer {
+	s := &batchSizer{addr: addr, budget: budget, fixed: fixed, size: 1, learned: learned, replied: map[int]time.Time{}}
 	if fixed > 0 {
 		s.size = fixed
+		return s
 	}
-	return s
-}
-
-// start reads the counters once, so the first batch can be measured.
-func (s *batchSizer) start(ctx context.Context) {
-	if s.fixed > 0 {
-		return
-	}
-	calls, usec, err := s.c.FCallStats(ctx, s.sh)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		s.broken, s.size = true, fallbackBatch
-		return
-	}
-	s.lastCalls, s.lastUsec = calls, usec
-	if v, ok := s.learned.get(s.sh.Addr()); ok {
+	if v, ok := learned.get(addr); ok {
 		// What the last run learned: its size and cost, still checked by
-		// the readings that follow.
-		s.size, s.perCall = v.size, v.perCall
+		// the batches that follow.
+		s.size, s.perCall, s.base = v.size, v.perCall, v.base
 		s.stats.PerCallUs = float64(v.perCall) / float64(time.Microsecond)
 	}
+	return s
 }
 
 // next is the size of the next batch.
@@ -125,43 +119,52 @@ func (s *batchSizer) next() int {
 	return s.size
 }
 
-// done is called after a batch; now and then it reads the counters again
-// and resizes.
-func (s *batchSizer) done(ctx context.Context) {
-	s.mu.Lock()
-	if s.fixed > 0 || s.broken || s.sampling {
-		s.mu.Unlock()
-		return
-	}
-	s.sinceRead++
-	// While growing, every batch is followed by a reading; then every
-	// sampleEvery batches.
-	growing := s.perCall == 0 || s.size < s.target()
-	if !growing && s.sinceRead < sampleEvery {
-		s.mu.Unlock()
-		return
-	}
-	s.sampling = true
-	s.mu.Unlock()
-
-	calls, usec, err := s.c.FCallStats(ctx, s.sh)
-
+// launch numbers a batch about to be sent.
+func (s *batchSizer) launch() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sampling = false
-	if err != nil {
-		s.broken, s.size = true, min(s.size, fallbackBatch)
+	s.launched++
+	return s.launched
+}
+
+// done records batch seq of calls, sent at sent and answered at replied,
+// and resizes.
+func (s *batchSizer) done(seq, calls int, sent, replied time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fixed > 0 || calls <= 0 {
 		return
 	}
-	dc, du := calls-s.lastCalls, usec-s.lastUsec
-	s.lastCalls, s.lastUsec, s.sinceRead = calls, usec, 0
-	if dc <= 0 || du < 0 {
-		return
+	s.replied[seq] = replied
+	delete(s.replied, seq-window)
+	prev, known := s.replied[seq-1]
+	if !known && seq > 1 {
+		// The batch before is not answered yet, so this one did not
+		// wait for it: it came first.
+		prev = replied
 	}
-	s.perCall = time.Duration(du) * time.Microsecond / time.Duration(dc)
-	s.stats.PerCallUs = float64(du) / float64(dc)
+	rtt := replied.Sub(sent)
+	if !prev.After(sent) && (s.base == 0 || rtt < s.base) {
+		// Sent when nothing else of its primary's was being worked on:
+		// a round trip of the network and its own calls.
+		s.base = rtt
+	}
+	from := sent.Add(s.base)
+	if prev.After(from) {
+		from = prev
+	}
+	s.samples[s.seen%window] = sample{calls: calls, took: max(0, replied.Sub(from))}
+	s.seen++
+	var n int
+	var sum time.Duration
+	for _, x := range s.samples {
+		n += x.calls
+		sum += x.took
+	}
+	s.perCall = max(time.Microsecond/10, sum/time.Duration(n))
+	s.stats.PerCallUs = float64(s.perCall) / float64(time.Microsecond)
 	s.size = max(1, min(s.target(), s.size*2))
-	s.learned.put(s.sh.Addr(), learnedSize{size: s.size, perCall: s.perCall})
+	s.learned.put(s.addr, learnedSize{size: s.size, perCall: s.perCall, base: s.base})
 }
 
 // target is the batch the budget allows at the measured cost.

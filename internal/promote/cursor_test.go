@@ -1,30 +1,60 @@
 package promote
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
-// The cursor resumes from the last score seen and skips only the stayers
-// at that score, so a read never walks past members it already returned.
-func TestCursorResumesByScore(t *testing.T) {
+// The cursor resumes from the last member read: at its score it skips the
+// members known to stay, asks for as many more as still wait for their
+// FCALL, and drops those it has read before.
+func TestCursorResumesAfterLastMember(t *testing.T) {
 	c := &cursor{key: "k", due: 10, planned: 10}
-	if r := c.request(); !r.Start || r.Skip != 0 {
+	if r := c.request(); !r.Start || r.Skip != 0 || r.Extra != 0 {
 		t.Fatalf("first request %+v", r)
 	}
-	// distinct scores, all stay: resume after the last, nothing to skip
-	// beyond the one stayer at it
-	c.advance([]float64{1, 2, 3}, []bool{true, true, true})
-	if r := c.request(); r.Start || r.After != 3 || r.Skip != 1 {
-		t.Fatalf("after distinct stayers: %+v", r)
+	if from := c.fresh([]string{"a", "b", "c"}, []float64{1, 2, 3}); from != 0 {
+		t.Fatalf("first page: dropped %d", from)
 	}
-	// equal scores: the stayers at the last score are skipped, the ones
-	// that left the set are not counted
-	c.advance([]float64{3, 5, 5, 5}, []bool{true, true, false, true})
-	if r := c.request(); r.After != 5 || r.Skip != 2 {
-		t.Fatalf("after equal scores: %+v", r)
+	// c is still in flight: the next read starts at its score, skips
+	// nothing known to stay and asks for one more.
+	if r := c.request(); r.Start || r.After != 3 || r.Skip != 0 || r.Extra != 1 {
+		t.Fatalf("while c is in flight: %+v", r)
 	}
-	// a page that continues at the same score adds to the skip
-	c.advance([]float64{5, 5}, []bool{true, false})
-	if r := c.request(); r.After != 5 || r.Skip != 3 {
-		t.Fatalf("continuing the same score: %+v", r)
+	// a and b settle at scores behind the cursor: no effect.
+	c.settle(1, true)
+	c.settle(2, false)
+	if r := c.request(); r.Skip != 0 || r.Extra != 1 {
+		t.Fatalf("after members behind the cursor settled: %+v", r)
+	}
+	// The next page was read before c's FCALL ran: c comes back and is
+	// dropped; d and e at the same score are new.
+	if from := c.fresh([]string{"c", "d", "e", "f"}, []float64{3, 3, 3, 4}); from != 1 {
+		t.Fatalf("dropped %d, want c only", from)
+	}
+	if r := c.request(); r.After != 4 || r.Skip != 0 || r.Extra != 1 {
+		t.Fatalf("after a page ending at a new score: %+v", r)
+	}
+	// f stays (its FCALL failed): the next read skips it at score 4.
+	c.settle(4, true)
+	if r := c.request(); r.After != 4 || r.Skip != 1 || r.Extra != 0 {
+		t.Fatalf("after f stayed: %+v", r)
+	}
+	// A page at the same score adds to what waits there; members at that
+	// score up to the last one read are dropped, also when the skip
+	// fell short (g's FCALL has not run yet).
+	if from := c.fresh([]string{"g", "h"}, []float64{4, 4}); from != 0 {
+		t.Fatalf("dropped %d", from)
+	}
+	c.settle(4, false) // g promoted
+	if r := c.request(); r.After != 4 || r.Skip != 1 || r.Extra != 1 {
+		t.Fatalf("with h in flight: %+v", r)
+	}
+	if from := c.fresh([]string{"f", "h", "i"}, []float64{4, 4, 5}); from != 2 {
+		t.Fatalf("dropped %d, want f and h", from)
+	}
+	if c.read != 9 || c.due != 1 {
+		t.Fatalf("read %d due %d, want 9 and 1", c.read, c.due)
 	}
 }
 
@@ -32,16 +62,17 @@ func TestCursorResumesByScore(t *testing.T) {
 // is left for the next run.
 func TestCursorStopsBeyondPlan(t *testing.T) {
 	c := &cursor{planned: 10}
-	scores := make([]float64, pageSize)
-	stays := make([]bool, pageSize)
+	members := make([]string, pageSize+11)
+	scores := make([]float64, pageSize+11)
 	for i := range scores {
 		scores[i] = float64(i)
+		members[i] = strconv.Itoa(i)
 	}
-	c.advance(scores, stays)
+	c.fresh(members[:pageSize], scores[:pageSize])
 	if c.exhausted() {
 		t.Fatal("exhausted after one page")
 	}
-	c.advance(scores[:11], stays[:11])
+	c.fresh(members[pageSize:], scores[pageSize:])
 	if !c.exhausted() {
 		t.Fatalf("not exhausted after %d reads of %d planned", c.read, c.planned)
 	}

@@ -159,9 +159,7 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	}
 	for _, sh := range shards {
 		w := &worker{sh: sh, inflight: make(chan struct{}, opts.Pipelines)}
-		w.sizer = newBatchSizer(c, sh, opts.MaxStall, opts.BatchSize)
-		w.sizer.learned = opts.Sizes
-		w.sizer.start(ctx)
+		w.sizer = newBatchSizer(sh.Addr(), opts.MaxStall, opts.BatchSize, opts.Sizes)
 		r.shards = append(r.shards, w)
 	}
 	if len(opts.Executions) > 0 {
@@ -341,69 +339,4 @@ func (r *Run) checkPermissions(ctx context.Context, w *worker) error {
 		}
 	}
 	return nil
-}
-
-// runSets walks one primary's sets with Pipelines workers. Each worker
-// takes a share of the cursors, reads a page of each and handles it; a
-// cursor with more to read goes back in the queue. A worker that finds the
-// queue empty waits while another is busy, since that one may put cursors
-// back.
-func (r *Run) runSets(ctx context.Context, w *worker, emit func(model.Result)) error {
-	queue := w.cursors
-	var mu sync.Mutex
-	cond := sync.NewCond(&mu)
-	busy := 0
-	take := func() []*cursor {
-		mu.Lock()
-		defer mu.Unlock()
-		for len(queue) == 0 && busy > 0 {
-			cond.Wait()
-		}
-		var out []*cursor
-		var want int64
-		for len(queue) > 0 && want < readBudget {
-			c := queue[0]
-			queue = queue[1:]
-			out = append(out, c)
-			// A set that yields more than was due when planned (c.due at
-			// or below 0) still reads a whole page.
-			d := c.due
-			if d <= 0 || d > pageSize {
-				d = pageSize
-			}
-			want += d
-		}
-		if len(out) > 0 {
-			busy++
-		}
-		return out
-	}
-	release := func(again []*cursor) {
-		mu.Lock()
-		queue = append(queue, again...)
-		busy--
-		cond.Broadcast()
-		mu.Unlock()
-	}
-	var g errgroup.Group
-	for range r.opts.Pipelines {
-		g.Go(func() error {
-			for ctx.Err() == nil && !r.budget.exhausted() {
-				cs := take()
-				if len(cs) == 0 {
-					return nil
-				}
-				again, err := r.step(ctx, w, cs, emit)
-				release(again)
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return ctx.Err()
 }

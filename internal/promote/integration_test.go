@@ -360,3 +360,90 @@ func TestBatchSizesCarryOver(t *testing.T) {
 		t.Errorf("second run took %d batches, the first %d: it relearned from a batch of one", two.Batches, one.Batches)
 	}
 }
+
+// While a batch of FCALLs is in flight the next cores are being read, and
+// the next page is read while the cores of the last one are. A proxy
+// holds every reply back 3 ms and records the order in which commands and
+// replies pass: core reads go out before the replies of the FCALLs sent
+// before them, and every page read after the second (which goes out with
+// the first cores) goes out while another of ffdelay's commands waits for
+// its reply, or together with one, so its round trip is hidden.
+// All due members are in one delayed set, with one pipeline of FCALLs (a
+// cluster primary's case) as well as with the default two.
+func TestReadsOverlapFCalls(t *testing.T) {
+	fftest.EachServer(t, testReadsOverlapFCalls)
+}
+
+func testReadsOverlapFCalls(t *testing.T, bin fftest.Binary) {
+	for _, pipelines := range []int{1, 2} {
+		t.Run(strconv.Itoa(pipelines)+" pipelines", func(t *testing.T) {
+			s, c, _ := server(t, bin)
+			const n = 5000 // five pages
+			seed(t, c, many(n, fftest.Exec{Partition: 0, Shape: fftest.Due}))
+			proxy, err := fftest.StartFaultProxy(s.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			proxy.SetLatency(3 * time.Millisecond)
+			oc := redisops.New(redisops.Options{Addrs: []string{proxy.Addr()}, Timeout: 5 * time.Second})
+			defer oc.Close()
+			proxy.Record()
+			totals, _ := runPromote(t, oc, promote.Options{Scope: scope(1, "default"), Pipelines: pipelines})
+			if totals.Promoted != n {
+				t.Fatalf("promoted %d of %d: %+v", totals.Promoted, n, totals)
+			}
+			// Walk the log keeping, per connection, whether what was sent
+			// on it (FCALLs, anything) still waits for its reply.
+			events := proxy.Events()
+			fcall, busy := map[int]bool{}, map[int]bool{}
+			other := func(m map[int]bool, conn int) bool {
+				for c, w := range m {
+					if w && c != conn {
+						return true
+					}
+				}
+				return false
+			}
+			var cores, coresOverlapped, pages, pagesHidden int
+			started := false
+			// Two commands that go out together on two connections hide
+			// each other's round trip too.
+			together := func(i int) bool {
+				return i+1 < len(events) && !events[i+1].Reply && events[i+1].Conn != events[i].Conn
+			}
+			for i, e := range events {
+				if e.Reply {
+					fcall[e.Conn], busy[e.Conn] = false, false
+					continue
+				}
+				for _, name := range e.Sent {
+					switch name {
+					case "hmget":
+						if started {
+							cores++
+							if other(fcall, e.Conn) {
+								coresOverlapped++
+							}
+						}
+					case "zrangebyscore":
+						pages++
+						if pages > 2 && (other(busy, e.Conn) || together(i)) {
+							pagesHidden++
+						}
+					case "fcall":
+						started, fcall[e.Conn] = true, true
+					}
+				}
+				busy[e.Conn] = true
+			}
+			t.Logf("%d events; core reads sent while an FCALL waited: %d of %d after the first FCALL; page reads hidden: %d of %d after the second", len(events), coresOverlapped, cores, pagesHidden, pages-2)
+			if cores == 0 || coresOverlapped*2 < cores {
+				t.Errorf("only %d of %d core reads went out while an FCALL batch waited for its reply", coresOverlapped, cores)
+			}
+			if pages < 5 || pagesHidden != pages-2 {
+				t.Errorf("%d of %d page reads after the second went out while nothing else of ffdelay's was waiting", pages-2-pagesHidden, pages-2)
+			}
+		})
+	}
+}

@@ -7,129 +7,287 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/redisops"
+	"golang.org/x/sync/errgroup"
 )
 
-// cursor walks one delayed set by score. Members that stay in the set (not
-// yet due, failing, filtered out, malformed) are stepped over by resuming
-// from the last score seen and skipping the stayers already seen at that
-// score, so they never block the due members behind them and every read
-// costs the server what the first one did.
-type cursor struct {
-	model.PartitionLane
-	key     string
-	started bool
-	after   float64
-	skip    int64
-	due     int64
-	// count is how many members one read asks for (0: pageSize); smaller
-	// for a set whose members are large.
-	count int64
-	// read counts the members read; a set that keeps yielding well beyond
-	// what was due when the run was planned (someone keeps adding due
-	// entries) is left for the next run, so a run always ends.
-	read, planned int64
-}
-
-// advance moves the cursor past a page whose members were handled in
-// order; stays[i] says whether member i is still in the set. A member
-// removed by someone else after it was counted as staying makes the next
-// read skip one member too many at that score: it is picked up next run.
-func (c *cursor) advance(scores []float64, stays []bool) {
-	for i, s := range scores {
-		if !c.started || s != c.after {
-			c.started, c.after, c.skip = true, s, 0
-		}
-		if stays[i] {
-			c.skip++
-		}
-	}
-	c.due -= int64(len(scores))
-	c.read += int64(len(scores))
-}
-
-// exhausted reports a set that has yielded its planned due members and a
-// page more.
-func (c *cursor) exhausted() bool { return c.read >= c.planned+pageSize }
-
-func (c *cursor) request() redisops.PageRequest {
-	count := int64(pageSize)
-	if c.count > 0 {
-		count = c.count
-	}
-	return redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.skip, Count: count}
-}
-
-// candidate is one member read from a delayed set.
+// candidate is one member read from a delayed set (or named with
+// --execution).
 type candidate struct {
 	model.PartitionLane
 	member string
 	id     model.ExecutionID
 	view   redisops.CoreView
-	stays  bool
+	// cur and score say where the member was read, so its outcome can tell
+	// the cursor whether it stays in the set; cur is nil for --execution.
+	cur   *cursor
+	score float64
 }
 
-// step reads one page of each cursor, handles it, and returns the cursors
-// that have more to read.
-func (r *Run) step(ctx context.Context, w *worker, cs []*cursor, emit func(model.Result)) ([]*cursor, error) {
-	reqs := make([]redisops.PageRequest, len(cs))
-	for i, c := range cs {
+// readAhead is how many chunks of checked candidates (coreChunk each) the
+// reader may have ready beyond the batches in flight: enough that the
+// sender never waits for a read, little enough to hold in memory.
+const readAhead = 2
+
+// coreChunk is how many cores one pipelined read asks for: about a quarter
+// of a millisecond of server time, so a read stalls other clients less
+// than an FCALL batch does.
+const coreChunk = 256
+
+// runSets walks one primary's sets in two stages that run at the same
+// time: the reader reads pages and cores and keeps every execution the
+// function must not see away from it; the sender hands the rest to
+// ff_promote_delayed in batches. While a batch of FCALLs runs, the next
+// cores are already being read, so the server never waits for ffdelay
+// between a read and an FCALL; an execution is still read before its own
+// FCALL, never after.
+func (r *Run) runSets(ctx context.Context, w *worker, emit func(model.Result)) error {
+	ready := make(chan []*candidate, readAhead)
+	g, gctx := errgroup.WithContext(ctx)
+	rctx, stopReader := context.WithCancel(gctx)
+	defer stopReader()
+	result := r.resultFunc(emit)
+	g.Go(func() error {
+		defer close(ready)
+		err := r.read(rctx, w, emit, result, ready)
+		if err != nil && rctx.Err() != nil && gctx.Err() == nil {
+			// Stopped by the sender (the --limit is reached): not a failure.
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		defer stopReader()
+		return r.send(gctx, w, ready, result)
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// resultFunc emits a candidate's result and tells its cursor whether the
+// member stays in the set.
+func (r *Run) resultFunc(emit func(model.Result)) func(*candidate, model.Result) {
+	return func(cd *candidate, res model.Result) {
+		if cd.cur != nil {
+			cd.cur.settle(cd.score, staysInSet(res.Outcome))
+		}
+		res.Partition, res.Lane, res.ExecutionID = cd.Partition, cd.Lane, cd.member
+		emit(res)
+	}
+}
+
+// read is the reader stage: it reads one page from each of several
+// cursors (up to readBudget members in one pipeline), then the cores of
+// those members a chunk at a time, and passes each chunk's candidates for
+// the function to the sender. The next pages are read while this page's
+// cores are: a cursor resumes from the last member read, not from the
+// outcomes, so nothing waits for a round trip it does not need. A cursor
+// with more to read goes back in the queue.
+func (r *Run) read(ctx context.Context, w *worker, emit func(model.Result), result func(*candidate, model.Result), ready chan<- []*candidate) error {
+	queue := w.cursors
+	next := r.readPages(ctx, w, &queue)
+	defer func() {
+		if next != nil {
+			<-next.done
+		}
+	}()
+	for next != nil {
+		cur := next
+		<-cur.done
+		next = nil
+		if ctx.Err() != nil {
+			// Interrupted: what was not read is left as it is, with no result.
+			return ctx.Err()
+		}
+		if cur.err != nil {
+			return cur.err
+		}
+		var cands []*candidate
+		for i, c := range cur.cursors {
+			pg := cur.pages[i]
+			if pg.Err != nil {
+				emit(model.Result{Partition: c.Partition, Lane: c.Lane, Outcome: model.Failed, Error: pg.Err.Error()})
+				continue
+			}
+			from := c.fresh(pg.Members, pg.Scores)
+			for j := from; j < len(pg.Members); j++ {
+				cands = append(cands, &candidate{PartitionLane: c.PartitionLane, member: pg.Members[j], cur: c, score: pg.Scores[j]})
+			}
+			if pg.Count < int64(pageSize) {
+				// Large members: the next reads of this set ask for as many
+				// as fit in one reply.
+				c.count = pg.Count
+			}
+			if int64(len(pg.Members)) == pg.Asked && !c.exhausted() {
+				queue = append(queue, c)
+			}
+		}
+		if !r.budget.exhausted() {
+			next = r.readPages(ctx, w, &queue)
+		}
+		for start := 0; start < len(cands); start += coreChunk {
+			live, err := r.classify(ctx, w, cands[start:min(start+coreChunk, len(cands))], result)
+			if err != nil {
+				return err
+			}
+			if len(live) == 0 {
+				continue
+			}
+			select {
+			case ready <- live:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// pageRead is one pipelined read of pages, in flight or done.
+type pageRead struct {
+	cursors []*cursor
+	pages   []redisops.Page
+	err     error
+	done    chan struct{}
+}
+
+// readPages starts reading a page of the cursors at the head of the queue
+// (as many as make readBudget members) and takes them off it; nil when the
+// queue is empty.
+func (r *Run) readPages(ctx context.Context, w *worker, queue *[]*cursor) *pageRead {
+	if len(*queue) == 0 || ctx.Err() != nil {
+		return nil
+	}
+	pr := &pageRead{done: make(chan struct{})}
+	var want int64
+	for len(*queue) > 0 && want < readBudget {
+		c := (*queue)[0]
+		*queue = (*queue)[1:]
+		pr.cursors = append(pr.cursors, c)
+		// A set that yields more than was due when planned still reads a
+		// whole page.
+		d := c.due
+		if d <= 0 || d > pageSize {
+			d = pageSize
+		}
+		want += d
+	}
+	reqs := make([]redisops.PageRequest, len(pr.cursors))
+	for i, c := range pr.cursors {
 		reqs[i] = c.request()
 	}
-	pages, err := r.c.ReadPages(ctx, w.sh, reqs)
-	if ctx.Err() != nil {
-		// Interrupted: what was not read is left as it is, with no result.
-		return nil, ctx.Err()
+	go func() {
+		defer close(pr.done)
+		pr.pages, pr.err = r.c.ReadPages(ctx, w.sh, reqs)
+	}()
+	return pr
+}
+
+// send is the sender stage: it takes the reader's candidates, sizes each
+// batch for --max-stall, reserves --limit and waits for --rate, and keeps
+// up to Pipelines batches in flight. It stops at the first fatal error, at
+// the --limit, or when ctx is cancelled; batches in flight complete.
+func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, result func(*candidate, model.Result)) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fatal error
+	fail := func(err error) {
+		mu.Lock()
+		if fatal == nil {
+			fatal = err
+		}
+		mu.Unlock()
 	}
-	if err != nil {
-		return nil, err
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return fatal != nil
 	}
-	var cands []*candidate
-	var more []*cursor
-	for i, c := range cs {
-		if pages[i].Err != nil {
-			emit(model.Result{Partition: c.Partition, Lane: c.Lane, Outcome: model.Failed, Error: pages[i].Err.Error()})
+	var queue []*candidate
+	open := true
+	for !failed() && ctx.Err() == nil {
+		if len(queue) == 0 {
+			if !open {
+				break
+			}
+			select {
+			case chunk, ok := <-ready:
+				if !ok {
+					open = false
+					continue
+				}
+				queue = chunk
+			case <-ctx.Done():
+			}
 			continue
 		}
-		for _, m := range pages[i].Members {
-			cands = append(cands, &candidate{PartitionLane: c.PartitionLane, member: m})
+		want := w.sizer.next()
+		if r.rate != nil {
+			// --rate limits on top of the stall budget: a batch is never
+			// bigger than the limiter's burst, nor than the budget allows.
+			want = min(want, r.rate.Burst())
 		}
-		if len(pages[i].Members) > 0 && int64(len(pages[i].Members)) == pages[i].Count && !c.exhausted() {
-			more = append(more, c)
+	topUp:
+		for open && len(queue) < want {
+			select {
+			case chunk, ok := <-ready:
+				if !ok {
+					open = false
+					break topUp
+				}
+				queue = append(queue, chunk...)
+			default:
+				break topUp
+			}
 		}
-		if pages[i].Count < int64(pageSize) {
-			// Large members: the next reads of this set ask for as many as
-			// fit in one reply.
-			c.count = pages[i].Count
+		n := r.budget.reserve(min(want, len(queue)))
+		if n == 0 {
+			break
 		}
+		if r.rate != nil {
+			if err := r.rate.WaitN(ctx, n); err != nil {
+				r.budget.settle(n, 0)
+				break
+			}
+		}
+		if err := r.beforeWrite(); err != nil {
+			r.budget.settle(n, 0)
+			fail(err)
+			break
+		}
+		batch := queue[:n:n]
+		queue = queue[n:]
+		w.inflight <- struct{}{}
+		seq := w.sizer.launch()
+		wg.Add(1)
+		go func() {
+			defer func() { <-w.inflight; wg.Done() }()
+			var used int64
+			var err error
+			if r.opts.DryRun {
+				used = r.predict(w, batch, result)
+			} else {
+				used, err = r.promote(ctx, w, seq, batch, result)
+			}
+			r.budget.settle(len(batch), used)
+			if err != nil {
+				fail(err)
+			}
+		}()
 	}
-	if err := r.handle(ctx, w, cands, emit); err != nil {
-		return nil, err
-	}
-	k := 0
-	for i, c := range cs {
-		if pages[i].Err != nil {
-			continue
-		}
-		n := len(pages[i].Members)
-		stays := make([]bool, n)
-		for j := range stays {
-			stays[j] = cands[k+j].stays
-		}
-		c.advance(pages[i].Scores, stays)
-		k += n
-	}
-	if ctx.Err() != nil || r.budget.exhausted() {
-		return nil, nil
-	}
-	return more, nil
+	wg.Wait()
+	return fatal
 }
 
 // runIDs handles --execution: find each id's delayed set among the lanes in
 // scope (one pipelined ZSCORE pass), then treat it like a page member.
 func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) error {
+	result := r.resultFunc(emit)
 	scope := r.opts.Scope
 	var ids []model.ExecutionID
 	for _, id := range w.ids {
@@ -180,21 +338,24 @@ func (r *Run) runIDs(ctx context.Context, w *worker, emit func(model.Result)) er
 			cands = append(cands, &candidate{PartitionLane: model.PartitionLane{Partition: id.Partition, Lane: lanes[i][lane]}, member: id.Raw})
 		}
 	}
-	if err := r.handle(ctx, w, cands, emit); err != nil {
+	live, err := r.classify(ctx, w, cands, result)
+	if err != nil {
+		return err
+	}
+	ready := make(chan []*candidate, 1)
+	ready <- live
+	close(ready)
+	if err := r.send(ctx, w, ready, result); err != nil {
 		return err
 	}
 	return ctx.Err()
 }
 
-// handle decides every candidate's outcome: validation, backoff, one
-// pipelined core read (filters and the shapes never handed to the
-// function), then FCALL (or the dry-run prediction) in bounded batches.
-func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit func(model.Result)) error {
-	result := func(cd *candidate, res model.Result) {
-		cd.stays = staysInSet(res.Outcome)
-		res.Partition, res.Lane, res.ExecutionID = cd.Partition, cd.Lane, cd.member
-		emit(res)
-	}
+// classify decides the outcome of every candidate the function must not
+// see: malformed, misplaced, in backoff, filtered out (one pipelined core
+// read), or in a shape the function would strand or fail on (reported, or
+// repaired with --repair). It returns the rest, for the function.
+func (r *Run) classify(ctx context.Context, w *worker, cands []*candidate, result func(*candidate, model.Result)) ([]*candidate, error) {
 	var live []*candidate
 	for _, cd := range cands {
 		id, err := model.ParseExecutionID(cd.member)
@@ -212,81 +373,16 @@ func (r *Run) handle(ctx context.Context, w *worker, cands []*candidate, emit fu
 		}
 	}
 	if len(live) == 0 {
-		return nil
+		return nil, nil
 	}
 	live, repairs, err := r.precheck(ctx, w, live, result)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.repair(ctx, w, repairs, result); err != nil {
-		return err
+		return nil, err
 	}
-	// Batches go out concurrently, at most Pipelines per primary in flight,
-	// so even a single delayed set keeps the server busy while the client
-	// decodes; the step waits for all of them because the cursors depend
-	// on their outcomes.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var fatal error
-	failed := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return fatal != nil
-	}
-	for start := 0; start < len(live) && ctx.Err() == nil && !failed(); {
-		want := min(w.sizer.next(), len(live)-start)
-		if r.rate != nil {
-			// --rate limits on top of the stall budget: a batch is never
-			// bigger than the limiter's burst, nor than the budget allows.
-			want = min(want, r.rate.Burst())
-		}
-		n := r.budget.reserve(want)
-		if n == 0 {
-			break
-		}
-		if r.rate != nil {
-			if err := r.rate.WaitN(ctx, n); err != nil {
-				r.budget.settle(n, 0)
-				break
-			}
-		}
-		if err := r.beforeWrite(); err != nil {
-			r.budget.settle(n, 0)
-			mu.Lock()
-			if fatal == nil {
-				fatal = err
-			}
-			mu.Unlock()
-			break
-		}
-		batch := live[start : start+n]
-		start += n
-		w.inflight <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-w.inflight; wg.Done() }()
-			var used int64
-			var err error
-			if r.opts.DryRun {
-				used = r.predict(w, batch, result)
-			} else {
-				used, err = r.promote(ctx, w, batch, result)
-			}
-			r.budget.settle(len(batch), used)
-			if !r.opts.DryRun && err == nil {
-				w.sizer.done(ctx)
-			}
-			if err != nil {
-				mu.Lock()
-				if fatal == nil {
-					fatal = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return fatal
+	return live, nil
 }
 
 // precheck applies the filters (fail closed) and keeps every shape
@@ -444,12 +540,16 @@ func (r *Run) matches(v redisops.CoreView) (model.Why, string, bool) {
 }
 
 // promote sends one batch of FCALLs.
-func (r *Run) promote(ctx context.Context, w *worker, batch []*candidate, result func(*candidate, model.Result)) (int64, error) {
+func (r *Run) promote(ctx context.Context, w *worker, seq int, batch []*candidate, result func(*candidate, model.Result)) (int64, error) {
 	items := make([]redisops.PromoteItem, len(batch))
 	for i, cd := range batch {
 		items[i] = redisops.PromoteItem{ID: cd.id, Lane: cd.Lane}
 	}
+	sent := time.Now()
 	replies, err := r.c.PromoteBatch(ctx, w.sh, items)
+	if err == nil {
+		w.sizer.done(seq, len(items), sent, time.Now())
+	}
 	var promoted int64
 	for i, rep := range replies {
 		if rep.Outcome == model.Promoted {
