@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -108,6 +109,61 @@ func testSignalMidPromote(t *testing.T, bin string, server fftest.Binary) {
 			}
 			if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
 				t.Error(err)
+			}
+		})
+	}
+}
+
+// SIGKILL at any instant leaves nothing stranded: the reads of the next
+// batches are in flight with the FCALLs of this one, but an execution is
+// only ever moved by its own FCALL, which the server runs whole. After each
+// kill every execution is in exactly one set, and a second run promotes
+// the rest.
+func TestKillMidPromote(t *testing.T) {
+	bin := buildBinary(t)
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testKillMidPromote(t, bin, server) })
+}
+
+func testKillMidPromote(t *testing.T, bin string, server fftest.Binary) {
+	for _, after := range []int64{1, 3000, 20000} {
+		t.Run(fmt.Sprintf("after %d", after), func(t *testing.T) {
+			const n = 30_000
+			s, c, execs := backlogServer(t, server, 16, n)
+			ctx := context.Background()
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json", "--rate", "15000")
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				if _, e := countSets(t, c, 16); e >= after {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("fewer than %d promoted in 20s: %s", after, stderr.String())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			delayed, eligible := countSets(t, c, 16)
+			if delayed+eligible != n || delayed == 0 {
+				t.Fatalf("after SIGKILL: delayed %d + eligible %d, want %d with some left delayed", delayed, eligible, n)
+			}
+			if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(bin, "promote", "--url", "redis://"+s.Addr, "-o", "json").CombinedOutput(); err != nil {
+				t.Fatalf("second run: %v\n%.500s", err, out)
+			}
+			if delayed, eligible := countSets(t, c, 16); delayed != 0 || eligible != n {
+				t.Fatalf("after the second run: delayed %d, eligible %d", delayed, eligible)
+			}
+			if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
