@@ -59,6 +59,11 @@ func parseListOptions(c *cli.Context, d *deps) (listOptions, error) {
 // (all non-empty ones with --all). It sends no FCALL and no write.
 func runList(ctx context.Context, o listOptions, client *redisops.Client, p *output.Printer) error {
 	started := time.Now()
+	sample := sampleLanes(ctx, client, o.Scope)
+	if sample != nil {
+		// Waited for below: its connection is not left behind on an error.
+		defer func() { <-sample.done }()
+	}
 	scope, err := resolveScope(ctx, client, o.Scope, p)
 	if err != nil {
 		return err
@@ -94,7 +99,7 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	}
 	w.End(totals)
 	if !noData {
-		outside, complete, err := lanesOutsideScope(ctx, client, o.Scope, scope)
+		outside, complete, err := sample.outside(scope)
 		if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
 			return err
 		}

@@ -279,25 +279,53 @@ func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed
 	return false
 }
 
-// lanesOutsideScope looks (cheaply: one SCAN step per primary) for
-// delayed sets of lanes the scope leaves out: lanes nobody registered,
-// which the engine never promotes either. Nothing is looked for when
-// --lane narrows the scope or --discover-lanes already walked the keyspace.
-func lanesOutsideScope(ctx context.Context, client *redisops.Client, o scopeOptions, rs resolvedScope) (lanes []string, complete bool, err error) {
+// laneSample is a look for delayed sets of lanes outside the scope (one
+// SCAN step per primary), started before the scope is known so that its
+// round trips run beside the others'.
+type laneSample struct {
+	done     chan struct{}
+	found    []string
+	complete bool
+	err      error
+}
+
+// sampleLanes starts the look, when the scope's lanes may leave some out
+// (no --discover-lanes, no --lane); nil otherwise.
+func sampleLanes(ctx context.Context, client *redisops.Client, o scopeOptions) *laneSample {
 	if o.Discover || len(o.Lanes) > 0 {
+		return nil
+	}
+	ls := &laneSample{done: make(chan struct{})}
+	go func() {
+		defer close(ls.done)
+		ls.found, ls.complete, ls.err = client.SampleDelayedLanes(ctx)
+	}()
+	return ls
+}
+
+// outside waits for the look and returns the lanes found that the scope
+// leaves out, and whether the whole keyspace was seen.
+func (ls *laneSample) outside(rs resolvedScope) (lanes []string, complete bool, err error) {
+	if ls == nil {
 		return nil, true, nil
 	}
-	found, complete, err := client.SampleDelayedLanes(ctx)
-	if err != nil {
-		return nil, false, err
+	<-ls.done
+	if ls.err != nil {
+		return nil, false, ls.err
 	}
 	in := set(rs.allLanes())
-	for _, l := range found {
+	for _, l := range ls.found {
 		if !in[l] {
 			lanes = append(lanes, l)
 		}
 	}
-	return lanes, complete, nil
+	return lanes, ls.complete, nil
+}
+
+// lanesOutsideScope looks (cheaply: one SCAN step per primary) for
+// delayed sets of lanes the scope leaves out.
+func lanesOutsideScope(ctx context.Context, client *redisops.Client, o scopeOptions, rs resolvedScope) (lanes []string, complete bool, err error) {
+	return sampleLanes(ctx, client, o).outside(rs)
 }
 
 // warnOutsideScope says, in one line, that delayed sets exist for lanes

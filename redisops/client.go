@@ -60,6 +60,12 @@ const connsPerNode = 3
 // (normally ReadRegistry) reports an unreachable server or refused
 // credentials; Ping checks explicitly. opts.Timeout bounds every dial,
 // read and write.
+// resp is the protocol ffdelay speaks: RESP2. ffdelay subscribes to
+// nothing, so RESP3's push messages bring it nothing, and with RESP3
+// go-redis looks for pending pushes before every reply it reads: a tenth
+// of ffdelay's CPU in a promote (profiled on 100k executions).
+const resp = 2
+
 func New(opts Options) *Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
@@ -92,6 +98,7 @@ func New(opts Options) *Client {
 			// with a fresh client, which reads the new layout.
 			MaxRetries:      -1,
 			DisableIdentity: true,
+			Protocol:        resp,
 		})
 		c.uc = c.cluster
 	} else {
@@ -112,6 +119,7 @@ func New(opts Options) *Client {
 			// lost connection instead and lets the next run pick up.
 			MaxRetries:      -1,
 			DisableIdentity: true,
+			Protocol:        resp,
 		})
 		c.uc = c.single
 	}

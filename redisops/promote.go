@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,16 @@ func (sh *Shard) Partitions() []int { return sh.partitions }
 
 // NowMs is the shard's primary clock, read by ReadClocks.
 func (sh *Shard) NowMs() int64 { return sh.nowMs }
+
+// RoundTrip times one PING to the shard's primary: the network's round
+// trip, for sizing batches by the server's time alone.
+func (c *Client) RoundTrip(ctx context.Context, sh *Shard) (time.Duration, error) {
+	start := time.Now()
+	if err := sh.node.Ping(ctx).Err(); err != nil {
+		return 0, c.wrap(sh.addr, err)
+	}
+	return time.Since(start), nil
+}
 
 // Shards groups partitions by the primary that owns their slot (one shard
 // on a standalone server), sorted by address.

@@ -23,18 +23,23 @@ const window = 16
 // feels. It measures what this connection's own batches cost, not the
 // server-wide FCALL average, in the time of replies: a batch's reply could
 // come at the earliest one network round trip after it was sent (base:
-// the fastest round trip seen, which the first batch of one call gives),
-// or, when the batch sent before it was still being worked on, right after
-// that batch's reply; what it came later than that is the server's time
-// for it. The estimate per call is the time of the last window batches
-// over their calls, so a busy server (other clients, ffdelay's own reads)
-// makes batches smaller, and a long link does not. Sizing starts from one
-// call (or what the last run learned) and at most doubles per batch, so no
-// batch overshoots the budget by more than twice.
+// the faster of two PINGs sent with the first batch, or what the last run
+// measured), or, when the batch sent before it was still being worked on,
+// right after that batch's reply; what it came later than that is the
+// server's time for it. The estimate per call is the time of the last
+// window batches over their calls, so a busy server (other clients,
+// ffdelay's own reads) makes batches smaller, and a long link does not.
+// Sizing starts from one call (or what the last run learned) and at most
+// doubles per batch, so no batch overshoots the budget by more than twice.
 type batchSizer struct {
 	addr   string
 	budget time.Duration
 	fixed  int // --batch-size: no measuring
+
+	// baseOnce starts the measure of the round trip; baseKnown is closed
+	// when it is in.
+	baseOnce  sync.Once
+	baseKnown chan struct{}
 
 	mu      sync.Mutex
 	size    int
@@ -95,9 +100,10 @@ func (l *LearnedSizes) put(addr string, v learnedSize) {
 type BatchStats = model.BatchStats
 
 func newBatchSizer(addr string, budget time.Duration, fixed int, learned *LearnedSizes) *batchSizer {
-	s := &batchSizer{addr: addr, budget: budget, fixed: fixed, size: 1, learned: learned, replied: map[int]time.Time{}}
+	s := &batchSizer{addr: addr, budget: budget, fixed: fixed, size: 1, learned: learned, replied: map[int]time.Time{}, baseKnown: make(chan struct{})}
 	if fixed > 0 {
 		s.size = fixed
+		s.baseOnce.Do(func() { close(s.baseKnown) })
 		return s
 	}
 	if v, ok := learned.get(addr); ok {
@@ -105,8 +111,33 @@ func newBatchSizer(addr string, budget time.Duration, fixed int, learned *Learne
 		// the batches that follow.
 		s.size, s.perCall, s.base = v.size, v.perCall, v.base
 		s.stats.PerCallUs = float64(v.perCall) / float64(time.Microsecond)
+		s.baseOnce.Do(func() { close(s.baseKnown) })
 	}
 	return s
+}
+
+// measureBase measures the network's round trip with rtt, twice (the
+// first may pay for a new connection), unless it is known; run it beside
+// the first batch, not before it.
+func (s *batchSizer) measureBase(rtt func() (time.Duration, error)) {
+	s.baseOnce.Do(func() {
+		go func() {
+			defer close(s.baseKnown)
+			var best time.Duration
+			for range 2 {
+				d, err := rtt()
+				if err != nil {
+					break
+				}
+				if best == 0 || d < best {
+					best = d
+				}
+			}
+			s.mu.Lock()
+			s.base = best
+			s.mu.Unlock()
+		}()
+	})
 }
 
 // next is the size of the next batch.
@@ -130,6 +161,11 @@ func (s *batchSizer) launch() int {
 // done records batch seq of calls, sent at sent and answered at replied,
 // and resizes.
 func (s *batchSizer) done(seq, calls int, sent, replied time.Time) {
+	if s.fixed > 0 {
+		return
+	}
+	// The PINGs went out before the first batch: they are in, or about to.
+	<-s.baseKnown
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fixed > 0 || calls <= 0 {
@@ -142,12 +178,6 @@ func (s *batchSizer) done(seq, calls int, sent, replied time.Time) {
 		// The batch before is not answered yet, so this one did not
 		// wait for it: it came first.
 		prev = replied
-	}
-	rtt := replied.Sub(sent)
-	if !prev.After(sent) && (s.base == 0 || rtt < s.base) {
-		// Sent when nothing else of its primary's was being worked on:
-		// a round trip of the network and its own calls.
-		s.base = rtt
 	}
 	from := sent.Add(s.base)
 	if prev.After(from) {

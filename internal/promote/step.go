@@ -262,6 +262,9 @@ func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, re
 		}
 		batch := queue[:n:n]
 		queue = queue[n:]
+		if !r.opts.DryRun {
+			w.sizer.measureBase(func() (time.Duration, error) { return r.c.RoundTrip(ctx, w.sh) })
+		}
 		w.inflight <- struct{}{}
 		seq := w.sizer.launch()
 		wg.Add(1)

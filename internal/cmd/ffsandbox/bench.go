@@ -40,7 +40,7 @@ func bench(args []string) error {
 	bin := fs.String("ffdelay", "./ffdelay", "ffdelay binary")
 	quick := fs.Bool("quick", false, "small sizes, to check the bench itself")
 	huge := fs.Int("huge", 1_000_000, "executions for the peak-memory case (0 skips it)")
-	cases := fs.String("cases", "promote,idle,cluster,memory,fairness,paging", "which cases to run")
+	cases := fs.String("cases", "fast,roundtrips,memory", "which cases to run: fast, roundtrips, memory, promote, idle, cluster, fairness, paging")
 	extra := fs.String("args", "", "extra ffdelay arguments for every run, space-separated (for tuning)")
 	fs.Parse(args)
 	cfg := benchConfig{bin: *bin, small: 10_000, large: 100_000, huge: *huge, partitons: 256, latency: 2 * time.Millisecond}
@@ -72,17 +72,19 @@ func bench(args []string) error {
 		tw.Flush()
 	}()
 	steps := map[string]func(benchConfig, func(benchRow)) error{
-		"promote":  benchPromoteStandalone,
-		"idle":     benchIdle,
-		"cluster":  benchCluster,
-		"memory":   benchMemory,
-		"fairness": benchFairness,
-		"paging":   benchPaging,
+		"fast":       benchFast,
+		"roundtrips": benchRoundTrips,
+		"promote":    benchPromoteStandalone,
+		"idle":       benchIdle,
+		"cluster":    benchCluster,
+		"memory":     benchMemory,
+		"fairness":   benchFairness,
+		"paging":     benchPaging,
 	}
 	for _, name := range strings.Split(*cases, ",") {
 		step, ok := steps[name]
 		if !ok {
-			return fmt.Errorf("unknown case %q: use promote, idle, cluster, memory, fairness, paging", name)
+			return fmt.Errorf("unknown case %q: use fast, roundtrips, memory, promote, idle, cluster, fairness, paging", name)
 		}
 		if err := step(cfg, emit); err != nil {
 			return err
@@ -112,7 +114,9 @@ func redisVersion() string {
 var extraArgs []string
 
 type runResult struct {
-	wall   time.Duration
+	wall time.Duration
+	// cpu is the process's own user and system time (wait4's rusage).
+	cpu    time.Duration
 	rssKB  int64
 	stdout []byte
 	code   int
@@ -160,7 +164,7 @@ func run(stdout io.Writer, bin string, args ...string) (runResult, error) {
 		}
 	}()
 	err := cmd.Wait()
-	r := runResult{wall: time.Since(start), code: cmd.ProcessState.ExitCode()}
+	r := runResult{wall: time.Since(start), code: cmd.ProcessState.ExitCode(), cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	close(done)
 	<-polled
 	r.rssKB = hwm

@@ -18,7 +18,12 @@ type pinger struct {
 // startPinger sends PING in a loop, to each address in turn (one client,
 // so that measuring a cluster does not add a busy loop per primary to a
 // small machine).
-func startPinger(addrs ...string) *pinger {
+func startPinger(addrs ...string) *pinger { return startPingerEvery(0, addrs...) }
+
+// startPingerEvery is startPinger with a PING every interval (0: back to
+// back): a client that does some work of its own between commands, as a
+// worker does, and does not take a core from the server.
+func startPingerEvery(interval time.Duration, addrs ...string) *pinger {
 	p := &pinger{stop: make(chan struct{}), done: make(chan [][]time.Duration, 1)}
 	var cs []*redis.Client
 	for _, a := range addrs {
@@ -40,6 +45,9 @@ func startPinger(addrs ...string) *pinger {
 			start := time.Now()
 			if cs[i].Ping(ctx).Err() == nil {
 				lat[i] = append(lat[i], time.Since(start))
+			}
+			if interval > 0 {
+				time.Sleep(time.Until(start.Add(interval)))
 			}
 		}
 	}()
