@@ -3,10 +3,12 @@ package commands
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -90,7 +92,10 @@ func parseCheckOptions(c *cli.Context, d *deps) (checkOptions, error) {
 	return o, nil
 }
 
-// checkRun is one run of check: what the steps found so far.
+// checkRun is one run of check: what the steps found so far. After the
+// connection, the steps run at the same time, each waiting only for what
+// it reads: libOK once libReady is closed, scope once scopeReady is,
+// groups once groupsReady is (each closed even when its step fails).
 type checkRun struct {
 	o       checkOptions
 	client  *redisops.Client
@@ -99,7 +104,28 @@ type checkRun struct {
 	libOK   bool
 	scope   resolvedScope
 	groups  []model.Group
+	sample  *laneSample
+
+	libReady, scopeReady, groupsReady chan struct{}
+	scopeOK, groupsOK                 bool
 }
+
+// waitScope waits for the scope; false when it could not be read.
+func (k *checkRun) waitScope() bool {
+	<-k.scopeReady
+	return k.scopeOK
+}
+
+// waitGroups waits for the groups' figures; false when they could not be
+// read.
+func (k *checkRun) waitGroups() bool {
+	<-k.groupsReady
+	return k.groupsOK
+}
+
+// errNotRun stands for a step that waited for an earlier one that could
+// not run; the report stops at the earlier one and never shows it.
+var errNotRun = errors.New("an earlier check could not run")
 
 // checkStep runs one check. It returns the check (with its own verdict) or
 // an error when the step could not run at all; the names are the
@@ -131,19 +157,47 @@ var checkSteps = []checkStep{
 // fails; 3 only when the server cannot be reached or refuses us.
 func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *output.Printer) error {
 	started := time.Now()
-	k := &checkRun{o: o, client: redisops.New(conn), printer: p}
+	k := &checkRun{o: o, client: redisops.New(conn), printer: p,
+		libReady: make(chan struct{}), scopeReady: make(chan struct{}), groupsReady: make(chan struct{})}
 	defer func() { k.client.Close() }()
-	var stop error
+	type stepResult struct {
+		check output.Check
+		err   error
+	}
+	var steps []checkStep
 	for _, step := range checkSteps {
-		if step.discover && !o.Scope.Discover {
-			continue
+		if !step.discover || o.Scope.Discover {
+			steps = append(steps, step)
 		}
-		c, err := step.run(ctx, k)
+	}
+	results := make([]stepResult, len(steps))
+	// The connection comes first: it may turn the client into a cluster
+	// client. Then every step runs at once, so check waits for the longest
+	// chain of round trips, not for their sum.
+	results[0].check, results[0].err = steps[0].run(ctx, k)
+	if results[0].err == nil {
+		k.sample = sampleLanes(ctx, k.client, o.Scope)
+		var wg sync.WaitGroup
+		for i := 1; i < len(steps); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i].check, results[i].err = steps[i].run(ctx, k)
+			}()
+		}
+		wg.Wait()
+		if k.sample != nil {
+			<-k.sample.done
+		}
+	}
+	var stop error
+	for i, step := range steps {
+		c, err := results[i].check, results[i].err
 		if err != nil {
 			// A step that could not run is a failed check. Only a server
 			// that cannot be reached or refuses our credentials exits 3;
 			// anything else (a refused INFO, a key of the wrong type) is a
-			// failed check, exit 1, and the later steps are not run.
+			// failed check, exit 1, and the later steps are not reported.
 			k.checks = append(k.checks, output.CheckFailed(step.name, err))
 			if unusable(err) {
 				stop = err
@@ -182,12 +236,17 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 }
 
 func checkConnection(ctx context.Context, k *checkRun) (output.Check, error) {
-	if err := k.client.Ping(ctx); err != nil {
-		return output.Check{}, explain(ctx, k.client.Options(), err)
-	}
-	node, err := k.client.IsClusterNode(ctx)
-	if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
-		return output.Check{}, err
+	// On a single server, INFO cluster answers both questions (is it
+	// there, is it a cluster node) in one round trip; PING (and its
+	// diagnosis) when it cannot.
+	node, infoErr := k.client.IsClusterNode(ctx)
+	if infoErr != nil || k.client.IsCluster() {
+		if err := k.client.Ping(ctx); err != nil {
+			return output.Check{}, explain(ctx, k.client.Options(), err)
+		}
+		if infoErr != nil && redisops.KindOf(infoErr) != redisops.KindNoPerm {
+			return output.Check{}, infoErr
+		}
 	}
 	if node {
 		// A cluster node reached without --cluster: check the cluster.
@@ -217,6 +276,7 @@ func checkServerVersion(ctx context.Context, k *checkRun) (output.Check, error) 
 }
 
 func checkLibrary(ctx context.Context, k *checkRun) (output.Check, error) {
+	defer close(k.libReady)
 	libs, err := k.client.Libraries(ctx, nil)
 	if err != nil {
 		return output.Check{}, err
@@ -237,6 +297,7 @@ func checkLibrary(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkFFVersion(ctx context.Context, k *checkRun) (output.Check, error) {
+	<-k.libReady
 	r := output.FFVersionResult{NoLibrary: !k.libOK}
 	for v := range ffReleases {
 		r.KnownOnes = append(r.KnownOnes, v)
@@ -267,11 +328,20 @@ func checkFFVersion(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, error) {
+	scopeDone := false
+	defer func() {
+		if !scopeDone {
+			close(k.scopeReady)
+		}
+		close(k.groupsReady)
+	}()
 	scope, err := resolveScope(ctx, k.client, k.o.Scope, output.Discard())
 	if err != nil {
 		return output.Check{}, err
 	}
-	k.scope = scope
+	k.scope, k.scopeOK = scope, true
+	scopeDone = true
+	close(k.scopeReady)
 	// The groups are read here: a database with no config, no lane
 	// registry and no delayed set holds no FlowFabric data at all, and
 	// must not pass as "nothing overdue".
@@ -282,6 +352,7 @@ func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, erro
 	if k.groups, err = run.Groups(ctx, 0); err != nil {
 		return output.Check{}, err
 	}
+	k.groupsOK = true
 	var delayed int64
 	for _, g := range k.groups {
 		delayed += g.Delayed
@@ -301,6 +372,9 @@ func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, erro
 }
 
 func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitGroups() {
+		return output.Check{}, errNotRun
+	}
 	reg := k.scope.Registry
 	delayed := map[string]int64{}
 	for _, g := range k.groups {
@@ -311,6 +385,9 @@ func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkOverdue(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitGroups() {
+		return output.Check{}, errNotRun
+	}
 	var worst model.Group
 	for _, g := range k.groups {
 		if g.MaxOverdueMs > worst.MaxOverdueMs {
@@ -322,6 +399,9 @@ func checkOverdue(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkDue(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitGroups() {
+		return output.Check{}, errNotRun
+	}
 	var due int64
 	for _, g := range k.groups {
 		due += g.Due
@@ -330,6 +410,9 @@ func checkDue(ctx context.Context, k *checkRun) (output.Check, error) {
 }
 
 func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitScope() {
+		return output.Check{}, errNotRun
+	}
 	// The engine's own dry run: every due entry read and classified as a
 	// promote would, not a sample that may miss what is stuck.
 	run, err := promote.Plan(ctx, k.client, promote.Options{Scope: k.scope.Scope, DryRun: true, Limit: stuckBound,
@@ -376,6 +459,9 @@ func firstNonEmpty(a, b string) string {
 // ff_promote_delayed runs inside on every primary: a user with FCALL but
 // without one of them would half-write every due execution.
 func checkPermissions(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitScope() {
+		return output.Check{}, errNotRun
+	}
 	shards, err := k.client.Shards(ctx, k.scope.AllPartitions())
 	if err != nil {
 		return output.Check{}, err
@@ -425,9 +511,12 @@ func appendNew(list []string, s string) []string {
 }
 
 func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitScope() {
+		return output.Check{}, errNotRun
+	}
 	if !k.o.Scope.Discover {
 		// Without --discover-lanes: a sample of the keyspace, said so.
-		outside, complete, err := lanesOutsideScope(ctx, k.client, k.o.Scope, k.scope)
+		outside, complete, err := k.sample.outside(k.scope)
 		if err != nil {
 			return output.Check{}, err
 		}
@@ -442,6 +531,9 @@ func checkUnregisteredLanes(ctx context.Context, k *checkRun) (output.Check, err
 }
 
 func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check, error) {
+	if !k.waitScope() {
+		return output.Check{}, errNotRun
+	}
 	var beyond []string
 	for _, f := range k.scope.Discovered {
 		if f.Partition >= k.scope.Count {

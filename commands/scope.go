@@ -322,12 +322,6 @@ func (ls *laneSample) outside(rs resolvedScope) (lanes []string, complete bool, 
 	return lanes, ls.complete, nil
 }
 
-// lanesOutsideScope looks (cheaply: one SCAN step per primary) for
-// delayed sets of lanes the scope leaves out.
-func lanesOutsideScope(ctx context.Context, client *redisops.Client, o scopeOptions, rs resolvedScope) (lanes []string, complete bool, err error) {
-	return sampleLanes(ctx, client, o).outside(rs)
-}
-
 // warnOutsideScope says, in one line, that delayed sets exist for lanes
 // the run left out.
 func warnOutsideScope(p *output.Printer, lanes []string, complete bool) {

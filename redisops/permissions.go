@@ -60,13 +60,26 @@ func (c *Client) ProbePermissions(ctx context.Context, sh *Shard, p int, lane st
 		}
 		return false, nil
 	}
-	if repair {
-		if _, err := refused(conn.Do(ctx, "WATCH", core).Err(), "+watch"); err != nil {
+	// WATCH (for a repair) and MULTI go out in one pipeline: neither
+	// writes, and what follows is only sent once MULTI's answer is known.
+	var watch, multi *redis.Cmd
+	_, perr := conn.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		if repair {
+			watch = pl.Do(ctx, "WATCH", core)
+			pl.Do(ctx, "UNWATCH")
+		}
+		multi = pl.Do(ctx, "MULTI")
+		return nil
+	})
+	if perr != nil && !errNil(perr) && kindOf(perr) != KindOther && kindOf(perr) != KindNoPerm {
+		return perms, c.wrap(sh.addr, perr)
+	}
+	if watch != nil {
+		if _, err := refused(watch.Err(), "+watch"); err != nil {
 			return perms, err
 		}
-		conn.Do(ctx, "UNWATCH")
 	}
-	multiRefused, err := refused(conn.Do(ctx, "MULTI").Err(), "+multi")
+	multiRefused, err := refused(multi.Err(), "+multi")
 	if err != nil {
 		return perms, err
 	}
@@ -95,7 +108,7 @@ func (c *Client) ProbePermissions(ctx context.Context, sh *Shard, p int, lane st
 	// Inside MULTI each command is checked as it is queued, then DISCARD
 	// drops them all.
 	var fcall, hset, zrem, zadd *redis.Cmd
-	_, perr := conn.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	_, perr = conn.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		fcall = pl.Do(ctx, "FCALL", "ff_version", 0)
 		hset = pl.Do(ctx, "HSET", core, "ffdelay_probe", "1")
 		zrem = pl.Do(ctx, "ZREM", delayed, probeMember)
