@@ -68,7 +68,7 @@ Examples:
 			&cli.StringSliceFlag{Name: flagExecution, Usage: "only these execution `ID`s (repeatable)"},
 			&cli.StringFlag{Name: flagLimit, Usage: "stop after `N` promotions"},
 			&cli.StringFlag{Name: flagRate, Usage: "at most `N` promotions per second"},
-			&cli.StringFlag{Name: flagMaxStall, Usage: "the most server time `D` one pipeline of FCALLs may take; batch sizes follow what ffdelay's own batches cost on each primary", Value: "1ms"},
+			&cli.StringFlag{Name: flagMaxStall, Usage: "the most server time `D` ffdelay's FCALLs in flight on one primary may take together; batch sizes follow what ffdelay's own batches cost there", Value: "1ms"},
 			&cli.StringFlag{Name: flagBatchSize, Usage: "fixed `N` FCALLs per pipeline (overrides --max-stall)", Hidden: true},
 			&cli.StringFlag{Name: flagPipelines, Usage: "`N` pipelines of FCALLs in flight per primary (default: 2 standalone, 1 per primary in a cluster)"},
 			&cli.BoolFlag{Name: flagVerbose, Aliases: []string{"v"}, Usage: "list every execution in the table"},

@@ -14,6 +14,9 @@ import (
 // PromoteFunction is FlowFabric's delayed-promotion function.
 const PromoteFunction = "ff_promote_delayed"
 
+// fcall and promoteFunction are boxed once for the hot path.
+var fcall, promoteFunction any = "fcall", PromoteFunction
+
 // Addr names the primary a shard's commands go to.
 func (sh *Shard) Addr() string { return sh.addr }
 
@@ -216,6 +219,13 @@ type CoreView struct {
 	TagsErr error
 }
 
+// coreFields are the core fields a core read asks for, in CoreView's
+// order; hmget is the command, boxed once.
+var (
+	coreFields = [...]any{"lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace", "priority", "created_at", "lane_id"}
+	hmget      any = "hmget"
+)
+
 // coreChunk bounds the commands of one core-read pipeline: about a
 // millisecond of server time, so reads do not stall other clients longer
 // than an FCALL batch does.
@@ -227,14 +237,21 @@ const coreChunk = 256
 // holds them (the misindexed shape).
 func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, tagKeys []string) ([]CoreView, error) {
 	out := make([]CoreView, len(reqs))
-	core := make([]*redis.SliceCmd, len(reqs))
+	core := make([]*redis.Cmd, len(reqs))
 	tags := make([]*redis.SliceCmd, len(reqs))
+	// One backing array for every HMGET's arguments, the field names boxed
+	// once: a core read is the hot path's most frequent command.
+	const width = 2 + len(coreFields)
+	args := make([]any, len(reqs)*width)
 	for start := 0; start < len(reqs); start += coreChunk {
 		end := min(start+coreChunk, len(reqs))
 		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 			for i := start; i < end; i++ {
 				r := reqs[i]
-				core[i] = p.HMGet(ctx, CoreKey(r.ID.Partition, r.ID.Raw), "lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace", "priority", "created_at", "lane_id")
+				a := args[i*width : (i+1)*width : (i+1)*width]
+				a[0], a[1] = hmget, CoreKey(r.ID.Partition, r.ID.Raw)
+				copy(a[2:], coreFields[:])
+				core[i] = p.Do(ctx, a...)
 				if len(tagKeys) > 0 {
 					tags[i] = p.HMGet(ctx, TagsKey(r.ID.Partition, r.ID.Raw), tagKeys...)
 				}
@@ -252,7 +269,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 	var notDelayed []int
 	for i := range reqs {
 		v := &out[i]
-		vals, err := core[i].Result()
+		vals, err := core[i].Slice()
 		if err == nil && len(vals) != 8 {
 			err = fmt.Errorf("HMGET answered %d values for 8 fields", len(vals))
 		}
@@ -346,13 +363,20 @@ type PromoteReply struct {
 // connection leaves every execution in exactly one set. The batch completes
 // even when ctx is cancelled (a signal stops the run after it).
 func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteItem) ([]PromoteReply, error) {
-	now := strconv.FormatInt(sh.nowMs, 10)
+	var now any = strconv.FormatInt(sh.nowMs, 10)
 	cmds := make([]*redis.Cmd, len(items))
 	bctx := context.WithoutCancel(ctx)
+	// FCALL ff_promote_delayed 3 core delayed eligible id now: one backing
+	// array for the batch's arguments.
+	const width = 8
+	args := make([]any, len(items)*width)
 	err := c.pipeline(bctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
 		for i, it := range items {
-			keys := []string{CoreKey(it.ID.Partition, it.ID.Raw), DelayedKey(it.ID.Partition, it.Lane), EligibleKey(it.ID.Partition, it.Lane)}
-			cmds[i] = p.FCall(bctx, PromoteFunction, keys, it.ID.Raw, now)
+			a := args[i*width : (i+1)*width : (i+1)*width]
+			a[0], a[1], a[2] = fcall, promoteFunction, 3
+			a[3], a[4], a[5] = CoreKey(it.ID.Partition, it.ID.Raw), DelayedKey(it.ID.Partition, it.Lane), EligibleKey(it.ID.Partition, it.Lane)
+			a[6], a[7] = it.ID.Raw, now
+			cmds[i] = p.Do(bctx, a...)
 		}
 		return nil
 	})

@@ -14,6 +14,10 @@ import (
 // an error); ok is false where tonumber gives nil (empty, garbage, trailing
 // characters).
 func LuaNumber(s string) (float64, bool) {
+	if f, ok := plainInteger(s); ok {
+		// What cores hold almost always: milliseconds, a priority.
+		return f, true
+	}
 	t := strings.TrimFunc(s, func(r rune) bool { return strings.ContainsRune(" \t\n\v\f\r", r) })
 	if t == "" || strings.ContainsAny(t, "_") {
 		return 0, false
@@ -49,6 +53,34 @@ func LuaNumber(s string) (float64, bool) {
 		return 0, false
 	}
 	return f, true
+}
+
+// plainInteger reads an optional minus and 1 to 15 decimal digits, which
+// a double holds exactly and strtod reads the same way.
+func plainInteger(s string) (float64, bool) {
+	digits := s
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(digits); i++ {
+		d := digits[i]
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	if len(digits) < len(s) {
+		n = -n
+		if n == 0 {
+			// -0 is a double of its own.
+			return math.Copysign(0, -1), true
+		}
+	}
+	return float64(n), true
 }
 
 func isRange(err error) bool {

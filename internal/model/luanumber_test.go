@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -54,5 +55,24 @@ func TestPromoteScore(t *testing.T) {
 	}
 	if s, fault := PromoteScore("inf", true, "1", true); fault != "" || !math.IsInf(s, -1) {
 		t.Errorf("an infinite score is a score ZADD takes: %v %q", s, fault)
+	}
+}
+
+// The fast path for plain integers reads what the general path reads.
+func TestLuaNumberPlainIntegers(t *testing.T) {
+	for _, in := range []string{"0", "-0", "7", "-42", "000123", "1795626254901", "999999999999999", "-999999999999999", "1000000000000000", "-", "1-", "+5", "12 "} {
+		fast, fastOK := plainInteger(in)
+		if !fastOK {
+			continue
+		}
+		slow, err := strconv.ParseFloat(in, 64)
+		if err != nil || fast != slow || math.Signbit(fast) != math.Signbit(slow) {
+			t.Errorf("plainInteger(%q) = %v, strconv reads %v (%v)", in, fast, slow, err)
+		}
+	}
+	for _, in := range []string{"", "-", "+5", "1.0", "1e3", "0x1", " 1", "1000000000000000"} {
+		if _, ok := plainInteger(in); ok {
+			t.Errorf("plainInteger(%q) took it; the general path must", in)
+		}
 	}
 }

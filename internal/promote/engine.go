@@ -75,11 +75,12 @@ const defaultPipelines = 2
 // pageSize is how many due members of one set one read returns: several
 // batches, so a backlog in a single set (a lane's solo executions all land
 // on one partition) still keeps the pipelines busy.
-const pageSize = 1024
+const pageSize = 512
 
-// readBudget bounds the members read in one pipelined page read: two
-// pages, about a millisecond of server time.
-const readBudget = 2048
+// readBudget bounds the members read in one pipelined page read: about a
+// quarter of a millisecond of server time, for the same reason as
+// coreChunk: one whole page, or the pages of several sets with few due.
+const readBudget = 512
 
 // Run is one pass over the scope.
 type Run struct {
@@ -159,7 +160,9 @@ func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Run, error) {
 	}
 	for _, sh := range shards {
 		w := &worker{sh: sh, inflight: make(chan struct{}, opts.Pipelines)}
-		w.sizer = newBatchSizer(sh.Addr(), opts.MaxStall, opts.BatchSize, opts.Sizes)
+		// --max-stall bounds what another client may wait for: every batch
+		// in flight on this primary, so each gets its share.
+		w.sizer = newBatchSizer(sh.Addr(), opts.MaxStall/time.Duration(opts.Pipelines), opts.BatchSize, opts.Sizes)
 		r.shards = append(r.shards, w)
 	}
 	if len(opts.Executions) > 0 {
