@@ -222,7 +222,7 @@ type CoreView struct {
 // coreFields are the core fields a core read asks for, in CoreView's
 // order; hmget is the command, boxed once.
 var (
-	coreFields = [...]any{"lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace", "priority", "created_at", "lane_id"}
+	coreFields     = [...]any{"lifecycle_phase", "eligibility_state", "ownership_state", "delay_until", "namespace", "priority", "created_at", "lane_id"}
 	hmget      any = "hmget"
 )
 
