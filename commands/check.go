@@ -108,6 +108,15 @@ type checkRun struct {
 
 	libReady, scopeReady, groupsReady chan struct{}
 	scopeOK, groupsOK                 bool
+
+	// registry is read beside the connection check on a single server
+	// (its pipeline asks INFO cluster too): done is closed when it is in.
+	registry struct {
+		done   chan struct{}
+		client *redisops.Client
+		reg    redisops.Registry
+		err    error
+	}
 }
 
 // waitScope waits for the scope; false when it could not be read.
@@ -171,10 +180,18 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		}
 	}
 	results := make([]stepResult, len(steps))
-	// The connection comes first: it may turn the client into a cluster
-	// client. Then every step runs at once, so check waits for the longest
-	// chain of round trips, not for their sum.
+	// The registry is read while the connection is checked; the connection
+	// comes first in the report, and it may turn the client into a cluster
+	// client (the registry is then read again, from the cluster). Then every
+	// step runs at once, so check waits for the longest chain of round
+	// trips, not for their sum.
+	k.registry.done, k.registry.client = make(chan struct{}), k.client
+	go func() {
+		defer close(k.registry.done)
+		k.registry.reg, k.registry.err = k.registry.client.ReadRegistry(ctx)
+	}()
 	results[0].check, results[0].err = steps[0].run(ctx, k)
+	<-k.registry.done
 	if results[0].err == nil {
 		k.sample = sampleLanes(ctx, k.client, o.Scope)
 		var wg sync.WaitGroup
@@ -335,7 +352,13 @@ func checkPartitionsConfig(ctx context.Context, k *checkRun) (output.Check, erro
 		}
 		close(k.groupsReady)
 	}()
-	scope, err := resolveScope(ctx, k.client, k.o.Scope, output.Discard())
+	var scope resolvedScope
+	var err error
+	if k.registry.client == k.client {
+		scope, err = scopeFromRegistry(ctx, k.client, k.o.Scope, output.Discard(), k.registry.reg, k.registry.err)
+	} else {
+		scope, err = resolveScope(ctx, k.client, k.o.Scope, output.Discard())
+	}
 	if err != nil {
 		return output.Check{}, err
 	}

@@ -113,6 +113,12 @@ func (rs resolvedScope) allLanes() []string {
 // server and applies the flags to them.
 func resolveScope(ctx context.Context, client *redisops.Client, o scopeOptions, p *output.Printer) (resolvedScope, error) {
 	reg, err := client.ReadRegistry(ctx)
+	return scopeFromRegistry(ctx, client, o, p, reg, err)
+}
+
+// scopeFromRegistry is resolveScope with the registry already read (or
+// its error).
+func scopeFromRegistry(ctx context.Context, client *redisops.Client, o scopeOptions, p *output.Printer, reg redisops.Registry, err error) (resolvedScope, error) {
 	if err != nil {
 		return resolvedScope{}, err
 	}
