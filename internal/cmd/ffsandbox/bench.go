@@ -238,6 +238,18 @@ func clusterReseed(cl *fftest.Cluster, cc *redis.ClusterClient, cfg benchConfig,
 	}
 }
 
+// primaryFloors are the primaries' time inside FCALL since their counters
+// were reset: the busiest one's and the sum.
+func primaryFloors(cl *fftest.Cluster) (busiest, sum time.Duration) {
+	cl.ForEachPrimary(context.Background(), func(n *redis.Client) error {
+		_, u := fcallUsec(n)
+		d := time.Duration(u) * time.Microsecond
+		busiest, sum = max(busiest, d), sum+d
+		return nil
+	})
+	return busiest, sum
+}
+
 func lanesN(n int) []string {
 	out := []string{"default"}
 	for i := 1; i < n; i++ {

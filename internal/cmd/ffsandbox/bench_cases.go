@@ -182,7 +182,6 @@ func benchIdle(cfg benchConfig, emit func(benchRow)) error {
 // benchCluster: 100k promote on a local 3-primary cluster against the same
 // backlog on one standalone server, in the same run.
 func benchCluster(cfg benchConfig, emit func(benchRow)) error {
-	ctx := context.Background()
 	lanes := lanesN(1)
 	s, c, stop, err := backlogServer(cfg, cfg.large, cfg.partitons, lanes, fftest.Due)
 	if err != nil {
@@ -215,13 +214,7 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		if err != nil {
 			return err
 		}
-		var maxUsec, sumUsec int64
-		cl.ForEachPrimary(ctx, func(n *redis.Client) error {
-			_, u := fcallUsec(n)
-			sumUsec += u
-			maxUsec = max(maxUsec, u)
-			return nil
-		})
+		busiest, sum := primaryFloors(cl)
 		if err := reseed(); err != nil {
 			return err
 		}
@@ -234,8 +227,7 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		speed := float64(single.wall) / float64(r.wall)
 		emit(benchRow{name: fmt.Sprintf("promote %s, 3-primary cluster, %s pipeline(s)/primary", count(cfg.large), pipelines), ffdelay: r.wall.Round(time.Millisecond).String(),
 			baseline: fmt.Sprintf("standalone %s (floor %s); cluster floor max %s, sum %s", single.wall.Round(time.Millisecond),
-				singleFloor.Round(time.Millisecond), (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond),
-				(time.Duration(sumUsec) * time.Microsecond).Round(time.Millisecond)),
+				singleFloor.Round(time.Millisecond), busiest.Round(time.Millisecond), sum.Round(time.Millisecond)),
 			ratio: fmt.Sprintf("%.2fx standalone speed", speed), ping: "-", rss: mb(r.rssKB),
 			target: "faster than standalone", ok: speed > 1})
 		emit(benchRow{name: "  same, a PING loop over the primaries", ffdelay: rp.wall.Round(time.Millisecond).String(), baseline: "-", ratio: "-",

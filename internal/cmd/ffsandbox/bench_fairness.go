@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/fftest"
-	"github.com/redis/go-redis/v9"
 )
 
 // stallVariants are the settings the fairness table compares.
@@ -108,14 +107,9 @@ func benchFairness(cfg benchConfig, emit func(benchRow)) error {
 		if err != nil {
 			return err
 		}
-		var maxUsec int64
-		cl.ForEachPrimary(ctx, func(n *redis.Client) error {
-			_, u := fcallUsec(n)
-			maxUsec = max(maxUsec, u)
-			return nil
-		})
+		busiest, _ := primaryFloors(cl)
 		row := benchRow{name: "fairness, 3-primary cluster: " + v.name, ffdelay: r.wall.Round(time.Millisecond).String(),
-			baseline: fmt.Sprintf("busiest primary's floor %s; standalone default %s", (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond), standaloneDefault.Round(time.Millisecond)),
+			baseline: fmt.Sprintf("busiest primary's floor %s; standalone default %s", busiest.Round(time.Millisecond), standaloneDefault.Round(time.Millisecond)),
 			ratio:    fmt.Sprintf("%.2fx standalone speed", float64(standaloneDefault)/float64(r.wall)), ping: pct(worst) + " (worst primary)", rss: mb(r.rssKB)}
 		if v.args == nil {
 			row.target, row.ok = "no slower than standalone, worst p99 <= 4ms", r.wall <= standaloneDefault && worstP99 <= 4*time.Millisecond

@@ -161,14 +161,9 @@ func benchFast(cfg benchConfig, emit func(benchRow)) error {
 		if err != nil {
 			return err
 		}
-		var maxUsec int64
-		cl.ForEachPrimary(ctx, func(n *redis.Client) error {
-			_, u := fcallUsec(n)
-			maxUsec = max(maxUsec, u)
-			return nil
-		})
+		busiest, _ := primaryFloors(cl)
 		row := benchRow{name: "3-primary cluster, " + name + ": " + v.name, ffdelay: r.wall.Round(time.Millisecond).String(),
-			baseline: fmt.Sprintf("busiest primary's floor %s; %s", (time.Duration(maxUsec) * time.Microsecond).Round(time.Millisecond), cpuPer(r, cfg.large)),
+			baseline: fmt.Sprintf("busiest primary's floor %s; %s", busiest.Round(time.Millisecond), cpuPer(r, cfg.large)),
 			ratio:    fmt.Sprintf("%.2fx standalone default's speed, %.1fx faster than the engine", float64(standalone)/float64(r.wall), float64(clusterEngine)/float64(r.wall)),
 			ping:     pct(worst) + " (worst primary)", rss: mb(r.rssKB)}
 		if v.args == nil {
