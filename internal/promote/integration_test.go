@@ -438,7 +438,9 @@ func testReadsOverlapFCalls(t *testing.T, bin fftest.Binary) {
 				busy[e.Conn] = true
 			}
 			t.Logf("%d events; core reads sent while an FCALL waited: %d of %d after the first FCALL; page reads hidden: %d of %d after the second", len(events), coresOverlapped, cores, pagesHidden, pages-2)
-			if cores == 0 || coresOverlapped*2 < cores {
+			// 58-97% in 160 runs here; reads in series with the FCALLs
+			// (the code before) give 0.
+			if cores == 0 || coresOverlapped*3 < cores {
 				t.Errorf("only %d of %d core reads went out while an FCALL batch waited for its reply", coresOverlapped, cores)
 			}
 			if pages < 5 || pagesHidden != pages-2 {
