@@ -238,6 +238,17 @@ func clusterReseed(cl *fftest.Cluster, cc *redis.ClusterClient, cfg benchConfig,
 	}
 }
 
+// startCluster starts the benches' 3-primary cluster and a client of it;
+// stop removes both.
+func startCluster() (cl *fftest.Cluster, cc *redis.ClusterClient, stop func(), err error) {
+	cl, err = fftest.StartCluster("", fftest.Binary{}, 3, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cc = cl.Client()
+	return cl, cc, func() { cc.Close(); cl.Stop(); os.RemoveAll(cl.Dir) }, nil
+}
+
 // primaryFloors are the primaries' time inside FCALL since their counters
 // were reset: the busiest one's and the sum.
 func primaryFloors(cl *fftest.Cluster) (busiest, sum time.Duration) {

@@ -78,14 +78,11 @@ func benchPromoteStandalone(cfg benchConfig, emit func(benchRow)) error {
 			if err := reseed(); err != nil {
 				return err
 			}
-			pg = startPinger(s.Addr)
-			start := time.Now()
-			est, err := fftest.EnginePromoter(ctx, c, cfg.partitons, lanes, nil)
-			ew := time.Since(start)
-			lat = pg.Stop()[0]
+			ew, est, lats, err := engineRun(c, cfg.partitons, lanes, nil, 0, s.Addr)
 			if err != nil {
 				return err
 			}
+			lat = lats[0]
 			_, eusec := fcallUsec(c)
 			speedup := float64(ew) / float64(r.wall)
 			emit(benchRow{name: "  engine's algorithm, same backlog and PING loop", ffdelay: "-",
@@ -193,13 +190,11 @@ func benchCluster(cfg benchConfig, emit func(benchRow)) error {
 		return err
 	}
 
-	cl, err := fftest.StartCluster("", fftest.Binary{}, 3, 0)
+	cl, cc, stopCluster, err := startCluster()
 	if err != nil {
 		return err
 	}
-	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
-	cc := cl.Client()
-	defer cc.Close()
+	defer stopCluster()
 	// The default (1 pipeline per primary) and 2 per primary; each seeded
 	// afresh and run twice: alone for the time, then with a PING loop for
 	// fairness. On this 2-core machine three busy primaries and ffdelay

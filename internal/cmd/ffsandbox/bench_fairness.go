@@ -73,14 +73,11 @@ func benchFairness(cfg benchConfig, emit func(benchRow)) error {
 	if err := reseed(); err != nil {
 		return err
 	}
-	pg := startPinger(s.Addr)
-	start := time.Now()
-	est, err := fftest.EnginePromoter(ctx, c, cfg.partitons, lanes, nil)
-	ew := time.Since(start)
-	lat := pg.Stop()[0]
+	ew, est, lats, err := engineRun(c, cfg.partitons, lanes, nil, 0, s.Addr)
 	if err != nil {
 		return err
 	}
+	lat := lats[0]
 	_, eusec := fcallUsec(c)
 	efloor := time.Duration(eusec) * time.Microsecond
 	speedup := float64(ew) / float64(standaloneDefault)
@@ -89,13 +86,11 @@ func benchFairness(cfg benchConfig, emit func(benchRow)) error {
 		ratio:    fmt.Sprintf("%.2fx floor; the default is %.1fx faster", float64(ew)/float64(efloor), speedup), ping: pct(lat), rss: "-",
 		target: "default >= 4x faster", ok: speedup >= 4})
 
-	cl, err := fftest.StartCluster("", fftest.Binary{}, 3, 0)
+	cl, cc, stopCluster, err := startCluster()
 	if err != nil {
 		return err
 	}
-	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
-	cc := cl.Client()
-	defer cc.Close()
+	defer stopCluster()
 	creseed := clusterReseed(cl, cc, cfg, lanes)
 	for _, v := range stallVariants {
 		if err := creseed(); err != nil {

@@ -54,14 +54,11 @@ func benchFast(cfg benchConfig, emit func(benchRow)) error {
 	if err := reseed(cfg.partitons); err != nil {
 		return err
 	}
-	pg := startPingerEvery(pingEvery, s.Addr)
-	start := time.Now()
-	est, err := fftest.EnginePromoter(ctx, c, cfg.partitons, lanes, nil)
-	engineWall := time.Since(start)
-	lat := pg.Stop()[0]
+	engineWall, est, lats, err := engineRun(c, cfg.partitons, lanes, nil, pingEvery, s.Addr)
 	if err != nil {
 		return err
 	}
+	lat := lats[0]
 	_, eusec := fcallUsec(c)
 	efloor := time.Duration(eusec) * time.Microsecond
 	emit(benchRow{name: name + ": the engine's algorithm", ffdelay: engineWall.Round(time.Millisecond).String(),
@@ -102,7 +99,7 @@ func benchFast(cfg benchConfig, emit func(benchRow)) error {
 	if err := reseed(1); err != nil {
 		return err
 	}
-	pg = startPingerEvery(pingEvery, s.Addr)
+	pg := startPingerEvery(pingEvery, s.Addr)
 	cpu0 := serverCPU(c)
 	r, err := runToDevNull(cfg.bin, "promote", "--url", "redis://"+s.Addr, "-o", "json")
 	busy := serverCPU(c) - cpu0
@@ -117,13 +114,11 @@ func benchFast(cfg benchConfig, emit func(benchRow)) error {
 		baseline: fmt.Sprintf("floor %s; server busy %.0f%% of the run; %s", floor.Round(time.Millisecond), 100*busy.Seconds()/r.wall.Seconds(), cpuPer(r, cfg.large)), ratio: fmt.Sprintf("%.2fx floor", ratio),
 		ping: pct(lat), rss: mb(r.rssKB), target: "<= 1.15x floor", ok: ratio <= 1.15})
 
-	cl, err := fftest.StartCluster("", fftest.Binary{}, 3, 0)
+	cl, cc, stopCluster, err := startCluster()
 	if err != nil {
 		return err
 	}
-	defer func() { cl.Stop(); os.RemoveAll(cl.Dir) }()
-	cc := cl.Client()
-	defer cc.Close()
+	defer stopCluster()
 	creseed := clusterReseed(cl, cc, cfg, lanes)
 	// The engine's algorithm on the cluster: each partition's clock from
 	// the primary that owns it.
@@ -138,14 +133,11 @@ func benchFast(cfg benchConfig, emit func(benchRow)) error {
 		}
 		nodes[p] = n
 	}
-	pg = startPingerEvery(pingEvery, cl.Seeds()...)
-	start = time.Now()
-	est, err = fftest.EnginePromoter(ctx, cc, cfg.partitons, lanes, func(p int) redis.Cmdable { return nodes[p] })
-	clusterEngine := time.Since(start)
-	worst, _ := worstPrimary(pg.Stop())
+	clusterEngine, est, lats, err := engineRun(cc, cfg.partitons, lanes, func(p int) redis.Cmdable { return nodes[p] }, pingEvery, cl.Seeds()...)
 	if err != nil {
 		return err
 	}
+	worst, _ := worstPrimary(lats)
 	emit(benchRow{name: "3-primary cluster, " + name + ": the engine's algorithm", ffdelay: clusterEngine.Round(time.Millisecond).String(),
 		baseline: fmt.Sprintf("%d cycles", est.Cycles), ratio: "-", ping: pct(worst) + " (worst primary)", rss: "-", ok: true})
 	for _, v := range []struct {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/fftest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -58,4 +59,16 @@ func startPingerEvery(interval time.Duration, addrs ...string) *pinger {
 func (p *pinger) Stop() [][]time.Duration {
 	close(p.stop)
 	return <-p.done
+}
+
+// engineRun is the engine's algorithm over the backlog while a pinger
+// (a PING every interval, 0: back to back) runs against addrs: its wall
+// time, its stats and the pinger's latencies per address. nodeFor is
+// EnginePromoter's (nil on a single server).
+func engineRun(c redis.Cmdable, partitions int, lanes []string, nodeFor func(int) redis.Cmdable, interval time.Duration, addrs ...string) (time.Duration, fftest.EngineStats, [][]time.Duration, error) {
+	pg := startPingerEvery(interval, addrs...)
+	start := time.Now()
+	est, err := fftest.EnginePromoter(context.Background(), c, partitions, lanes, nodeFor)
+	wall := time.Since(start)
+	return wall, est, pg.Stop(), err
 }
