@@ -31,6 +31,7 @@ func results() []model.Result {
 		{Partition: 7, Lane: "default", ExecutionID: "{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.Promoted},
 		{Partition: 7, Lane: "default", ExecutionID: "{fp:7}:1c9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.Failed, Error: "ERR user_function:39: attempt to compare number with nil"},
 		{Partition: 9, Lane: "payments eu", ExecutionID: "{fp:9}:2d9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.NotDelayedCleaned},
+		{Partition: 9, Lane: "payments eu", ExecutionID: "{fp:9}:3e9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11", Outcome: model.Unconfirmed, Error: "no reply: the connection was lost after the call was sent"},
 	}
 }
 

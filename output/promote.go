@@ -176,26 +176,37 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 
 func (w *PromoteWriter) laneTable() {
 	lanes := make([]string, 0, len(w.lanes))
-	for l := range w.lanes {
+	unconfirmed := false
+	for l, t := range w.lanes {
 		lanes = append(lanes, l)
+		unconfirmed = unconfirmed || t.Unconfirmed > 0
 	}
 	sort.Strings(lanes)
+	header := []string{"LANE", "PROMOTED", "REPAIRED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}
+	if w.h.DryRun {
+		header = []string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD REPAIR", "NOT YET DUE", "SKIPPED", "FAILED"}
+	}
+	if unconfirmed {
+		// Calls whose reply was lost: shown only when there are some.
+		header = append(header, "UNCONFIRMED")
+	}
 	var rows [][]string
 	for _, l := range lanes {
 		t := w.lanes[l]
+		row := []string{Safe(l), count(t.Promoted), count(t.Repaired), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)}
 		if w.h.DryRun {
-			rows = append(rows, []string{Safe(l), count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
-		} else {
-			rows = append(rows, []string{Safe(l), count(t.Promoted), count(t.Repaired), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)})
+			row = []string{Safe(l), count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)}
 		}
+		if unconfirmed {
+			row = append(row, count(t.Unconfirmed))
+		}
+		rows = append(rows, row)
 	}
-	if w.h.DryRun {
-		w.p.table([]string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD REPAIR", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
-			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true})
-	} else {
-		w.p.table([]string{"LANE", "PROMOTED", "REPAIRED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}, rows,
-			map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true, 6: true})
+	right := map[int]bool{}
+	for i := 1; i < len(header); i++ {
+		right[i] = true
 	}
+	w.p.table(header, rows, right)
 }
 
 func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
@@ -240,6 +251,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 	}
 	if t.Failed > 0 {
 		parts = append(parts, w.p.paint(color.FgRed, "failed "+count(t.Failed)))
+	}
+	if t.Unconfirmed > 0 {
+		parts = append(parts, w.p.paint(color.FgYellow, "unconfirmed "+count(t.Unconfirmed)+" (replies lost: they may have been promoted)"))
 	}
 	line := strings.Join(parts, ", ") + " in " + HumanDuration(e.Elapsed)
 	if t.NeedsRepair > 0 {
@@ -315,6 +329,9 @@ func (p *Printer) WatchCycle(c Cycle) {
 		HumanDuration(time.Duration(c.DurationMs)*time.Millisecond))
 	if c.Error != "" {
 		line = fmt.Sprintf("%s  cycle %d: %s", formatMs(c.StartedMs), c.Cycle, p.paint(color.FgRed, c.Error))
+		if t.Promoted > 0 || t.Unconfirmed > 0 {
+			line += fmt.Sprintf(" (promoted %s before, %s unconfirmed)", count(t.Promoted), count(t.Unconfirmed))
+		}
 	}
 	p.out.WriteString(line + "\n")
 	for _, f := range c.Failures {
@@ -338,8 +355,12 @@ func (p *Printer) WatchEnd(s WatchSummary) {
 		return
 	}
 	t := s.Totals
-	fmt.Fprintf(p.out, "watch stopped after %s in %s: promoted %s, cleaned %s, skipped %s, failed %s\n",
+	line := fmt.Sprintf("watch stopped after %s in %s: promoted %s, cleaned %s, skipped %s, failed %s",
 		plural(s.Cycles, "cycle"), HumanDuration(time.Duration(s.DurationMs)*time.Millisecond), count(t.Promoted), count(t.Cleaned), count(t.Skipped), count(t.Failed))
+	if t.Unconfirmed > 0 {
+		line += fmt.Sprintf(", unconfirmed %s (replies lost: they may have been promoted)", count(t.Unconfirmed))
+	}
+	fmt.Fprintln(p.out, line)
 }
 
 // moreRows is the line under a table that was cut at maxTableRows.

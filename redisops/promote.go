@@ -2,7 +2,9 @@ package redisops
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -380,14 +382,23 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 		}
 		return nil
 	})
-	if err != nil && kindOf(err) != KindOther {
-		return nil, c.wrap(sh.addr, err)
+	if err != nil && kindOf(err) == KindConnSetup {
+		// The connection was never set up: nothing was sent.
+		return nil, err
 	}
 	out := make([]PromoteReply, len(items))
 	for i := range items {
 		v, err := cmds[i].Result()
 		if err != nil && kindOf(err) != KindOther {
-			return out[:i], c.wrap(sh.addr, err)
+			if !mayHaveRun(err) {
+				return out[:i], c.wrap(sh.addr, err)
+			}
+			// The calls from here on were sent, or may have been, and
+			// their replies are lost: each may have run.
+			for j := i; j < len(items); j++ {
+				out[j] = PromoteReply{Outcome: model.Unconfirmed, Detail: unconfirmedDetail}
+			}
+			return out, c.wrap(sh.addr, err)
 		}
 		if err != nil && isMissingFunction(err) {
 			// The library vanished mid-run (a restart without persistence,
@@ -409,6 +420,25 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 			PromoteFunction, firstLine(out[indexOfSuspect(out)].Detail), strings.Join(suspects, ", "))}
 	}
 	return out, nil
+}
+
+// unconfirmedDetail is the error of a call whose reply was lost.
+const unconfirmedDetail = "no reply: the connection was lost after the call was sent, so " + PromoteFunction + " may have run; ffdelay inspect says where the execution is, and the next run promotes it if it was not"
+
+// mayHaveRun reports whether a command that failed with err may still have
+// run on the server: its reply was lost (connection reset or timed out
+// after the request went out) or could not be read. A refused dial, an
+// authentication or permission refusal, or a redirect means it did not.
+func mayHaveRun(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false
+	}
+	switch kindOf(err) {
+	case KindUnreachable, KindBadReply, KindNotRedis:
+		return true
+	}
+	return false
 }
 
 // mayHaveWritten reports a function error that can come after the

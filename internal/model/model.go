@@ -104,6 +104,10 @@ const (
 	WouldRepair Outcome = "would_repair"
 	// Repaired: fixed by --repair.
 	Repaired Outcome = "repaired"
+	// Unconfirmed: the call was sent but its reply never came (the
+	// connection was lost or timed out): the function may have run. Not
+	// counted in Failed; the run reports the lost connection.
+	Unconfirmed Outcome = "unconfirmed"
 )
 
 // Result is the outcome for one execution.
@@ -190,6 +194,9 @@ type PromoteTotals struct {
 	// executions another promoter promoted between ffdelay's read and its
 	// call; they are not in Cleaned, which counts stale entries.
 	PromotedElsewhere int64 `json:"promoted_elsewhere"`
+	// Unconfirmed counts calls sent whose reply was lost: each may or may
+	// not have promoted its execution.
+	Unconfirmed int64 `json:"unconfirmed"`
 }
 
 // AddResult counts one result: as Add, except that an execution another
@@ -217,6 +224,8 @@ func (t *PromoteTotals) Add(o Outcome) {
 		t.WouldRepair++
 	case Repaired:
 		t.Repaired++
+	case Unconfirmed:
+		t.Unconfirmed++
 	case NeedsRepair:
 		t.NeedsRepair++
 		t.Failed++
@@ -245,6 +254,7 @@ func (t *PromoteTotals) Merge(o PromoteTotals) {
 	t.Skipped += o.Skipped
 	t.Failed += o.Failed
 	t.PromotedElsewhere += o.PromotedElsewhere
+	t.Unconfirmed += o.Unconfirmed
 }
 
 // Inspection is everything about one execution's delay.
