@@ -210,6 +210,34 @@ func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, re
 		defer mu.Unlock()
 		return fatal != nil
 	}
+	// Pipelines long-lived goroutines send the batches: one started per
+	// batch would grow its stack through go-redis's calls every time (7% of
+	// a profile).
+	type job struct {
+		batch []*candidate
+		seq   int
+	}
+	jobs := make(chan job)
+	for range cap(w.inflight) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				var used int64
+				var err error
+				if r.opts.DryRun {
+					used = r.predict(w, j.batch, result)
+				} else {
+					used, err = r.promote(ctx, w, j.seq, j.batch, result)
+				}
+				r.budget.settle(len(j.batch), used)
+				if err != nil {
+					fail(err)
+				}
+				<-w.inflight
+			}
+		}()
+	}
 	var queue []*candidate
 	open := true
 	for !failed() && ctx.Err() == nil {
@@ -268,23 +296,9 @@ func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, re
 			w.sizer.measureBase(func() (time.Duration, error) { return r.c.RoundTrip(ctx, w.sh) })
 		}
 		w.inflight <- struct{}{}
-		seq := w.sizer.launch()
-		wg.Add(1)
-		go func() {
-			defer func() { <-w.inflight; wg.Done() }()
-			var used int64
-			var err error
-			if r.opts.DryRun {
-				used = r.predict(w, batch, result)
-			} else {
-				used, err = r.promote(ctx, w, seq, batch, result)
-			}
-			r.budget.settle(len(batch), used)
-			if err != nil {
-				fail(err)
-			}
-		}()
+		jobs <- job{batch: batch, seq: w.sizer.launch()}
 	}
+	close(jobs)
 	wg.Wait()
 	return fatal
 }
