@@ -1,6 +1,7 @@
 package redisops
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -141,25 +142,58 @@ func (s *respScanner) feed(b []byte) error {
 			}
 			continue
 		}
-		i := 0
-		for i < len(b) && b[i] != '\n' {
-			i++
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			if len(s.line)+len(b) > maxLineLen {
+				return fmt.Errorf("%w: a line longer than %d KiB", errReplyTooLarge, maxLineLen>>10)
+			}
+			s.line = append(s.line, b...)
+			return nil
 		}
 		if len(s.line)+i > maxLineLen {
 			return fmt.Errorf("%w: a line longer than %d KiB", errReplyTooLarge, maxLineLen>>10)
 		}
-		s.line = append(s.line, b[:i]...)
-		if i == len(b) {
-			return nil
+		// A line inside this chunk is read where it is; only one split
+		// across reads is copied.
+		line := b[:i]
+		if len(s.line) > 0 {
+			s.line = append(s.line, line...)
+			line = s.line
+			s.line = s.line[:0]
 		}
 		b = b[i+1:]
-		line := s.line
-		s.line = s.line[:0]
 		if err := s.header(line); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// headerLen reads a header's length as go-redis does (strconv's rules: an
+// optional sign, decimal digits); ok is false when it is malformed. Short
+// numbers are read in place, without a string copy.
+func headerLen(b []byte) (int64, bool) {
+	neg := false
+	digits := b
+	if len(digits) > 0 && (digits[0] == '-' || digits[0] == '+') {
+		neg = digits[0] == '-'
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		return n, err == nil
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // header handles one complete line (without its '\n').
@@ -172,8 +206,8 @@ func (s *respScanner) header(line []byte) error {
 	}
 	switch line[0] {
 	case '$', '=', '!': // bulk string, verbatim string, bulk error
-		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
-		if err != nil || n < -1 {
+		n, ok := headerLen(line[1:])
+		if !ok || n < -1 {
 			return nil // go-redis reports the malformed header itself
 		}
 		if n > maxBulkLen {
@@ -185,8 +219,8 @@ func (s *respScanner) header(line []byte) error {
 		}
 		return s.done()
 	case '*', '%', '~', '>', '|': // array, map, set, push, attribute
-		n, err := strconv.ParseInt(string(line[1:]), 10, 64)
-		if err != nil || n < -1 {
+		n, ok := headerLen(line[1:])
+		if !ok || n < -1 {
 			return nil
 		}
 		attr := line[0] == '|'
