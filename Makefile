@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDuration$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzReorderArgs$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzSafe$$' -fuzztime $(FUZZTIME) ./output/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendResult$$' -fuzztime $(FUZZTIME) ./output/
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }

@@ -34,6 +34,8 @@ type PromoteWriter struct {
 	hidden  int
 	// filtered counts skipped_filter results, listed only with -v.
 	filtered int
+	// buf is reused for each JSON result.
+	buf []byte
 }
 
 // BeginPromote starts promote output.
@@ -56,9 +58,12 @@ func (w *PromoteWriter) Result(r model.Result) {
 		if w.n > 0 {
 			p.out.WriteByte(',')
 		}
-		p.writeJSON(r)
+		w.buf = appendResult(w.buf[:0], r)
+		p.out.Write(w.buf)
 	case NDJSON:
-		p.line("result", r)
+		w.buf = appendResultFields(append(w.buf[:0], `{"type":"result",`...), r)
+		w.buf = append(w.buf, '\n')
+		p.out.Write(w.buf)
 	default:
 		t := w.lanes[r.Lane]
 		if t == nil {
