@@ -373,10 +373,18 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 	const width = 8
 	args := make([]any, len(items)*width)
 	err := c.pipeline(bctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+		// A batch's items mostly share a set: its two keys are built
+		// once per run of items from the same partition and lane.
+		var delayed, eligible any
+		lastPart, lastLane := -1, ""
 		for i, it := range items {
 			a := args[i*width : (i+1)*width : (i+1)*width]
+			if it.ID.Partition != lastPart || it.Lane != lastLane {
+				lastPart, lastLane = it.ID.Partition, it.Lane
+				delayed, eligible = DelayedKey(it.ID.Partition, it.Lane), EligibleKey(it.ID.Partition, it.Lane)
+			}
 			a[0], a[1], a[2] = fcall, promoteFunction, 3
-			a[3], a[4], a[5] = CoreKey(it.ID.Partition, it.ID.Raw), DelayedKey(it.ID.Partition, it.Lane), EligibleKey(it.ID.Partition, it.Lane)
+			a[3], a[4], a[5] = CoreKey(it.ID.Partition, it.ID.Raw), delayed, eligible
 			a[6], a[7] = it.ID.Raw, now
 			cmds[i] = p.Do(bctx, a...)
 		}
