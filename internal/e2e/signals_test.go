@@ -43,11 +43,41 @@ func backlogServer(t *testing.T, server fftest.Binary, partitions, n int) (*ffte
 // countSets sums ZCARD of delayed and eligible over partitions.
 func countSets(t *testing.T, c *redis.Client, partitions int) (delayed, eligible int64) {
 	ctx := context.Background()
-	for p := 0; p < partitions; p++ {
-		delayed += c.ZCard(ctx, redisops.DelayedKey(p, "default")).Val()
-		eligible += c.ZCard(ctx, redisops.EligibleKey(p, "default")).Val()
+	// One transaction: a snapshot, even while FCALLs move executions.
+	var d, e []*redis.IntCmd
+	if _, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i := 0; i < partitions; i++ {
+			d = append(d, p.ZCard(ctx, redisops.DelayedKey(i, "default")))
+			e = append(e, p.ZCard(ctx, redisops.EligibleKey(i, "default")))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range d {
+		delayed += d[i].Val()
+		eligible += e[i].Val()
 	}
 	return
+}
+
+// settledSets waits until the sets stop changing: the FCALLs a killed
+// client had already sent still run after it is gone (the server reads
+// its buffered commands before it sees the connection close).
+func settledSets(t *testing.T, c *redis.Client, partitions int) (delayed, eligible int64) {
+	delayed, eligible = countSets(t, c, partitions)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		time.Sleep(50 * time.Millisecond)
+		d, e := countSets(t, c, partitions)
+		if d == delayed && e == eligible {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sets still change 10s after the client was killed: delayed %d, eligible %d", d, e)
+		}
+		delayed, eligible = d, e
+	}
 }
 
 // A signal in the middle of a 50k promote: the batch in flight completes,
@@ -149,7 +179,7 @@ func testKillMidPromote(t *testing.T, bin string, server fftest.Binary) {
 			}
 			cmd.Process.Kill()
 			cmd.Wait()
-			delayed, eligible := countSets(t, c, 16)
+			delayed, eligible := settledSets(t, c, 16)
 			if delayed+eligible != n || delayed == 0 {
 				t.Fatalf("after SIGKILL: delayed %d + eligible %d, want %d with some left delayed", delayed, eligible, n)
 			}
