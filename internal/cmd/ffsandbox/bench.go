@@ -206,6 +206,31 @@ func newServer(partitions int, lanes []string) (*fftest.Server, *redis.Client, e
 	return s, c, nil
 }
 
+// reseedableServer starts a bench server and returns reseed, which empties
+// it, loads the fixture library and seeds the large backlog afresh over the
+// first spread partitions, with the server's counters reset.
+func reseedableServer(cfg benchConfig, lanes []string) (s *fftest.Server, c *redis.Client, reseed func(spread int) error, stop func(), err error) {
+	s, c, err = newServer(cfg.partitons, lanes)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx := context.Background()
+	reseed = func(spread int) error {
+		c.FlushAll(ctx)
+		if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+			return err
+		}
+		fftest.SetPartitions(ctx, c, cfg.partitons)
+		fftest.RegisterLanes(ctx, c, lanes...)
+		if err := seedBacklog(c, cfg.large, spread, lanes, fftest.Due); err != nil {
+			return err
+		}
+		return c.ConfigResetStat(ctx).Err()
+	}
+	stop = func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }
+	return s, c, reseed, stop, nil
+}
+
 // backlogServer starts a server and seeds n executions of shape spread
 // over the first spread partitions; stop removes it again.
 func backlogServer(cfg benchConfig, n, spread int, lanes []string, shape fftest.Shape) (s *fftest.Server, c *redis.Client, stop func(), err error) {

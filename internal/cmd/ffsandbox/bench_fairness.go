@@ -3,12 +3,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"time"
-
-	"github.com/flowfabric/ffdelay/internal/fftest"
 )
 
 // stallVariants are the settings the fairness table compares.
@@ -28,28 +24,15 @@ var stallVariants = []struct {
 // of 64 and the --max-stall budget at 0.5, 1 and 2 ms; standalone and in a
 // 3-primary cluster, each backlog seeded afresh.
 func benchFairness(cfg benchConfig, emit func(benchRow)) error {
-	ctx := context.Background()
 	lanes := lanesN(1)
-	s, c, err := newServer(cfg.partitons, lanes)
+	s, c, reseed, stop, err := reseedableServer(cfg, lanes)
 	if err != nil {
 		return err
 	}
-	defer func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }()
-	reseed := func() error {
-		c.FlushAll(ctx)
-		if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-			return err
-		}
-		fftest.SetPartitions(ctx, c, cfg.partitons)
-		fftest.RegisterLanes(ctx, c, lanes...)
-		if err := seedBacklog(c, cfg.large, cfg.partitons, lanes, fftest.Due); err != nil {
-			return err
-		}
-		return c.ConfigResetStat(ctx).Err()
-	}
+	defer stop()
 	var standaloneDefault time.Duration
 	for _, v := range stallVariants {
-		if err := reseed(); err != nil {
+		if err := reseed(cfg.partitons); err != nil {
 			return err
 		}
 		pg := startPinger(s.Addr)
@@ -70,7 +53,7 @@ func benchFairness(cfg benchConfig, emit func(benchRow)) error {
 		}
 		emit(row)
 	}
-	if err := reseed(); err != nil {
+	if err := reseed(cfg.partitons); err != nil {
 		return err
 	}
 	ew, est, lats, err := engineRun(c, cfg.partitons, lanes, nil, 0, s.Addr)

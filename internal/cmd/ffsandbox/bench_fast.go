@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,25 +29,12 @@ var firstRound = []string{"--batch-size", "64"}
 // ff_promote_delayed during that same run; ffdelay's CPU per execution;
 // the same backlog in a single delayed set.
 func benchFast(cfg benchConfig, emit func(benchRow)) error {
-	ctx := context.Background()
 	lanes := lanesN(1)
-	s, c, err := newServer(cfg.partitons, lanes)
+	s, c, reseed, stop, err := reseedableServer(cfg, lanes)
 	if err != nil {
 		return err
 	}
-	defer func() { c.Close(); s.Stop(); os.RemoveAll(s.Dir) }()
-	reseed := func(spread int) error {
-		c.FlushAll(ctx)
-		if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-			return err
-		}
-		fftest.SetPartitions(ctx, c, cfg.partitons)
-		fftest.RegisterLanes(ctx, c, lanes...)
-		if err := seedBacklog(c, cfg.large, spread, lanes, fftest.Due); err != nil {
-			return err
-		}
-		return c.ConfigResetStat(ctx).Err()
-	}
+	defer stop()
 	name := fmt.Sprintf("%s due over %d partitions", count(cfg.large), cfg.partitons)
 
 	if err := reseed(cfg.partitons); err != nil {
@@ -127,7 +113,7 @@ func benchFast(cfg benchConfig, emit func(benchRow)) error {
 	}
 	nodes := map[int]redis.Cmdable{}
 	for p := 0; p < cfg.partitons; p++ {
-		n, err := cc.MasterForKey(ctx, redisops.DelayedKey(p, lanes[0]))
+		n, err := cc.MasterForKey(context.Background(), redisops.DelayedKey(p, lanes[0]))
 		if err != nil {
 			return err
 		}
