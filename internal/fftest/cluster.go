@@ -135,3 +135,52 @@ func (c *Cluster) Stop() {
 		n.Stop()
 	}
 }
+
+// ProxyEveryNode puts a FaultProxy in front of every node and has each
+// node announce its proxy's port, so a client that reads the layout from
+// the cluster reaches every node through its proxy. It returns the
+// proxies in the order of c.Nodes, once every node's CLUSTER SLOTS names
+// only proxies.
+func (c *Cluster) ProxyEveryNode(ctx context.Context) ([]*FaultProxy, error) {
+	var proxies []*FaultProxy
+	want := map[string]bool{}
+	for _, n := range c.Nodes {
+		p, err := StartFaultProxy(n.Addr)
+		if err != nil {
+			return nil, err
+		}
+		proxies = append(proxies, p)
+		_, port, _ := strings.Cut(p.Addr(), ":")
+		want[port] = true
+		cl := n.Client()
+		err = cl.ConfigSet(ctx, "cluster-announce-port", port).Err()
+		cl.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, n := range c.Nodes {
+		cl := n.Client()
+		for {
+			slots, err := cl.ClusterSlots(ctx).Result()
+			proxied := err == nil && len(slots) > 0
+			for _, s := range slots {
+				for _, node := range s.Nodes {
+					_, port, _ := strings.Cut(node.Addr, ":")
+					proxied = proxied && want[port]
+				}
+			}
+			if proxied {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				return nil, fmt.Errorf("node %s still names unproxied nodes in CLUSTER SLOTS after 20s: %v %v", n.Addr, slots, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+	}
+	return proxies, nil
+}

@@ -25,6 +25,7 @@ type FaultProxy struct {
 	recording   bool
 	events      []ProxyEvent
 	nextConn    int
+	fcall       *fcallFault
 }
 
 // StartFaultProxy listens on a loopback port and forwards to target.
@@ -108,15 +109,23 @@ func (p *FaultProxy) accept() {
 		p.mu.Unlock()
 		var replied atomic.Bool
 		replied.Store(true)
-		go p.requests(id, c, s, &replied)
-		go p.replies(id, c, s, &replied)
+		pc := &proxyConn{c: c, s: s}
+		pc.lastReply.Store(time.Now().UnixNano())
+		go p.requests(id, pc, &replied)
+		go p.replies(id, pc, &replied)
 	}
 }
 
 // requests copies client -> server, counting round trips.
-func (p *FaultProxy) requests(id int, c, s net.Conn, replied *atomic.Bool) {
-	defer s.Close()
-	defer c.Close()
+func (p *FaultProxy) requests(id int, pc *proxyConn, replied *atomic.Bool) {
+	c, s := pc.c, pc.s
+	cut := false
+	defer func() {
+		if !cut {
+			s.Close()
+			c.Close()
+		}
+	}()
 	buf := make([]byte, 32<<10)
 	var scan commandScanner
 	for {
@@ -135,7 +144,9 @@ func (p *FaultProxy) requests(id int, c, s net.Conn, replied *atomic.Bool) {
 					p.record(ProxyEvent{Conn: id, Sent: names})
 				}
 			}
-			if _, werr := s.Write(buf[:n]); werr != nil {
+			if !p.forward(pc, buf[:n]) {
+				// A cut fault closes the connection itself, later.
+				cut = pc.muted.Load()
 				return
 			}
 		}
@@ -152,7 +163,8 @@ type chunk struct {
 
 // replies copies server -> client, each chunk held back by the latency
 // from the moment it was read, so latency does not add up across chunks.
-func (p *FaultProxy) replies(id int, c, s net.Conn, replied *atomic.Bool) {
+func (p *FaultProxy) replies(id int, pc *proxyConn, replied *atomic.Bool) {
+	c, s := pc.c, pc.s
 	q := make(chan chunk, 1024)
 	go func() {
 		defer c.Close()
@@ -173,6 +185,12 @@ func (p *FaultProxy) replies(id int, c, s net.Conn, replied *atomic.Bool) {
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := s.Read(buf)
+		if n > 0 {
+			pc.lastReply.Store(time.Now().UnixNano())
+		}
+		if n > 0 && pc.muted.Load() {
+			continue
+		}
 		if n > 0 {
 			p.mu.Lock()
 			d := p.latency
