@@ -181,10 +181,11 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 
 func (w *PromoteWriter) laneTable() {
 	lanes := make([]string, 0, len(w.lanes))
-	unconfirmed := false
+	unconfirmed, notSent := false, false
 	for l, t := range w.lanes {
 		lanes = append(lanes, l)
 		unconfirmed = unconfirmed || t.Unconfirmed > 0
+		notSent = notSent || t.NotSent > 0
 	}
 	sort.Strings(lanes)
 	header := []string{"LANE", "PROMOTED", "REPAIRED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}
@@ -195,6 +196,9 @@ func (w *PromoteWriter) laneTable() {
 		// Calls whose reply was lost: shown only when there are some.
 		header = append(header, "UNCONFIRMED")
 	}
+	if notSent {
+		header = append(header, "NOT SENT")
+	}
 	var rows [][]string
 	for _, l := range lanes {
 		t := w.lanes[l]
@@ -204,6 +208,9 @@ func (w *PromoteWriter) laneTable() {
 		}
 		if unconfirmed {
 			row = append(row, count(t.Unconfirmed))
+		}
+		if notSent {
+			row = append(row, count(t.NotSent))
 		}
 		rows = append(rows, row)
 	}
@@ -259,6 +266,9 @@ func (w *PromoteWriter) summaryLine(e PromoteEnd) string {
 	}
 	if t.Unconfirmed > 0 {
 		parts = append(parts, w.p.paint(color.FgYellow, "unconfirmed "+count(t.Unconfirmed)+" (replies lost: they may have been promoted)"))
+	}
+	if t.NotSent > 0 {
+		parts = append(parts, w.p.paint(color.FgYellow, "not sent "+count(t.NotSent)+notSentNote))
 	}
 	line := strings.Join(parts, ", ") + " in " + HumanDuration(e.Elapsed)
 	if t.NeedsRepair > 0 {
@@ -334,8 +344,8 @@ func (p *Printer) WatchCycle(c Cycle) {
 		HumanDuration(time.Duration(c.DurationMs)*time.Millisecond))
 	if c.Error != "" {
 		line = fmt.Sprintf("%s  cycle %d: %s", formatMs(c.StartedMs), c.Cycle, p.paint(color.FgRed, c.Error))
-		if t.Promoted > 0 || t.Unconfirmed > 0 {
-			line += fmt.Sprintf(" (promoted %s before, %s unconfirmed)", count(t.Promoted), count(t.Unconfirmed))
+		if t.Promoted > 0 || t.Unconfirmed > 0 || t.NotSent > 0 {
+			line += fmt.Sprintf(" (promoted %s before, %s unconfirmed, %s not sent)", count(t.Promoted), count(t.Unconfirmed), count(t.NotSent))
 		}
 	}
 	p.out.WriteString(line + "\n")
@@ -365,6 +375,9 @@ func (p *Printer) WatchEnd(s WatchSummary) {
 	if t.Unconfirmed > 0 {
 		line += fmt.Sprintf(", unconfirmed %s (replies lost: they may have been promoted)", count(t.Unconfirmed))
 	}
+	if t.NotSent > 0 {
+		line += ", not sent " + count(t.NotSent) + notSentNote
+	}
 	fmt.Fprintln(p.out, line)
 }
 
@@ -372,3 +385,6 @@ func (p *Printer) WatchEnd(s WatchSummary) {
 func moreRows(hidden int, how string) string {
 	return fmt.Sprintf("... and %s more (%s lists them all)\n", count(int64(hidden)), how)
 }
+
+// notSentNote explains the not_sent count wherever it is printed.
+const notSentNote = " (refused by the server before they ran: still due)"

@@ -49,10 +49,8 @@ func WriteMetrics(path string, m MetricsRun) error {
 	if m.Totals != nil {
 		outcomes := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_promotions", Help: "Executions handled by the last promote run, by outcome."}, []string{"outcome"})
 		reg.MustRegister(outcomes)
-		t := m.Totals
-		for o, n := range map[string]int64{"promoted": t.Promoted, "would_promote": t.WouldPromote, "would_clean": t.WouldClean,
-			"would_fail": t.WouldFail, "not_yet_due": t.NotYetDue, "cleaned": t.Cleaned, "skipped": t.Skipped, "failed": t.Failed} {
-			outcomes.WithLabelValues(o).Set(float64(n))
+		for _, c := range m.Totals.Counts() {
+			outcomes.WithLabelValues(c.Name).Set(float64(c.Value))
 		}
 	}
 	if m.Checks != nil {

@@ -16,7 +16,7 @@ const auditScanCount = 1000
 // pipeline), for a progress bar.
 func (c *Client) CountExecutions(ctx context.Context, sh *Shard, partitions []int) (int64, error) {
 	cmds := make([]*redis.IntCmd, len(partitions))
-	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, part := range partitions {
 			cmds[i] = p.SCard(ctx, AllExecutionsKey(part))
 		}
@@ -35,7 +35,7 @@ func (c *Client) CountExecutions(ctx context.Context, sh *Shard, partitions []in
 // ScanExecutions reads one SSCAN step of a partition's all_executions; next
 // is 0 when the walk is complete.
 func (c *Client) ScanExecutions(ctx context.Context, sh *Shard, partition int, cursor uint64) (members []string, next uint64, err error) {
-	members, next, err = sh.cmd.SScan(ctx, AllExecutionsKey(partition), cursor, "", auditScanCount).Result()
+	members, next, err = sh.node.SScan(ctx, AllExecutionsKey(partition), cursor, "", auditScanCount).Result()
 	if err != nil {
 		return nil, 0, c.wrap(sh.addr, err)
 	}
@@ -61,7 +61,7 @@ type ExecutionView struct {
 // second one).
 func (c *Client) ReadExecutions(ctx context.Context, sh *Shard, ids []model.ExecutionID, lanes []string) ([]ExecutionView, error) {
 	fields := make([]*redis.SliceCmd, len(ids))
-	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			fields[i] = p.HMGet(ctx, CoreKey(id.Partition, id.Raw), auditFields...)
 		}
@@ -75,7 +75,7 @@ func (c *Client) ReadExecutions(ctx context.Context, sh *Shard, ids []model.Exec
 		out[i] = coreView(id, fields[i])
 	}
 	sets := make([]laneSets, len(ids))
-	err = c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err = c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, v := range out {
 			sets[i] = queueSets(ctx, p, v, lanes)
 		}
@@ -110,9 +110,9 @@ func (c *Client) RecheckExecution(ctx context.Context, sh *Shard, id model.Execu
 		sets = queueLanes(ctx, p, id, all)
 		return nil
 	}
-	_, err := sh.cmd.TxPipelined(ctx, queue)
+	_, err := sh.node.TxPipelined(ctx, queue)
 	if err != nil && (kindOf(err) == KindNoPerm || strings.Contains(err.Error(), "NOPERM")) {
-		_, err = sh.cmd.Pipelined(ctx, queue)
+		_, err = sh.node.Pipelined(ctx, queue)
 	}
 	if err != nil && !errNil(err) && kindOf(err) != KindOther {
 		return v, c.wrap(sh.addr, err)

@@ -90,12 +90,16 @@ func New(opts Options) *Client {
 			// No server may move ffdelay's connections (and credentials)
 			// elsewhere with a MOVING push.
 			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-			MaxRedirects:             8,
-			// As for a single server: a re-sent pipeline of FCALLs would
-			// report what the first send promoted as cleaned or promoted
-			// elsewhere. MOVED and ASK are still followed (MaxRedirects);
-			// after a failover a watch cycle that failed starts the next
-			// with a fresh client, which reads the new layout.
+			// No command is ever re-sent by the library: ffdelay sends
+			// every keyed command on the connection of the primary the
+			// slot map names (Shard.node, nodeForKey), where nothing is
+			// retried (MaxRetries -1 reaches each node's options). The
+			// cluster client itself only reads the layout, and follows no
+			// redirect: after an EOF or a timeout its pipelines re-send
+			// every command up to MaxRedirects times, which would run an
+			// FCALL twice, and a MOVED to an address outside the slot map
+			// would take the credentials there.
+			MaxRedirects:    -1,
 			MaxRetries:      -1,
 			DisableIdentity: true,
 			Protocol:        resp,
@@ -195,10 +199,12 @@ func (c *Client) primaries(ctx context.Context) ([]*redis.Client, error) {
 }
 
 // Shard is the work of one primary: the partitions whose slots it owns.
+// Every command for them goes on node, the primary's own connections,
+// which never re-send a command and follow no redirect: an FCALL runs at
+// most once, and a MOVED ends the run ("the cluster's layout changed").
 type Shard struct {
 	addr       string
-	node       *redis.Client // keyless commands (TIME) for this primary
-	cmd        redis.Cmdable // keyed commands; the cluster client follows MOVED/ASK
+	node       *redis.Client
 	partitions []int
 	nowMs      int64
 }
@@ -206,7 +212,7 @@ type Shard struct {
 // shards groups partitions by the primary that owns them.
 func (c *Client) shards(ctx context.Context, partitions []int) ([]*Shard, error) {
 	if c.cluster == nil {
-		return []*Shard{{addr: c.single.Options().Addr, node: c.single, cmd: c.single, partitions: partitions}}, nil
+		return []*Shard{{addr: c.single.Options().Addr, node: c.single, partitions: partitions}}, nil
 	}
 	byAddr := map[string]*Shard{}
 	var out []*Shard
@@ -218,7 +224,7 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*Shard, error)
 		addr := n.Options().Addr
 		sh := byAddr[addr]
 		if sh == nil {
-			sh = &Shard{addr: addr, node: n, cmd: c.cluster}
+			sh = &Shard{addr: addr, node: n}
 			byAddr[addr] = sh
 			out = append(out, sh)
 		}
@@ -226,6 +232,20 @@ func (c *Client) shards(ctx context.Context, partitions []int) ([]*Shard, error)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
 	return out, nil
+}
+
+// nodeForKey is the connection of the primary that owns key's slot in the
+// slot map (the one server when standalone), for commands on keys outside
+// every partition (the registry, the lease).
+func (c *Client) nodeForKey(ctx context.Context, key string) (string, *redis.Client, error) {
+	if c.cluster == nil {
+		return c.single.Options().Addr, c.single, nil
+	}
+	n, err := c.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return c.Addr(), nil, c.wrap(c.Addr(), err)
+	}
+	return n.Options().Addr, n, nil
 }
 
 // readClocks sets every shard's nowMs from its own primary's TIME, or from

@@ -198,3 +198,81 @@ func aclRuleFor(msg string) string {
 	}
 	return ""
 }
+
+// Fate is what an error says about whether the command it came back for
+// ran on the server. It is decided here alone: PromoteBatch's outcome words,
+// a repair's and the watch loop's counters all follow from it.
+type Fate int
+
+const (
+	// Ran: a reply came (an error reply from inside the function
+	// included): the outcome is in the reply.
+	Ran Fate = iota
+	// NotRun: the server refused the command before running it (LOADING,
+	// TRYAGAIN, MOVED, ASK, NOPERM, CLUSTERDOWN, a missing function...),
+	// or it was never sent (no connection): nothing was written.
+	NotRun
+	// MayHaveRun: the command was written, or may have been, and its
+	// reply was lost (connection cut, timed out, unreadable).
+	MayHaveRun
+)
+
+// refusedBeforeRun are the error codes with which a server refuses a
+// command without running any of it. The same codes raised by a command
+// inside a function come back with " script:" in the text: the function
+// ran up to there.
+var refusedBeforeRun = []string{"LOADING", "TRYAGAIN", "MOVED", "ASK", "NOPERM", "CLUSTERDOWN", "MASTERDOWN",
+	"BUSY", "NOSCRIPT", "OOM", "READONLY", "MISCONF", "NOREPLICAS", "NOAUTH", "WRONGPASS", "CROSSSLOT", "EXECABORT"}
+
+// FateOf tells, from the error a command came back with, whether it ran.
+func FateOf(err error) Fate {
+	if err == nil || errNil(err) {
+		return Ran
+	}
+	var re redis.Error
+	if errors.As(err, &re) && !isServerErrorOf(err) {
+		msg := re.Error()
+		if isMissingFunction(err) {
+			return NotRun
+		}
+		if strings.Contains(msg, " script:") || strings.Contains(msg, "@user_function") {
+			return Ran
+		}
+		code, _, _ := strings.Cut(msg, " ")
+		for _, c := range refusedBeforeRun {
+			if code == c {
+				return NotRun
+			}
+		}
+		return Ran
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return NotRun
+	}
+	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) {
+		// No connection was handed out, or the client was closed before
+		// the command was written.
+		return NotRun
+	}
+	switch KindOf(err) {
+	case KindConnSetup, KindAuth, KindNoPerm, KindRedirect, KindCertificate, KindTLSMismatch:
+		return NotRun
+	}
+	return MayHaveRun
+}
+
+// isServerErrorOf reports an error ffdelay has already classified as a
+// failed connection set-up (AUTH, HELLO or SELECT refused): no command of
+// the pipeline was sent.
+func isServerErrorOf(err error) bool {
+	var se *ServerError
+	return errors.As(err, &se) && se.Kind == KindConnSetup
+}
+
+// isMissingFunction reports the server's answer to an FCALL of a function
+// it does not have.
+func isMissingFunction(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "Function not found") || strings.HasPrefix(s, "NOSCRIPT") || strings.Contains(s, "unknown function")
+}

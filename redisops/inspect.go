@@ -52,7 +52,7 @@ func (c *Client) inspectShard(ctx context.Context, sh *Shard, ids []model.Execut
 	tags := map[int]*redis.MapStringStringCmd{}
 	probe := func(pairs map[int][]string, first bool) ([]setProbe, error) {
 		var probes []setProbe
-		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+		err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 			for _, i := range mine {
 				id := ids[i]
 				if first {

@@ -26,9 +26,13 @@ return 0`)
 
 // AcquireLease takes the lease when nobody holds it (SET NX PX).
 func (c *Client) AcquireLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	ok, err := c.uc.SetNX(ctx, key, token, ttl).Result()
+	addr, n, err := c.nodeForKey(ctx, key)
 	if err != nil {
-		return false, c.wrap(c.Addr(), err)
+		return false, err
+	}
+	ok, err := n.SetNX(ctx, key, token, ttl).Result()
+	if err != nil {
+		return false, c.wrap(addr, err)
 	}
 	return ok, nil
 }
@@ -36,30 +40,42 @@ func (c *Client) AcquireLease(ctx context.Context, key, token string, ttl time.D
 // RenewLease extends the lease when it is still ours; false means another
 // replica holds it, or nobody does.
 func (c *Client) RenewLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	n, err := renewLease.Run(ctx, c.uc, []string{key}, token, ttl.Milliseconds()).Int64()
+	addr, node, err := c.nodeForKey(ctx, key)
 	if err != nil {
-		return false, c.wrap(c.Addr(), err)
+		return false, err
+	}
+	n, err := renewLease.Run(ctx, node, []string{key}, token, ttl.Milliseconds()).Int64()
+	if err != nil {
+		return false, c.wrap(addr, err)
 	}
 	return n == 1, nil
 }
 
 // ReleaseLease deletes the lease when it is still ours.
 func (c *Client) ReleaseLease(ctx context.Context, key, token string) error {
-	_, err := releaseLease.Run(ctx, c.uc, []string{key}, token).Result()
+	addr, n, err := c.nodeForKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	_, err = releaseLease.Run(ctx, n, []string{key}, token).Result()
 	if err != nil && !errNil(err) {
-		return c.wrap(c.Addr(), err)
+		return c.wrap(addr, err)
 	}
 	return nil
 }
 
 // LeaseHolder is the token in the lease key ("" when nobody holds it).
 func (c *Client) LeaseHolder(ctx context.Context, key string) (string, error) {
-	v, err := c.uc.Get(ctx, key).Result()
+	addr, n, err := c.nodeForKey(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	v, err := n.Get(ctx, key).Result()
 	if errNil(err) {
 		return "", nil
 	}
 	if err != nil {
-		return "", c.wrap(c.Addr(), err)
+		return "", c.wrap(addr, err)
 	}
 	return v, nil
 }

@@ -96,7 +96,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 	}
 	floor := strconv.FormatInt(MinDueTimeMs, 10)
 	cs := make([]cmds, len(groups))
-	err := l.c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := l.c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, g := range groups {
 			key := DelayedKey(g.Partition, g.Lane)
 			cs[i].card = p.ZCard(ctx, key)
@@ -161,7 +161,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 		return out, nil
 	}
 	next := make([]*redis.ZSliceCmd, len(unknownNext))
-	err = l.c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err = l.c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, gi := range unknownNext {
 			g := out[gi]
 			next[i] = p.ZRangeByScoreWithScores(ctx, DelayedKey(g.Partition, g.Lane), &redis.ZRangeBy{Min: "(" + now, Max: "+inf", Count: 1})

@@ -2,9 +2,7 @@ package redisops
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +61,7 @@ func (c *Client) CountDue(ctx context.Context, sh *Shard, groups []model.Partiti
 	cards := make([]*redis.IntCmd, len(groups))
 	for start := 0; start < len(groups); start += listChunk {
 		end := min(start+listChunk, len(groups))
-		perr := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+		perr := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 			for i := start; i < end; i++ {
 				key := DelayedKey(groups[i].Partition, groups[i].Lane)
 				counts[i] = p.ZCount(ctx, key, "-inf", now)
@@ -118,7 +116,7 @@ type Page struct {
 func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) ([]Page, error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
 	cmds := make([]*redis.ZSliceCmd, len(reqs))
-	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, r := range reqs {
 			cmds[i] = queuePage(ctx, p, r, now, r.Count+r.Extra)
 		}
@@ -170,7 +168,7 @@ func (c *Client) readPagesSmaller(ctx context.Context, sh *Shard, reqs []PageReq
 	pages := make([]Page, len(reqs))
 	for i, r := range reqs {
 		for count := max(1, (r.Count+r.Extra)/2); ; count = max(1, count/2) {
-			cmd := queuePage(ctx, sh.cmd, r, now, count)
+			cmd := queuePage(ctx, sh.node, r, now, count)
 			if err := cmd.Err(); kindOf(err) == KindBadReply {
 				if count == 1 {
 					pages[i] = Page{Err: fmt.Errorf("delayed set %s holds a member larger than ffdelay reads (%d MiB per string, %d MiB per reply): the set is left as it is; look at it with ZRANGE", r.Key, maxBulkLen>>20, maxReplySize>>20)}
@@ -247,7 +245,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 	args := make([]any, len(reqs)*width)
 	for start := 0; start < len(reqs); start += coreChunk {
 		end := min(start+coreChunk, len(reqs))
-		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+		err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 			for i := start; i < end; i++ {
 				r := reqs[i]
 				a := args[i*width : (i+1)*width : (i+1)*width]
@@ -316,7 +314,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 	delayed := make([]*redis.FloatCmd, len(notDelayed))
 	for start := 0; start < len(notDelayed); start += coreChunk / 2 {
 		end := min(start+coreChunk/2, len(notDelayed))
-		err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+		err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 			for k := start; k < end; k++ {
 				r := reqs[notDelayed[k]]
 				if v := out[notDelayed[k]]; v.Eligibility == "eligible_now" {
@@ -361,8 +359,10 @@ type PromoteReply struct {
 }
 
 // PromoteBatch sends one pipeline of FCALL ff_promote_delayed with the
-// shard's clock as now_ms. Each FCALL is atomic on the server, so a lost
-// connection leaves every execution in exactly one set. The batch completes
+// shard's clock as now_ms, and returns one reply for every item, whatever
+// happened (FateOf decides which: the function's outcome, not_sent or
+// unconfirmed), with the error that must stop the run, if any. The batch
+// goes on the primary's own connection and is never re-sent. It completes
 // even when ctx is cancelled (a signal stops the run after it).
 func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteItem) ([]PromoteReply, error) {
 	var now any = strconv.FormatInt(sh.nowMs, 10)
@@ -372,7 +372,7 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 	// array for the batch's arguments.
 	const width = 8
 	args := make([]any, len(items)*width)
-	err := c.pipeline(bctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := c.pipeline(bctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		// A batch's items mostly share a set: its two keys are built
 		// once per run of items from the same partition and lane.
 		var delayed, eligible any
@@ -390,29 +390,34 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 		}
 		return nil
 	})
+	out := make([]PromoteReply, len(items))
 	if err != nil && kindOf(err) == KindConnSetup {
 		// The connection was never set up: nothing was sent.
-		return nil, err
+		for i := range out {
+			out[i] = notSent(err)
+		}
+		return out, err
 	}
-	out := make([]PromoteReply, len(items))
+	// Every item gets exactly one outcome, from its own reply: a call the
+	// server refused before running it was not sent (it stays due), a call
+	// whose reply was lost is unconfirmed, the rest say what the function
+	// did. The first refusal or loss stops the run after this batch.
+	var stop error
 	for i := range items {
 		v, err := cmds[i].Result()
-		if err != nil && kindOf(err) != KindOther {
-			if !mayHaveRun(err) {
-				return out[:i], c.wrap(sh.addr, err)
+		switch FateOf(err) {
+		case NotRun:
+			out[i] = notSent(err)
+			if stop == nil {
+				stop = stopError(sh.addr, err, c)
 			}
-			// The calls from here on were sent, or may have been, and
-			// their replies are lost: each may have run.
-			for j := i; j < len(items); j++ {
-				out[j] = PromoteReply{Outcome: model.Unconfirmed, Detail: unconfirmedDetail}
+			continue
+		case MayHaveRun:
+			out[i] = PromoteReply{Outcome: model.Unconfirmed, Detail: unconfirmedDetail}
+			if stop == nil {
+				stop = c.wrap(sh.addr, err)
 			}
-			return out, c.wrap(sh.addr, err)
-		}
-		if err != nil && isMissingFunction(err) {
-			// The library vanished mid-run (a restart without persistence,
-			// a FUNCTION FLUSH): every further call fails the same way.
-			return out[:i], &ServerError{Addr: sh.addr, Kind: KindNoLibrary,
-				Err: fmt.Errorf("%s is not loaded (%v): start ff-server once (it loads the library) or check --url", PromoteFunction, err)}
+			continue
 		}
 		out[i].Outcome, out[i].Detail = DecodePromoteReply(v, err)
 	}
@@ -427,27 +432,31 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 			"%s was refused part-way (%s): it is not atomic when a command inside it is refused, so these executions may now be in no scheduling set: %s; stopped before the rest of the backlog: fix the cause, then run ffdelay audit --repair to re-index them",
 			PromoteFunction, firstLine(out[indexOfSuspect(out)].Detail), strings.Join(suspects, ", "))}
 	}
-	return out, nil
+	return out, stop
+}
+
+// notSent is the outcome of a call the server refused before running it,
+// or that never reached it: nothing was written, and the execution stays
+// due for the next run.
+func notSent(err error) PromoteReply {
+	return PromoteReply{Outcome: model.NotSent, Detail: "not run: " + firstLine(strings.TrimSpace(err.Error())) + "; it stays due for the next run"}
+}
+
+// stopError is the error that ends a run after a call was refused: a
+// missing function is the library gone, the rest keep their kind (a
+// redirect in a cluster is a changed layout).
+func stopError(addr string, err error, c *Client) error {
+	if isMissingFunction(err) {
+		// The library vanished mid-run (a restart without persistence, a
+		// FUNCTION FLUSH): every further call fails the same way.
+		return &ServerError{Addr: addr, Kind: KindNoLibrary,
+			Err: fmt.Errorf("%s is not loaded (%v): start ff-server once (it loads the library) or check --url", PromoteFunction, err)}
+	}
+	return c.wrap(addr, err)
 }
 
 // unconfirmedDetail is the error of a call whose reply was lost.
 const unconfirmedDetail = "no reply: the connection was lost after the call was sent, so " + PromoteFunction + " may have run; ffdelay inspect says where the execution is, and the next run promotes it if it was not"
-
-// mayHaveRun reports whether a command that failed with err may still have
-// run on the server: its reply was lost (connection reset or timed out
-// after the request went out) or could not be read. A refused dial, an
-// authentication or permission refusal, or a redirect means it did not.
-func mayHaveRun(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return false
-	}
-	switch kindOf(err) {
-	case KindUnreachable, KindBadReply, KindNotRedis:
-		return true
-	}
-	return false
-}
 
 // mayHaveWritten reports a function error that can come after the
 // function's first write: a command inside it refused (ACL), a score ZADD
@@ -509,7 +518,7 @@ func DecodePromoteReply(v any, err error) (model.Outcome, string) {
 // the core or the field is missing.
 func (c *Client) CoreLanes(ctx context.Context, sh *Shard, ids []model.ExecutionID) ([]string, error) {
 	cmds := make([]*redis.StringCmd, len(ids))
-	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.HGet(ctx, CoreKey(id.Partition, id.Raw), "lane_id")
 		}
@@ -530,7 +539,7 @@ func (c *Client) CoreLanes(ctx context.Context, sh *Shard, ids []model.Execution
 // it is not there.
 func (c *Client) DelayedScores(ctx context.Context, sh *Shard, ids []model.ExecutionID, lanes [][]string) ([][]*float64, error) {
 	cmds := make([][]*redis.FloatCmd, len(ids))
-	err := c.pipeline(ctx, sh.addr, sh.cmd, func(p redis.Pipeliner) error {
+	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = make([]*redis.FloatCmd, len(lanes[i]))
 			for j, lane := range lanes[i] {
@@ -566,9 +575,4 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-func isMissingFunction(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "Function not found") || strings.HasPrefix(s, "NOSCRIPT") || strings.Contains(s, "unknown function")
 }

@@ -48,6 +48,10 @@ type RepairResult struct {
 	// Unrepairable names the field whose value cannot be a score; nothing
 	// was written.
 	Unrepairable string
+	// Unconfirmed: the transaction was sent and its reply lost (the error
+	// says why): it may have been applied. Without it, an error means
+	// nothing was written.
+	Unconfirmed bool
 }
 
 // repairTries bounds the WATCH/MULTI/EXEC attempts of one repair.
@@ -57,15 +61,19 @@ const repairTries = 3
 // delayed and eligible sets (one hash tag, so this works in a cluster),
 // re-read them, let still (the caller's decision) confirm the shape, then
 // MULTI/EXEC. A concurrent change aborts the transaction and the execution
-// is read again, never overwritten.
+// is read again, never overwritten. Like a batch of FCALLs, a repair that
+// has started completes even when ctx is cancelled: its result is never
+// lost to a stop (--limit, a signal) that came while its EXEC was in flight.
 func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, lane string, action RepairAction, still func(RepairState) bool) (RepairResult, error) {
+	ctx = context.WithoutCancel(ctx)
 	core, delayed, eligible := CoreKey(id.Partition, id.Raw), DelayedKey(id.Partition, lane), EligibleKey(id.Partition, lane)
 	now := strconv.FormatInt(sh.nowMs, 10)
 	var res RepairResult
 	for try := 0; try < repairTries; try++ {
 		res = RepairResult{}
 		var fcall *redis.Cmd
-		err := c.uc.Watch(ctx, func(tx *redis.Tx) error {
+		execSent := false
+		err := sh.node.Watch(ctx, func(tx *redis.Tx) error {
 			st, err := readRepairState(ctx, tx, core, delayed, eligible, id.Raw)
 			if err != nil {
 				return err
@@ -80,6 +88,7 @@ func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, la
 				res.Unrepairable = fault
 				return nil
 			}
+			execSent = true
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				switch action {
 				case ToEligible:
@@ -107,6 +116,7 @@ func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, la
 			res.Promote.Outcome, res.Promote.Detail = DecodePromoteReply(fcall.Val(), fcall.Err())
 			return res, nil
 		case err != nil:
+			res.Unconfirmed = execSent && FateOf(err) == MayHaveRun
 			return res, c.wrap(sh.addr, err)
 		}
 		if !res.Gone && res.Unrepairable == "" {
@@ -147,6 +157,11 @@ func readRepairState(ctx context.Context, tx *redis.Tx, core, delayed, eligible,
 	st.Phase, st.Eligibility, st.Ownership, st.DelayUntil = str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3])
 	st.Priority, st.CreatedAt, st.Lane = str(vals[4]), str(vals[5]), str(vals[6])
 	st.DelayUntilSet, st.PrioritySet, st.CreatedAtSet = vals[3] != nil, vals[4] != nil, vals[5] != nil
+	// A set that could not be read (a key of the wrong type) is not an
+	// absent member: the repair stops instead of deciding on a guess.
+	if err := firstErr(nonNil(ds.Err()), nonNil(es.Err())); err != nil {
+		return st, err
+	}
 	if v, err := ds.Result(); err == nil {
 		st.DelayedScore = &v
 	}
@@ -169,4 +184,12 @@ func scoreFault(action RepairAction, st RepairState) string {
 		}
 	}
 	return ""
+}
+
+// nonNil is err unless it is a missing key or member.
+func nonNil(err error) error {
+	if errNil(err) {
+		return nil
+	}
+	return err
 }

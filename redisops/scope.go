@@ -51,16 +51,37 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 	// FUNCTION LIST (or TIME) still gets a registry, and the later call
 	// that needs them reports the refusal. So the pipeline's first error
 	// is not looked at; each command's is.
-	perr := c.pipeline(ctx, c.Addr(), c.uc, func(p redis.Pipeliner) error {
-		hget = p.HGet(ctx, ConfigKey, "num_flow_partitions")
-		lanes = p.SMembers(ctx, LanesKey)
-		if c.single != nil {
+	var perr error
+	if c.single != nil {
+		perr = c.pipeline(ctx, c.Addr(), c.single, func(p redis.Pipeliner) error {
+			hget = p.HGet(ctx, ConfigKey, "num_flow_partitions")
+			lanes = p.SMembers(ctx, LanesKey)
 			cluster = p.Info(ctx, "cluster")
 			clock = p.Time(ctx)
 			libs = p.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName})
+			return nil
+		})
+	} else {
+		// The two keys carry no hash tag: each is read on the primary
+		// the slot map names for it, at the same time.
+		var lerr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, n, err := c.nodeForKey(ctx, LanesKey)
+			if lerr = err; err == nil {
+				lanes = n.SMembers(ctx, LanesKey)
+			}
+		}()
+		_, n, err := c.nodeForKey(ctx, ConfigKey)
+		if err == nil {
+			hget = n.HGet(ctx, ConfigKey, "num_flow_partitions")
 		}
-		return nil
-	})
+		<-done
+		if err = firstErr(err, lerr); err != nil {
+			return Registry{}, err
+		}
+	}
 	// A connection that could not be set up read nothing at all.
 	var se *ServerError
 	if errors.As(perr, &se) {

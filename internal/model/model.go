@@ -108,6 +108,12 @@ const (
 	// connection was lost or timed out): the function may have run. Not
 	// counted in Failed; the run reports the lost connection.
 	Unconfirmed Outcome = "unconfirmed"
+	// NotSent: the server refused the call before running it (LOADING,
+	// TRYAGAIN, MOVED, ASK, NOPERM, CLUSTERDOWN, a missing function), or
+	// it never reached the server: nothing was written and the execution
+	// stays due for the next run. Not counted in Failed; the run stops
+	// with the refusal.
+	NotSent Outcome = "not_sent"
 )
 
 // Result is the outcome for one execution.
@@ -197,12 +203,42 @@ type PromoteTotals struct {
 	// Unconfirmed counts calls sent whose reply was lost: each may or may
 	// not have promoted its execution.
 	Unconfirmed int64 `json:"unconfirmed"`
+	// NotSent counts calls the server refused before running them (or
+	// that never reached it): they stay due for the next run.
+	NotSent int64 `json:"not_sent"`
+	// Examined counts every result: each lands in exactly one of the
+	// counts above (Failed holding NeedsRepair), so Examined == Sum().
+	Examined int64 `json:"examined"`
+}
+
+// Sum adds up the counts that split the examined executions between them:
+// every outcome is in exactly one (needs_repair and unrepairable within
+// Failed).
+func (t PromoteTotals) Sum() int64 {
+	return t.Promoted + t.WouldPromote + t.WouldClean + t.WouldFail + t.WouldRepair + t.NotYetDue + t.Cleaned +
+		t.Skipped + t.Failed + t.Repaired + t.PromotedElsewhere + t.Unconfirmed + t.NotSent
+}
+
+// Counts lists every count by its JSON name, in a fixed order: what the
+// metrics file and the standby's counters label their series with.
+func (t PromoteTotals) Counts() []NamedCount {
+	return []NamedCount{{"promoted", t.Promoted}, {"would_promote", t.WouldPromote}, {"would_clean", t.WouldClean},
+		{"would_fail", t.WouldFail}, {"would_repair", t.WouldRepair}, {"not_yet_due", t.NotYetDue}, {"cleaned", t.Cleaned},
+		{"skipped", t.Skipped}, {"failed", t.Failed}, {"repaired", t.Repaired}, {"needs_repair", t.NeedsRepair},
+		{"promoted_elsewhere", t.PromotedElsewhere}, {"unconfirmed", t.Unconfirmed}, {"not_sent", t.NotSent}}
+}
+
+// NamedCount is one of PromoteTotals' counts with its JSON name.
+type NamedCount struct {
+	Name  string
+	Value int64
 }
 
 // AddResult counts one result: as Add, except that an execution another
 // promoter got to first is counted apart from the stale entries.
 func (t *PromoteTotals) AddResult(r Result) {
 	if r.Outcome == NotDelayedCleaned && r.Why == WhyPromotedElsewhere {
+		t.Examined++
 		t.PromotedElsewhere++
 		return
 	}
@@ -211,6 +247,7 @@ func (t *PromoteTotals) AddResult(r Result) {
 
 // Add counts one outcome.
 func (t *PromoteTotals) Add(o Outcome) {
+	t.Examined++
 	switch o {
 	case Promoted:
 		t.Promoted++
@@ -226,6 +263,8 @@ func (t *PromoteTotals) Add(o Outcome) {
 		t.Repaired++
 	case Unconfirmed:
 		t.Unconfirmed++
+	case NotSent:
+		t.NotSent++
 	case NeedsRepair:
 		t.NeedsRepair++
 		t.Failed++
@@ -255,6 +294,8 @@ func (t *PromoteTotals) Merge(o PromoteTotals) {
 	t.Failed += o.Failed
 	t.PromotedElsewhere += o.PromotedElsewhere
 	t.Unconfirmed += o.Unconfirmed
+	t.NotSent += o.NotSent
+	t.Examined += o.Examined
 }
 
 // Inspection is everything about one execution's delay.

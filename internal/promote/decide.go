@@ -84,10 +84,15 @@ func predictPromote(v redisops.CoreView, nowMs int64) (model.Outcome, string) {
 	return model.WouldPromote, ""
 }
 
-// staysInSet reports outcomes after which the member is still in its set.
+// staysInSet reports outcomes after which the member is known to be still
+// in its set: the cursor skips that many members with an offset. An
+// unconfirmed call may have removed its member, so it is not counted: a
+// member counted as staying that had left would make the cursor skip one
+// it never read, while one not counted that stayed is only read again and
+// dropped.
 func staysInSet(o model.Outcome) bool {
 	switch o {
-	case model.Promoted, model.NotFoundCleaned, model.NotRunnableCleaned, model.NotDelayedCleaned, model.Repaired:
+	case model.Promoted, model.NotFoundCleaned, model.NotRunnableCleaned, model.NotDelayedCleaned, model.Repaired, model.Unconfirmed:
 		return false
 	}
 	return true

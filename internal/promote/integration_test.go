@@ -88,7 +88,7 @@ func testPromoteStepsOverManyStuckEntries(t *testing.T, bin fftest.Binary) {
 	execs = append(execs, many(1500, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
 	seed(t, c, execs)
 	totals, _ := runPromote(t, oc, promote.Options{Scope: scope(1, "default")})
-	want := model.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300, NeedsRepair: 1300}
+	want := model.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300, NeedsRepair: 1300, Examined: 3300}
 	if totals != want {
 		t.Errorf("totals = %+v, want %+v", totals, want)
 	}
@@ -317,10 +317,20 @@ func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var results int
-	err = run.Execute(ctx, func(model.Result) { results++ })
-	if redisops.KindOf(err) != redisops.KindNoLibrary || results != 0 {
-		t.Errorf("Run = %v with %d results, want KindNoLibrary and none", err, results)
+	// Every call was refused before it ran: each is not_sent, and still due.
+	var notSent, other int
+	err = run.Execute(ctx, func(r model.Result) {
+		if r.Outcome == model.NotSent {
+			notSent++
+		} else {
+			other++
+		}
+	})
+	if redisops.KindOf(err) != redisops.KindNoLibrary || notSent != 3 || other != 0 {
+		t.Errorf("Run = %v with %d not_sent and %d other results, want KindNoLibrary and 3 not_sent", err, notSent, other)
+	}
+	if n := c.ZCard(ctx, redisops.DelayedKey(0, "default")).Val(); n != 3 {
+		t.Errorf("%d left in the delayed set, want all 3", n)
 	}
 }
 

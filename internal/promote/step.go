@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"strconv"
@@ -55,7 +56,7 @@ func (r *Run) runSets(ctx context.Context, w *worker, emit func(model.Result)) e
 	g.Go(func() error {
 		defer close(ready)
 		err := r.read(rctx, w, emit, result, ready)
-		if err != nil && rctx.Err() != nil && gctx.Err() == nil {
+		if errors.Is(err, context.Canceled) && rctx.Err() != nil && gctx.Err() == nil {
 			// Stopped by the sender (the --limit is reached): not a failure.
 			return nil
 		}
@@ -515,10 +516,17 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairRefused, WhyDetail: w.noRepair})
 			continue
 		}
-		if err != nil {
-			return err
-		}
 		switch {
+		case res.Unconfirmed:
+			result(cd, model.Result{Outcome: model.Unconfirmed, Error: "no reply: the connection was lost after the repair was sent, so it may have been applied; ffdelay inspect says where the execution is"})
+			return err
+		case err != nil && redisops.FateOf(err) == redisops.Ran:
+			// The server answered with an error: the repair failed there.
+			result(cd, model.Result{Outcome: model.Failed, Error: err.Error()})
+			return err
+		case err != nil:
+			result(cd, model.Result{Outcome: model.NotSent, Error: "repair not applied: " + err.Error()})
+			return err
 		case res.Unrepairable != "":
 			result(cd, model.Result{Outcome: model.Unrepairable, Why: model.WhyBadScore, WhyDetail: res.Unrepairable})
 		case res.Gone || res.Conflict:

@@ -17,6 +17,10 @@ const (
 type backoff struct {
 	ids  map[string]*failing
 	seen map[string]bool
+	// sets are the delayed sets that failed as a whole (a page that could
+	// not be read): each is reported once while it keeps failing, apart
+	// from the executions, which it does not hold back.
+	sets, setsSeen map[model.PartitionLane]bool
 }
 
 type failing struct {
@@ -26,7 +30,7 @@ type failing struct {
 }
 
 func newBackoff() *backoff {
-	return &backoff{ids: map[string]*failing{}, seen: map[string]bool{}}
+	return &backoff{ids: map[string]*failing{}, seen: map[string]bool{}, sets: map[model.PartitionLane]bool{}, setsSeen: map[model.PartitionLane]bool{}}
 }
 
 // skipSet is the ids that sit out this cycle. It is a copy made before the
@@ -46,6 +50,19 @@ func (b *backoff) skipSet(cycle int) map[string]bool {
 // (to report once, not every cycle).
 func (b *backoff) record(r model.Result, cycle int) (report bool) {
 	id := r.ExecutionID
+	if id == "" {
+		if r.Outcome != model.Failed {
+			return false
+		}
+		// A failure of a whole set: no id to sit out, one report per set.
+		set := model.PartitionLane{Partition: r.Partition, Lane: r.Lane}
+		b.setsSeen[set] = true
+		if b.sets[set] {
+			return false
+		}
+		b.sets[set] = true
+		return true
+	}
 	switch r.Outcome {
 	case model.Failed, model.NeedsRepair, model.Unrepairable:
 		b.seen[id] = true
@@ -85,5 +102,11 @@ func (b *backoff) endCycle(cycle int) (stuck, sittingOut int) {
 		}
 	}
 	clear(b.seen)
+	for set := range b.sets {
+		if !b.setsSeen[set] {
+			delete(b.sets, set)
+		}
+	}
+	clear(b.setsSeen)
 	return len(b.ids), sittingOut
 }
