@@ -437,33 +437,17 @@ func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
 		return output.Check{}, errNotRun
 	}
 	// The engine's own dry run: every due entry read and classified as a
-	// promote would, not a sample that may miss what is stuck.
-	run, err := promote.Plan(ctx, k.client, promote.Options{Scope: k.scope.Scope, DryRun: true, Limit: stuckBound,
-		Snapshot: k.scope.Registry.Snapshot})
+	// promote would (up to the bound), not a sample that may miss what is
+	// stuck.
+	st, err := promote.FindStuck(ctx, k.client, k.scope.Scope, k.scope.Registry.Snapshot, stuckBound)
 	if err != nil {
 		return output.Check{}, err
 	}
-	var f output.StuckFinding
-	f.Due = run.Due
-	err = run.Execute(ctx, func(r model.Result) {
-		f.Examined++
-		switch r.Outcome {
-		case model.WouldRepair:
-			f.Repairable++
-		case model.WouldFail, model.Failed, model.Unrepairable:
-			f.Failing++
-		default:
-			return
-		}
+	f := output.StuckFinding{Due: st.Due, Examined: int(st.Examined), Repairable: int(st.Repairable), Failing: int(st.Failing), Bounded: st.Bounded}
+	for _, r := range st.Examples {
 		r = output.Word(r)
-		if len(f.Examples) < 3 {
-			f.Examples = append(f.Examples, output.StuckExample{ExecutionID: r.ExecutionID, Reason: firstNonEmpty(r.Reason, r.Error)})
-		}
-	})
-	if err != nil {
-		return output.Check{}, err
+		f.Examples = append(f.Examples, output.StuckExample{ExecutionID: r.ExecutionID, Reason: firstNonEmpty(r.Reason, r.Error)})
 	}
-	f.Bounded = run.Due > int64(f.Examined) && f.Examined >= stuckBound
 	return output.Stuck(statusIf(f.Repairable+f.Failing > 0, output.Warn), f), nil
 }
 

@@ -225,24 +225,18 @@ func readTopHeader(ctx context.Context, client *redisops.Client, o topOptions) (
 // stuckFooter classifies up to topStuckBound due entries as promote would
 // (a dry run: reads only).
 func stuckFooter(ctx context.Context, client *redisops.Client, scope resolvedScope) string {
-	run, err := promote.Plan(ctx, client, promote.Options{Scope: scope.Scope, DryRun: true, Limit: topStuckBound})
+	st, err := promote.FindStuck(ctx, client, scope.Scope, nil, topStuckBound)
 	if err != nil {
 		return "stuck: not checked (" + err.Error() + ")"
 	}
-	var repairable, failing, examined int
-	run.Execute(ctx, func(r model.Result) {
-		examined++
-		switch r.Outcome {
-		case model.WouldRepair:
-			repairable++
-		case model.WouldFail, model.Failed, model.Unrepairable:
-			failing++
-		}
-	})
-	if repairable+failing == 0 {
-		return fmt.Sprintf("stuck: none among %d due entries classified", examined)
+	among := fmt.Sprintf("%d due entries classified", st.Examined)
+	if st.Bounded {
+		among = fmt.Sprintf("the first %d of %d due entries (top's bound)", st.Examined, st.Due)
 	}
-	return fmt.Sprintf("stuck: %d repairable (ffdelay promote --repair), %d failing, among %d due entries classified; see ffdelay promote --dry-run", repairable, failing, examined)
+	if st.Repairable+st.Failing == 0 {
+		return "stuck: none among " + among
+	}
+	return fmt.Sprintf("stuck: %d repairable (ffdelay promote --repair), %d failing, among %s; see ffdelay promote --dry-run", st.Repairable, st.Failing, among)
 }
 
 func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {

@@ -9,6 +9,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +61,11 @@ type Options struct {
 	// Skip are ids that sit out this run (watch mode's failure backoff).
 	// The run only reads it.
 	Skip map[string]bool
+	// MaxExamined, in a dry run, stops the run once that many entries have
+	// a result (whatever their outcome); Run.StoppedEarly then says so.
+	// 0 means no bound. A run that writes is never cut short this way:
+	// the result of a call in flight must reach its caller.
+	MaxExamined int64
 }
 
 // dryRunBatch is the batch of a dry run, which sends no FCALL: only core
@@ -95,9 +101,22 @@ type Run struct {
 	// run was planned (not with Executions).
 	Delayed map[string]int64
 
-	emitMu sync.Mutex
-	budget *budget
-	rate   *rate.Limiter
+	emitMu   sync.Mutex
+	examined int64
+	stopped  bool
+	budget   *budget
+	rate     *rate.Limiter
+}
+
+// errExaminedBound stops a dry run at Options.MaxExamined.
+var errExaminedBound = errors.New("the dry run reached its bound of entries examined")
+
+// StoppedEarly reports a dry run that stopped at Options.MaxExamined with
+// due entries left unread.
+func (r *Run) StoppedEarly() bool {
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	return r.stopped
 }
 
 // worker is the run's share of one primary: its sets to walk (or ids to
@@ -283,12 +302,28 @@ func idPartitions(ids []model.ExecutionID) []int {
 // server is lost Execute returns a redisops.ServerError of KindUnreachable
 // after emitting what was done, and the other primaries stop too.
 func (r *Run) Execute(ctx context.Context, emit func(model.Result)) error {
+	bound := int64(0)
+	if r.opts.DryRun {
+		bound = r.opts.MaxExamined
+	}
+	bctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	safeEmit := func(res model.Result) {
 		r.emitMu.Lock()
+		defer r.emitMu.Unlock()
+		if bound > 0 && r.examined >= bound {
+			// Read beside the last one before the stop took effect.
+			r.stopped = true
+			return
+		}
+		r.examined++
 		emit(res)
-		r.emitMu.Unlock()
+		if bound > 0 && r.examined == bound && r.examined < r.Due {
+			r.stopped = true
+			stop(errExaminedBound)
+		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(bctx)
 	for _, w := range r.shards {
 		g.Go(func() error {
 			if err := r.checkPermissions(gctx, w); err != nil {
@@ -301,6 +336,9 @@ func (r *Run) Execute(ctx context.Context, emit func(model.Result)) error {
 		})
 	}
 	err := g.Wait()
+	if ctx.Err() == nil && errors.Is(context.Cause(bctx), errExaminedBound) {
+		return nil
+	}
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
 	}
