@@ -98,6 +98,12 @@ type PageRequest struct {
 	// read again (members of its last page still waiting for their FCALL),
 	// so a page still holds Count members it has not seen.
 	Extra int64
+	// AfterMember, when set, is a member at score After that the caller
+	// has read: the page starts right after it by rank (ZRANK, then ZRANGE
+	// by index: one more round trip, O(log n) for the server), instead of
+	// skipping Skip members (which the server walks on every read). When
+	// it has left the set, Skip is used.
+	AfterMember string
 }
 
 // Page is one read of a delayed set.
@@ -115,9 +121,17 @@ type Page struct {
 // clock) in one pipeline.
 func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) ([]Page, error) {
 	now := strconv.FormatInt(sh.nowMs, 10)
+	ranks, err := c.readRanks(ctx, sh, reqs)
+	if err != nil {
+		return nil, err
+	}
 	cmds := make([]*redis.ZSliceCmd, len(reqs))
-	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
+	err = c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, r := range reqs {
+			if ranks[i] >= 0 {
+				cmds[i] = p.ZRangeWithScores(ctx, r.Key, ranks[i]+1, ranks[i]+r.Count+r.Extra)
+				continue
+			}
 			cmds[i] = queuePage(ctx, p, r, now, r.Count+r.Extra)
 		}
 		return nil
@@ -134,8 +148,58 @@ func (c *Client) ReadPages(ctx context.Context, sh *Shard, reqs []PageRequest) (
 	pages := make([]Page, len(reqs))
 	for i, cmd := range cmds {
 		pages[i] = toPage(cmd, reqs[i], reqs[i].Count, reqs[i].Count+reqs[i].Extra)
+		if ranks[i] >= 0 {
+			// A read by rank is not bounded by the clock: what is not due
+			// yet ends the page (and, the set being in score order, the
+			// set's due members).
+			pages[i].dueOnly(sh.nowMs)
+		}
 	}
 	return pages, nil
+}
+
+// readRanks finds, in one pipeline, the rank of each request's AfterMember
+// (-1 for a request without one, or whose member has left the set).
+func (c *Client) readRanks(ctx context.Context, sh *Shard, reqs []PageRequest) ([]int64, error) {
+	ranks := make([]int64, len(reqs))
+	cmds := make([]*redis.IntCmd, len(reqs))
+	want := false
+	for i, r := range reqs {
+		ranks[i] = -1
+		want = want || r.AfterMember != ""
+	}
+	if !want {
+		return ranks, nil
+	}
+	err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
+		for i, r := range reqs {
+			if r.AfterMember != "" {
+				cmds[i] = p.ZRank(ctx, r.Key, r.AfterMember)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errNil(err) && kindOf(err) != KindOther {
+		return nil, c.wrap(sh.addr, err)
+	}
+	for i, cmd := range cmds {
+		if cmd != nil {
+			if n, err := cmd.Result(); err == nil {
+				ranks[i] = n
+			}
+		}
+	}
+	return ranks, nil
+}
+
+// dueOnly cuts the page at its first member not due by nowMs.
+func (pg *Page) dueOnly(nowMs int64) {
+	for j, s := range pg.Scores {
+		if s > float64(nowMs) {
+			pg.Members, pg.Scores = pg.Members[:j], pg.Scores[:j]
+			return
+		}
+	}
 }
 
 func queuePage(ctx context.Context, p redis.Cmdable, r PageRequest, now string, count int64) *redis.ZSliceCmd {

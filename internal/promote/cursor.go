@@ -28,8 +28,12 @@ type cursor struct {
 	after float64
 	last  string
 	// stay counts the members at score after (up to last) known to stay in
-	// the set; pending those whose outcome is not known yet.
+	// the set; pending those whose outcome is not known yet. lastStay is
+	// the greatest of the members known to stay: with many of them, the
+	// next read starts after it by rank instead of skipping them one by
+	// one (an offset the server walks on every read).
 	stay, pending int64
+	lastStay      string
 	due           int64
 	// count is how many members one read asks for (0: pageSize); smaller
 	// for a set whose members are large.
@@ -48,8 +52,17 @@ func (c *cursor) request() redisops.PageRequest {
 	if c.count > 0 {
 		count = c.count
 	}
-	return redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.stay, Count: count, Extra: c.pending}
+	r := redisops.PageRequest{Key: c.key, Start: !c.started, After: c.after, Skip: c.stay, Count: count, Extra: c.pending}
+	if c.stay >= rankAfterStayers && c.lastStay != "" {
+		r.AfterMember = c.lastStay
+	}
+	return r
 }
+
+// rankAfterStayers is how many members known to stay at one score make
+// the next read start by rank (one more round trip) rather than by
+// offset: past a page of them, walking the offset costs the server more.
+const rankAfterStayers = pageSize
 
 // fresh drops the members of a page read by request that were read
 // before (at score after, up to last), records the rest as read and
@@ -65,7 +78,7 @@ func (c *cursor) fresh(members []string, scores []float64) (from int) {
 	}
 	for i := from; i < len(members); i++ {
 		if !c.started || scores[i] != c.after {
-			c.started, c.after, c.stay, c.pending = true, scores[i], 0, 0
+			c.started, c.after, c.stay, c.pending, c.lastStay = true, scores[i], 0, 0, ""
 		}
 		c.last = members[i]
 		c.pending++
@@ -76,9 +89,9 @@ func (c *cursor) fresh(members []string, scores []float64) (from int) {
 	return from
 }
 
-// settle records the outcome of a member read at score: whether it stays
+// settle records the outcome of member, read at score: whether it stays
 // in the set. Only members at the last score read still matter.
-func (c *cursor) settle(score float64, stays bool) {
+func (c *cursor) settle(score float64, member string, stays bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if score != c.after {
@@ -87,6 +100,9 @@ func (c *cursor) settle(score float64, stays bool) {
 	c.pending--
 	if stays {
 		c.stay++
+		if member > c.lastStay {
+			c.lastStay = member
+		}
 	}
 }
 

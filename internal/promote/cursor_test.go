@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 )
@@ -22,8 +23,8 @@ func TestCursorResumesAfterLastMember(t *testing.T) {
 		t.Fatalf("while c is in flight: %+v", r)
 	}
 	// a and b settle at scores behind the cursor: no effect.
-	c.settle(1, true)
-	c.settle(2, false)
+	c.settle(1, "a", true)
+	c.settle(2, "b", false)
 	if r := c.request(); r.Skip != 0 || r.Extra != 1 {
 		t.Fatalf("after members behind the cursor settled: %+v", r)
 	}
@@ -36,7 +37,7 @@ func TestCursorResumesAfterLastMember(t *testing.T) {
 		t.Fatalf("after a page ending at a new score: %+v", r)
 	}
 	// f stays (its FCALL failed): the next read skips it at score 4.
-	c.settle(4, true)
+	c.settle(4, "f", true)
 	if r := c.request(); r.After != 4 || r.Skip != 1 || r.Extra != 0 {
 		t.Fatalf("after f stayed: %+v", r)
 	}
@@ -46,7 +47,7 @@ func TestCursorResumesAfterLastMember(t *testing.T) {
 	if from := c.fresh([]string{"g", "h"}, []float64{4, 4}); from != 0 {
 		t.Fatalf("dropped %d", from)
 	}
-	c.settle(4, false) // g promoted
+	c.settle(4, "g", false) // g promoted
 	if r := c.request(); r.After != 4 || r.Skip != 1 || r.Extra != 1 {
 		t.Fatalf("with h in flight: %+v", r)
 	}
@@ -75,5 +76,39 @@ func TestCursorStopsBeyondPlan(t *testing.T) {
 	c.fresh(members[pageSize:], scores[pageSize:])
 	if !c.exhausted() {
 		t.Fatalf("not exhausted after %d reads of %d planned", c.read, c.planned)
+	}
+}
+
+// Past a page of members known to stay at one score, the next read starts
+// after the greatest of them by rank, not by an offset the server walks.
+func TestCursorReadsByRankPastManyStayers(t *testing.T) {
+	c := &cursor{key: "k", due: 2000, planned: 2000}
+	members := make([]string, pageSize+1)
+	scores := make([]float64, len(members))
+	for i := range members {
+		members[i] = fmt.Sprintf("m%05d", i)
+		scores[i] = 7
+	}
+	c.fresh(members, scores)
+	for _, m := range members[:pageSize-1] {
+		c.settle(7, m, true)
+	}
+	if r := c.request(); r.AfterMember != "" || r.Skip != pageSize-1 {
+		t.Fatalf("below the threshold: %+v", r)
+	}
+	c.settle(7, members[pageSize-1], true)
+	r := c.request()
+	if r.AfterMember != members[pageSize-1] || r.Extra != 1 {
+		t.Fatalf("past the threshold: %+v, want to read after %s", r, members[pageSize-1])
+	}
+	// The last one promoted: the greatest stayer stays the start.
+	c.settle(7, members[pageSize], false)
+	if r := c.request(); r.AfterMember != members[pageSize-1] || r.Extra != 0 {
+		t.Fatalf("after the last settled: %+v", r)
+	}
+	// A new score starts from nothing known to stay.
+	c.fresh([]string{"z"}, []float64{8})
+	if r := c.request(); r.AfterMember != "" || r.Skip != 0 {
+		t.Fatalf("at a new score: %+v", r)
 	}
 }

@@ -77,7 +77,7 @@ func (r *Run) runSets(ctx context.Context, w *worker, emit func(model.Result)) e
 func (r *Run) resultFunc(emit func(model.Result)) func(*candidate, model.Result) {
 	return func(cd *candidate, res model.Result) {
 		if cd.cur != nil {
-			cd.cur.settle(cd.score, staysInSet(res.Outcome))
+			cd.cur.settle(cd.score, cd.member, staysInSet(res.Outcome))
 		}
 		res.Partition, res.Lane, res.ExecutionID = cd.Partition, cd.Lane, cd.member
 		emit(res)
