@@ -478,7 +478,7 @@ func testPromoteStepsOverEqualScoreStayersByRank(t *testing.T, bin fftest.Binary
 		t.Fatal(err)
 	}
 	totals, _ := runPromote(t, oc, promote.Options{Scope: scope(1, "default")})
-	if totals.Promoted != 300 || totals.NeedsRepair != 60000 {
+	if totals.Promoted != 300 || totals.NeedsRepair != 6000 {
 		t.Errorf("totals %+v, want 300 promoted and 6000 needs_repair", totals)
 	}
 	info := c.Info(ctx, "commandstats").Val()
