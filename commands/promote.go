@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/promote"
+	"github.com/flowfabric/ffdelay/internal/watch"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/schollz/progressbar/v3"
@@ -99,6 +100,11 @@ Examples:
 			}
 			if opts.IntervalRaised {
 				d.printer.Warn("--interval is below the engine's floor; raised to %s", minInterval)
+			}
+			if opts.Lease {
+				if err := watch.CheckTTL(opts.LeaseTTL, conn.Timeout); err != nil {
+					return usageError("%v", err)
+				}
 			}
 			if opts.Watch {
 				return runWatch(ctx, opts, conn, d.printer)

@@ -120,7 +120,8 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 	}
 	var lease *watch.Lease
 	if o.Lease {
-		lease = &watch.Lease{Key: o.LeaseKey, Token: leaseToken(), TTL: o.LeaseTTL, Store: ls.store}
+		lease = &watch.Lease{Key: o.LeaseKey, Token: leaseToken(), TTL: o.LeaseTTL, Timeout: conn.Timeout,
+			Store: ls.store, Clock: watch.SystemClock()}
 	}
 	svc := &watch.Service{
 		Options: watch.Options{Interval: o.Interval, MaxCycles: o.MaxCycles, Timeout: conn.Timeout,

@@ -33,6 +33,11 @@ type Client struct {
 	cluster *redis.ClusterClient
 	single  *redis.Client
 	opts    Options
+	// leases are the locks this client obtained, by key, for their
+	// release (lease.go).
+	leases sync.Map
+	// perms are what ProbePermissions found, by primary.
+	perms sync.Map
 }
 
 // Snapshot is what ReadRegistry also read in the same round trip on a

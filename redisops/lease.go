@@ -2,80 +2,50 @@ package redisops
 
 import (
 	"context"
+	"errors"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/bsm/redislock"
 )
 
 // The lease lets several standby promoters run with one promoting: the
-// holder's token sits in one key with a TTL. Renewing and releasing compare
-// the token first, in one script, so a replica never extends or deletes a
-// lease another one has taken since (a fencing check). These scripts and
-// SET NX are ffdelay's only writes besides FCALL ff_promote_delayed and the
-// repairs; they touch the lease key alone.
-var (
-	renewLease = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0`)
-	releaseLease = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`)
-)
+// holder's token sits in one key with a TTL. bsm/redislock does the three
+// token-checked steps, each one small script on the primary that owns the
+// key (never a function, never re-sent): obtain (SET NX PX, or extend a key
+// that already holds this token: a holder whose renewal reply was lost
+// takes its own lease again at once), refresh and release (only while the
+// key still holds this token: a replica never extends or deletes a lease
+// another one has taken since). They touch the lease key alone, and are
+// ffdelay's only writes besides FCALL ff_promote_delayed and the repairs.
 
-// AcquireLease takes the lease when nobody holds it (SET NX PX).
-func (c *Client) AcquireLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+// ObtainLease takes the lease, or extends it when the key already holds
+// token; false means another replica holds it.
+func (c *Client) ObtainLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	addr, n, err := c.nodeForKey(ctx, key)
 	if err != nil {
 		return false, err
 	}
-	ok, err := n.SetNX(ctx, key, token, ttl).Result()
+	lock, err := redislock.New(n).Obtain(ctx, key, ttl, &redislock.Options{Token: token})
+	if errors.Is(err, redislock.ErrNotObtained) {
+		return false, nil
+	}
 	if err != nil {
 		return false, c.wrap(addr, err)
 	}
-	return ok, nil
+	c.leases.Store(key, lock)
+	return true, nil
 }
 
-// RenewLease extends the lease when it is still ours; false means another
-// replica holds it, or nobody does.
-func (c *Client) RenewLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
-	addr, node, err := c.nodeForKey(ctx, key)
-	if err != nil {
-		return false, err
+// ReleaseLease deletes the lease when it still holds the token this client
+// obtained it with; nothing when it never did.
+func (c *Client) ReleaseLease(ctx context.Context, key string) error {
+	v, ok := c.leases.LoadAndDelete(key)
+	if !ok {
+		return nil
 	}
-	n, err := renewLease.Run(ctx, node, []string{key}, token, ttl.Milliseconds()).Int64()
-	if err != nil {
-		return false, c.wrap(addr, err)
-	}
-	return n == 1, nil
-}
-
-// ReleaseLease deletes the lease when it is still ours.
-func (c *Client) ReleaseLease(ctx context.Context, key, token string) error {
-	addr, n, err := c.nodeForKey(ctx, key)
-	if err != nil {
-		return err
-	}
-	_, err = releaseLease.Run(ctx, n, []string{key}, token).Result()
-	if err != nil && !errNil(err) {
-		return c.wrap(addr, err)
+	err := v.(*redislock.Lock).Release(ctx)
+	if err != nil && !errors.Is(err, redislock.ErrLockNotHeld) {
+		return c.wrap(c.Addr(), err)
 	}
 	return nil
-}
-
-// LeaseHolder is the token in the lease key ("" when nobody holds it).
-func (c *Client) LeaseHolder(ctx context.Context, key string) (string, error) {
-	addr, n, err := c.nodeForKey(ctx, key)
-	if err != nil {
-		return "", err
-	}
-	v, err := n.Get(ctx, key).Result()
-	if errNil(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", c.wrap(addr, err)
-	}
-	return v, nil
 }

@@ -38,7 +38,31 @@ type Permissions struct {
 // command's ACL when it queues it, and then DISCARDed: nothing runs. A user
 // who may not run MULTI gets the write-free forms where there are some:
 // ZREM of a member that is not there and ZADD XX of one.
+//
+// The answer is kept for the client's life (commands are refused or not
+// whatever keys they name; keys named by an FCALL are checked before it
+// runs): a watch loop asks once per connection, not every cycle, and asks
+// again after a NOPERM (ForgetPermissions).
 func (c *Client) ProbePermissions(ctx context.Context, sh *Shard, p int, lane string, repair bool) (Permissions, error) {
+	key := fmt.Sprintf("%s|%v", sh.addr, repair)
+	if v, ok := c.perms.Load(key); ok {
+		return v.(Permissions), nil
+	}
+	perms, err := c.probePermissions(ctx, sh, p, lane, repair)
+	if err == nil {
+		c.perms.Store(key, perms)
+	}
+	return perms, err
+}
+
+// ForgetPermissions drops what the probe found on sh's primary: the next
+// run there asks again (after a NOPERM, the ACL has changed).
+func (c *Client) ForgetPermissions(sh *Shard) {
+	c.perms.Delete(sh.addr + "|true")
+	c.perms.Delete(sh.addr + "|false")
+}
+
+func (c *Client) probePermissions(ctx context.Context, sh *Shard, p int, lane string, repair bool) (Permissions, error) {
 	perms := Permissions{Addr: sh.addr, FCall: true}
 	// A connection of its own, closed afterwards: a MULTI the user may
 	// start but not DISCARD must never go back to the pool, where the
@@ -145,13 +169,10 @@ func probeID(p int) string {
 	return fmt.Sprintf("{fp:%d}:00000000-0000-4000-8000-0000ffde1a7e", p)
 }
 
-// RequireWritePermissions probes every shard before a run writes and fails
-// with one line naming the rules that are missing.
-func (c *Client) RequireWritePermissions(ctx context.Context, sh *Shard, p int, lane string, repair bool) error {
-	perms, err := c.ProbePermissions(ctx, sh, p, lane, repair)
-	if err != nil {
-		return err
-	}
+// RequireWrite fails with one line naming the rules that are missing for
+// ff_promote_delayed (a repair's +watch and +multi are not: without them
+// the repairable shapes stay needs_repair).
+func (perms Permissions) RequireWrite() error {
 	var need []string
 	for _, m := range perms.Missing {
 		if m != "+watch" && m != "+multi" {
@@ -161,7 +182,7 @@ func (c *Client) RequireWritePermissions(ctx context.Context, sh *Shard, p int, 
 	if len(need) == 0 {
 		return nil
 	}
-	return &ServerError{Addr: sh.addr, Kind: KindNoPerm, Err: errors.New("this user may not run " + strings.Join(need, " ") +
+	return &ServerError{Addr: perms.Addr, Kind: KindNoPerm, Err: errors.New("this user may not run " + strings.Join(need, " ") +
 		" on FlowFabric's keys, which ff_promote_delayed runs inside (it is not atomic when one is refused: an execution would be left in no set); nothing was written: grant " +
 		strings.Join(need, " ") + " (the README's ACL section lists every rule)")}
 }

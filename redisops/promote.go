@@ -474,6 +474,10 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 			out[i] = notSent(err)
 			if stop == nil {
 				stop = stopError(sh.addr, err, c)
+				if KindOf(stop) == KindNoPerm {
+					// The ACL changed since the probe: ask again next run.
+					c.ForgetPermissions(sh)
+				}
 			}
 			continue
 		case MayHaveRun:

@@ -364,15 +364,15 @@ func (r *Run) checkPermissions(ctx context.Context, w *worker) error {
 			lane = r.opts.Scope.Lanes[0]
 		}
 	}
-	if err := r.c.RequireWritePermissions(ctx, w.sh, p, lane, false); err != nil {
+	perms, err := r.c.ProbePermissions(ctx, w.sh, p, lane, r.opts.Repair)
+	if err != nil {
+		return err
+	}
+	if err := perms.RequireWrite(); err != nil {
 		return err
 	}
 	if !r.opts.Repair {
 		return nil
-	}
-	perms, err := r.c.ProbePermissions(ctx, w.sh, p, lane, true)
-	if err != nil {
-		return err
 	}
 	for _, m := range perms.Missing {
 		if m == "+watch" || m == "+multi" {

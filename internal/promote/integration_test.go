@@ -2,9 +2,11 @@ package promote_test
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,6 +492,56 @@ func testPromoteStepsOverEqualScoreStayersByRank(t *testing.T, bin fftest.Binary
 	// ... 6000 members each.
 	t.Logf("zrangebyscore %+v, zrange %+v, zrank %+v", fftest.ParseCommandStat(info, "zrangebyscore"),
 		fftest.ParseCommandStat(info, "zrange"), fftest.ParseCommandStat(info, "zrank"))
+	if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+		t.Error(err)
+	}
+}
+
+// A lease lost while a batch waits for its in-flight slot stops that batch
+// unsent: the engine asks BeforeWrite with the slot held, right before the
+// batch goes out, not when the batch was formed.
+func TestLeaseLostWhileABatchWaitsForItsSlot(t *testing.T) {
+	fftest.EachServer(t, testLeaseLostWhileABatchWaitsForItsSlot)
+}
+
+func testLeaseLostWhileABatchWaitsForItsSlot(t *testing.T, bin fftest.Binary) {
+	_, c, oc := server(t, bin)
+	ctx := context.Background()
+	// Each call spins for a while: the first batch holds the only slot
+	// long enough for the test to take the lease away.
+	if err := fftest.LoadSlowLibrary(ctx, c, 60_000_000); err != nil {
+		t.Fatal(err)
+	}
+	execs := many(6, fftest.Exec{Partition: 0, Shape: fftest.Due})
+	seed(t, c, execs)
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	errLost := errors.New("lease lost")
+	var lost atomic.Bool
+	var first sync.Once
+	run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default"), BatchSize: 2, Pipelines: 1,
+		BeforeWrite: func() error {
+			// The lease goes 100ms after the first batch went out, while
+			// its two slow calls (hundreds of ms) hold the only slot and
+			// the second batch waits for it.
+			first.Do(func() { time.AfterFunc(100*time.Millisecond, func() { lost.Store(true) }) })
+			if lost.Load() {
+				return errLost
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var totals model.PromoteTotals
+	err = run.Execute(ctx, func(r model.Result) { totals.AddResult(r) })
+	if !errors.Is(err, errLost) {
+		t.Fatalf("run error %v, want the lost lease", err)
+	}
+	if calls := fftest.CommandCalls(c.Info(ctx, "commandstats").Val(), "fcall"); calls != 2 || totals.Promoted != 2 {
+		t.Errorf("%d FCALLs ran and %d were promoted, want the first batch's 2 only", calls, totals.Promoted)
+	}
 	if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
 		t.Error(err)
 	}

@@ -226,10 +226,17 @@ func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, re
 			for j := range jobs {
 				var used int64
 				var err error
-				if r.opts.DryRun {
+				switch {
+				case r.opts.DryRun:
 					used = r.predict(w, j.batch, result)
-				} else {
-					used, err = r.promote(ctx, w, j.seq, j.batch, result)
+				default:
+					// Asked here, with the slot held, right before the
+					// batch is sent: a lease lost while the batch waited
+					// for its slot stops it unsent (it stays due, with no
+					// result, like the candidates queued behind it).
+					if err = r.beforeWrite(); err == nil {
+						used, err = r.promote(ctx, w, j.seq, j.batch, result)
+					}
 				}
 				r.budget.settle(len(j.batch), used)
 				if err != nil {
@@ -285,11 +292,6 @@ func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, re
 				r.budget.settle(n, 0)
 				break
 			}
-		}
-		if err := r.beforeWrite(); err != nil {
-			r.budget.settle(n, 0)
-			fail(err)
-			break
 		}
 		batch := queue[:n:n]
 		queue = queue[n:]
@@ -512,6 +514,7 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 		if redisops.KindOf(err) == redisops.KindNoPerm {
 			// A refused WATCH, MULTI or EXEC writes nothing: the shape
 			// stays reported and the run goes on promoting the rest.
+			r.c.ForgetPermissions(w.sh)
 			w.noRepair = aclRule(err)
 			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairRefused, WhyDetail: w.noRepair})
 			continue

@@ -126,13 +126,20 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 		probeCtx, stopProbe := context.WithCancel(ctx)
+		probeDone := make(chan struct{})
 		defer func() {
+			// Joined before Run returns: the caller may then close what
+			// the probe uses.
 			stopProbe()
+			<-probeDone
 			if err := ep.close(); err != nil {
 				p.Warn("the endpoint on %s stopped serving: %v", s.Listen, err)
 			}
 		}()
-		go s.probeLoop(probeCtx, &ready, metrics)
+		go func() {
+			defer close(probeDone)
+			s.probeLoop(probeCtx, &ready, metrics)
+		}()
 		p.Note("serving /metrics, /healthz and /readyz on http://%s", ep.Addr())
 	}
 	if !p.Machine() {
@@ -144,9 +151,18 @@ func (s *Service) Run(ctx context.Context) error {
 			s.Lease.OnChange = func(held bool, _ string) { metrics.Leader(held, true) }
 		}
 		leaseCtx, stopLease := context.WithCancel(context.Background())
-		go s.Lease.keep(leaseCtx)
+		keepDone := make(chan struct{})
+		renew := time.NewTicker(s.Lease.TTL / 3)
+		go func() {
+			defer close(keepDone)
+			s.Lease.keep(leaseCtx, renew.C)
+		}()
 		defer func() {
+			// The renewals end before the release, so none can extend the
+			// lease after it was given up.
 			stopLease()
+			renew.Stop()
+			<-keepDone
 			err := s.Lease.release(s.Timeout)
 			s.logLease()
 			if err != nil {
@@ -168,13 +184,20 @@ func (s *Service) Run(ctx context.Context) error {
 		c := output.Cycle{Cycle: n, StartedMs: cycleStart.UnixMilli()}
 		outcomes := map[model.Outcome]int64{}
 		in := CycleInput{N: n, Skip: bo.skipSet(n), Promote: true}
+		cycleCtx, endCycle := ctx, func() {}
 		if s.Lease != nil {
-			lctx, cancel := context.WithTimeout(ctx, s.Timeout)
-			if err := s.Lease.acquire(lctx); err != nil && ctx.Err() == nil {
-				p.Warn("cycle %d: cannot reach the lease %s: %v", n, s.Lease.Key, err)
+			if !s.Lease.Held() {
+				lctx, cancel := context.WithTimeout(ctx, s.Timeout)
+				if err := s.Lease.take(lctx); err != nil && ctx.Err() == nil {
+					p.Warn("cycle %d: cannot reach the lease %s: %v", n, s.Lease.Key, err)
+				}
+				cancel()
 			}
-			cancel()
 			in.Promote, in.BeforeWrite = s.Lease.Held(), s.Lease.Check
+			if in.Promote {
+				// Losing the lease stops the cycle's writes at once.
+				cycleCtx, endCycle = s.Lease.WriteContext(ctx)
+			}
 			s.logLease()
 		}
 		in.Each = func(r model.Result) {
@@ -192,7 +215,11 @@ func (s *Service) Run(ctx context.Context) error {
 				c.Failures = append(c.Failures, output.NewFailure(r))
 			}
 		}
-		res, err := s.Cycle(ctx, in)
+		res, err := s.Cycle(cycleCtx, in)
+		if ctx.Err() == nil && errors.Is(context.Cause(cycleCtx), ErrLeaseLost) {
+			err = ErrLeaseLost
+		}
+		endCycle()
 		if errors.Is(err, ErrLeaseLost) {
 			// Not a failure of the cycle: another replica promotes now.
 			err = nil
