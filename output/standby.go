@@ -3,6 +3,7 @@ package output
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -26,8 +27,11 @@ type StandbyMetrics struct {
 	serverUp      prometheus.Gauge
 	stuck         prometheus.Gauge
 	backoff       prometheus.Gauge
-	leader        prometheus.Gauge
+	leader        prometheus.GaugeFunc
 	transitions   prometheus.Counter
+	// holds, when set, says at each scrape whether this replica holds its
+	// lease now (nil: no lease, always the leader).
+	holds atomic.Pointer[func() bool]
 }
 
 // NewStandbyMetrics registers the standby's metrics with Go and process
@@ -57,30 +61,31 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 			Help: "1 when the readiness probe (every second) last reached the server and the library, else 0."}),
 		stuck: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_stuck_executions",
 			Help: "Executions the last cycle found failing (needs_repair, Lua errors) or sitting out their backoff."}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_leader",
-			Help: "1 while this replica holds the lease and promotes (always 1 without --lease), else 0."}),
 		transitions: prometheus.NewCounter(prometheus.CounterOpts{Name: "ffdelay_lease_transitions_total",
 			Help: "Times this replica gained or lost the lease."}),
 		backoff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_backoff_executions",
 			Help: "Executions sitting out their failure backoff in the last cycle."}),
 	}
+	// Read at each scrape from the lease itself, on both its clocks: a
+	// replica just woken from a pause past its TTL reads 0 at once, not
+	// after its lease goroutine ran.
+	m.leader = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ffdelay_leader",
+		Help: "1 while this replica holds the lease and promotes (always 1 without --lease), else 0."}, func() float64 {
+		if f := m.holds.Load(); f != nil && !(*f)() {
+			return 0
+		}
+		return 1
+	})
 	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck, m.backoff, m.leader, m.transitions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.leader.Set(1)
 	return m
 }
 
-// Leader sets ffdelay_leader; a transition also counts one.
-func (m *StandbyMetrics) Leader(held, transition bool) {
-	if held {
-		m.leader.Set(1)
-	} else {
-		m.leader.Set(0)
-	}
-	if transition {
-		m.transitions.Inc()
-	}
-}
+// Leadership makes ffdelay_leader follow holds (asked at each scrape).
+func (m *StandbyMetrics) Leadership(holds func() bool) { m.holds.Store(&holds) }
+
+// LeaseTransition counts one gain or loss of the lease.
+func (m *StandbyMetrics) LeaseTransition() { m.transitions.Inc() }
 
 // Backlog sets the backlog gauges from one reading of the groups. Every
 // lane in scope (every partition and lane with perPartition) has its series,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func TestLeaseTwoStandbys(t *testing.T) {
 
 func testLeaseTwoStandbys(t *testing.T, bin string, server fftest.Binary) {
 	const ttl = 4 * time.Second
+	const leaseKey = "ffdelay:lease:two-standbys"
 	s, c := fftest.NewFlowFabric(t, server)
 	ctx := context.Background()
 	if err := fftest.SetPartitions(ctx, c, 4); err != nil {
@@ -69,7 +71,7 @@ func testLeaseTwoStandbys(t *testing.T, bin string, server fftest.Binary) {
 			t.Fatal(err)
 		}
 		r := &replica{name: name, probe: standbyProbe{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port)}, stderr: &bytes.Buffer{}}
-		r.cmd = exec.Command(bin, "promote", "--watch", "--lease", "--lease-ttl", ttl.String(), "--interval", "100ms",
+		r.cmd = exec.Command(bin, "promote", "--watch", "--lease", "--lease-key", leaseKey, "--lease-ttl", ttl.String(), "--interval", "100ms",
 			"--timeout", "1s", "--url", "redis://"+s.Addr, "--listen", r.probe.addr, "--quiet")
 		r.cmd.Stderr = r.stderr
 		if err := r.cmd.Start(); err != nil {
@@ -109,7 +111,10 @@ func testLeaseTwoStandbys(t *testing.T, bin string, server fftest.Binary) {
 	// A third replica joins as a follower; the leader is paused past the
 	// TTL: the follower takes over, and the woken one writes nothing.
 	third := start("c")
-	time.Sleep(500 * time.Millisecond)
+	// Once it has run a few cycles (each one contends for the lease), it
+	// must still be a follower.
+	cycles := func() float64 { return third.probe.metric("ffdelay_cycle_duration_seconds", nil) }
+	within(t, 10*time.Second, "the joining replica's first cycles", func() bool { return cycles() >= 3 })
 	if third.leader() != 0 {
 		t.Fatalf("a joining replica took the lease from a live leader")
 	}
@@ -134,14 +139,22 @@ func testLeaseTwoStandbys(t *testing.T, bin string, server fftest.Binary) {
 		t.Errorf("promoted %v in all, seeded %d", total, seeded)
 	}
 
-	// A clean SIGTERM hands the lease over at once, well before its TTL.
+	// A clean SIGTERM hands the lease over at once: by the time the
+	// process has exited, the key no longer holds its token (it did just
+	// before), and the other replica takes it at its next cycle.
+	if holder := c.Get(ctx, leaseKey).Val(); !strings.Contains(holder, fmt.Sprintf(":%d:", third.cmd.Process.Pid)) {
+		t.Fatalf("the lease key holds %q, not the leader's token", holder)
+	}
 	third.cmd.Process.Signal(syscall.SIGTERM)
 	termed := time.Now()
-	within(t, ttl/2, "takeover after SIGTERM", func() bool { return leader.leader() == 1 })
-	t.Logf("takeover after SIGTERM in %s", time.Since(termed).Round(10*time.Millisecond))
 	if code := exitCodeOf(third.cmd.Wait()); code != 0 {
 		t.Errorf("SIGTERM: exit %d; stderr %s", code, third.stderr.String())
 	}
+	if holder := c.Get(ctx, leaseKey).Val(); strings.Contains(holder, fmt.Sprintf(":%d:", third.cmd.Process.Pid)) {
+		t.Errorf("the stopped replica did not release the lease (the key still holds %q)", holder)
+	}
+	within(t, 2*ttl, "takeover after SIGTERM", func() bool { return leader.leader() == 1 })
+	t.Logf("takeover after SIGTERM in %s", time.Since(termed).Round(10*time.Millisecond))
 	if v := third.probe.metric("ffdelay_lease_transitions_total", nil); v != -1 {
 		t.Errorf("the stopped replica still serves metrics")
 	}

@@ -26,6 +26,7 @@ type FaultProxy struct {
 	events      []ProxyEvent
 	nextConn    int
 	fcall       *fcallFault
+	onCommand   func(name, arg string)
 }
 
 // StartFaultProxy listens on a loopback port and forwards to target.

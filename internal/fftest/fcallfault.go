@@ -37,6 +37,15 @@ type fcallFault struct {
 	fired  bool
 }
 
+// OnCommand has f called with every whole command a client sends (its
+// name, lower case, and its second element), before the proxy forwards it:
+// a test can look at the server just as the command reaches it.
+func (p *FaultProxy) OnCommand(f func(name, arg string)) {
+	p.mu.Lock()
+	p.onCommand = f
+	p.mu.Unlock()
+}
+
 // FaultFCall arms f; it fires once.
 func (p *FaultProxy) FaultFCall(f FCallFault) {
 	p.mu.Lock()
@@ -70,7 +79,8 @@ type proxyConn struct {
 // fault to whole commands. It returns false once the connection is cut.
 func (p *FaultProxy) forward(pc *proxyConn, chunk []byte) bool {
 	p.mu.Lock()
-	armed := p.fcall != nil && !p.fcall.fired
+	armed := p.fcall != nil && !p.fcall.fired || p.onCommand != nil
+	onCommand := p.onCommand
 	p.mu.Unlock()
 	if !armed && len(pc.scan.buf) == 0 {
 		_, err := pc.s.Write(chunk)
@@ -84,6 +94,9 @@ func (p *FaultProxy) forward(pc *proxyConn, chunk []byte) bool {
 		}
 		cmd := pc.scan.buf[:n]
 		out := cmd
+		if onCommand != nil {
+			onCommand(name, secondArg(cmd))
+		}
 		promotes := name == "fcall" && strings.EqualFold(secondArg(cmd), "ff_promote_delayed")
 		switch name {
 		case "multi":

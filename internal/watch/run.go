@@ -147,8 +147,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if s.Lease != nil {
 		if metrics != nil {
-			metrics.Leader(false, false)
-			s.Lease.OnChange = func(held bool, _ string) { metrics.Leader(held, true) }
+			metrics.Leadership(s.Lease.Held)
+			s.Lease.OnChange = func(bool, string) { metrics.LeaseTransition() }
 		}
 		leaseCtx, stopLease := context.WithCancel(context.Background())
 		keepDone := make(chan struct{})
