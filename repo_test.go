@@ -106,6 +106,76 @@ func TestLayering(t *testing.T) {
 	}
 }
 
+// sharedNames are top-level function names that two packages of the
+// binary may both define, because they name different jobs: a package's
+// constructor, and inspect's read (redisops) and its wording (output).
+var sharedNames = map[string]bool{"New": true, "Diagnose": true}
+
+// TestOnePolicyHome keeps each concern in one place: no package of the
+// binary but redisops lists error kinds to decide a policy (the exit
+// status, a retry, a stop: redisops.Kind's methods do), and no two
+// packages define a function of the same name (a classifier written
+// twice drifts apart).
+func TestOnePolicyHome(t *testing.T) {
+	fset := token.NewFileSet()
+	defined := map[string][]string{}
+	for dir := range layering {
+		if goRedisAllowed[dir] && dir != "redisops" {
+			continue // the test harness and the sandbox
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			af, err := parser.ParseFile(fset, f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range af.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && !sharedNames[fd.Name.Name] {
+					defined[fd.Name.Name] = append(defined[fd.Name.Name], dir)
+				}
+			}
+			if dir == "redisops" {
+				continue
+			}
+			ast.Inspect(af, func(n ast.Node) bool {
+				cc, ok := n.(*ast.CaseClause)
+				if !ok {
+					return true
+				}
+				kinds := 0
+				for _, e := range cc.List {
+					if sel, ok := e.(*ast.SelectorExpr); ok && strings.HasPrefix(sel.Sel.Name, "Kind") {
+						if id, ok := sel.X.(*ast.Ident); ok && id.Name == "redisops" {
+							kinds++
+						}
+					}
+				}
+				if kinds >= 3 {
+					t.Errorf("%s: a case lists %d error kinds: the policy belongs on redisops.Kind (ExitStatus, Permanent, Unusable)", fset.Position(cc.Pos()), kinds)
+				}
+				return true
+			})
+		}
+	}
+	for name, dirs := range defined {
+		if len(dirs) > 1 {
+			sort.Strings(dirs)
+			uniq := dirs[:1]
+			for _, d := range dirs[1:] {
+				if d != uniq[len(uniq)-1] {
+					uniq = append(uniq, d)
+				}
+			}
+			if len(uniq) > 1 {
+				t.Errorf("func %s is defined in %v: one home per concern", name, uniq)
+			}
+		}
+	}
+}
+
 // designCard are the top-level packages the user's design card names.
 var designCard = map[string]bool{".": true, "commands": true, "redisops": true, "output": true}
 

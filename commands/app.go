@@ -200,12 +200,7 @@ func exitCode(ctx context.Context, err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	switch redisops.KindOf(err) {
-	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions,
-		redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindClusterNode, redisops.KindConnSetup, redisops.KindBadReply, redisops.KindRedirect, redisops.KindCertificate, redisops.KindPartialWrite:
-		return ExitUnusable
-	}
-	return ExitFailed
+	return redisops.KindOf(err).ExitStatus()
 }
 
 func newApp(ctx context.Context, d *deps) *cli.App {
@@ -289,6 +284,10 @@ Examples:
 var commandNames = []string{"list", "promote", "inspect", "check", "audit", "top", "completion", "version"}
 
 // unknownCommand names the nearest command when the typo is small.
+// urfave/cli's own Suggest is not used: its SuggestCommand always names the
+// closest command by Jaro-Winkler, however far ("frobnicate" would get a
+// "did you mean"), and writes its own text where ffdelay's usage errors are
+// one line (JSON with -o json) and exit 2.
 func unknownCommand(name string) error {
 	best, dist := "", 3
 	for _, c := range commandNames {
@@ -299,7 +298,7 @@ func unknownCommand(name string) error {
 	if best != "" {
 		return usageError("unknown command %q: did you mean %q?", name, best)
 	}
-	return usageError("unknown command %q: use list, promote, inspect, check, audit, completion or version", name)
+	return usageError("unknown command %q: use %s or %s", name, strings.Join(commandNames[:len(commandNames)-1], ", "), commandNames[len(commandNames)-1])
 }
 
 // editDistance is the Levenshtein distance between a and b.
@@ -325,7 +324,9 @@ func editDistance(a, b string) int {
 
 // reorderArgs moves a command's positional arguments after its flags, since
 // urfave/cli stops parsing flags at the first positional argument and
-// `ffdelay inspect ID -o json` should work.
+// `ffdelay inspect ID -o json` should work. v2 has no option for flags
+// after arguments (v3 parses them interspersed; moving to v3 changes the
+// whole command layer, which the design card fixes at v2).
 func reorderArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args

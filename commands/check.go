@@ -445,8 +445,7 @@ func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
 	}
 	f := output.StuckFinding{Due: st.Due, Examined: int(st.Examined), Repairable: int(st.Repairable), Failing: int(st.Failing), Bounded: st.Bounded}
 	for _, r := range st.Examples {
-		r = output.Word(r)
-		f.Examples = append(f.Examples, output.StuckExample{ExecutionID: r.ExecutionID, Reason: firstNonEmpty(r.Reason, r.Error)})
+		f.Examples = append(f.Examples, output.NewStuckExample(r))
 	}
 	return output.Stuck(statusIf(f.Repairable+f.Failing > 0, output.Warn), f), nil
 }
@@ -454,13 +453,6 @@ func checkStuck(ctx context.Context, k *checkRun) (output.Check, error) {
 // stuckBound bounds how many due entries check's dry run classifies; past
 // it the step says so.
 const stuckBound = 100_000
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
 
 // checkPermissions probes, without writing, whether this user may run what
 // ff_promote_delayed runs inside on every primary: a user with FCALL but
@@ -553,14 +545,7 @@ func checkPartitionsBeyondCount(ctx context.Context, k *checkRun) (output.Check,
 // unusable errors mean the server cannot be used at all: check stops with
 // exit 3 and one line. A refused command or a missing library is a failed
 // check instead (exit 1, with the report).
-func unusable(err error) bool {
-	switch redisops.KindOf(err) {
-	case redisops.KindUnreachable, redisops.KindAuth, redisops.KindNotRedis, redisops.KindTLSMismatch,
-		redisops.KindConnSetup, redisops.KindRedirect, redisops.KindBadReply, redisops.KindClusterNode, redisops.KindCertificate:
-		return true
-	}
-	return false
-}
+func unusable(err error) bool { return redisops.KindOf(err).Unusable() }
 
 // statusIf is bad when cond holds, else pass.
 func statusIf(cond bool, bad output.Status) output.Status {

@@ -75,7 +75,7 @@ func hasFlag(x *cli.Context, name string) bool {
 	return false
 }
 
-func str(c *cli.Context, name string) (string, bool) {
+func flagString(c *cli.Context, name string) (string, bool) {
 	if x := flagSet(c, name); x != nil {
 		return x.String(name), true
 	}
@@ -83,7 +83,7 @@ func str(c *cli.Context, name string) (string, bool) {
 }
 
 func strOr(c *cli.Context, name, def string) string {
-	if v, ok := str(c, name); ok {
+	if v, ok := flagString(c, name); ok {
 		return v
 	}
 	return def
@@ -181,8 +181,8 @@ func connTarget(c *cli.Context, d *deps) (redisops.Options, targetFacts, error) 
 	var f targetFacts
 	urls := strs(c, flagURL)
 	f.urlOnCommandLine = len(urls) > 0
-	_, hostFlag := str(c, flagHost)
-	_, portFlag := str(c, flagPort)
+	_, hostFlag := flagString(c, flagHost)
+	_, portFlag := flagString(c, flagPort)
 	switch {
 	case len(urls) > 0 && (hostFlag || portFlag):
 		return o, f, usageError("--url and --host/--port name two servers: give one or the other")
@@ -239,12 +239,12 @@ func connTarget(c *cli.Context, d *deps) (redisops.Options, targetFacts, error) 
 // REDISCLI_AUTH, and the name of its source (never the password).
 func connCredentials(c *cli.Context, d *deps, f targetFacts) (user, password, source string, err error) {
 	user = f.user
-	if u, ok := str(c, flagUser); ok {
+	if u, ok := flagString(c, flagUser); ok {
 		user = u
 	} else if user == "" {
 		user = d.getenv("FFDELAY_USER")
 	}
-	switch file, ok := str(c, flagPasswordFile); {
+	switch file, ok := flagString(c, flagPasswordFile); {
 	case ok:
 		pw, err := readPasswordFile(file, d)
 		return user, pw, "--password-file " + file, err
@@ -285,10 +285,10 @@ func unwrapPathError(err error) error {
 
 // tlsConfig builds the TLS settings; any --tls-* flag implies TLS.
 func tlsConfig(c *cli.Context, useTLS bool) (*tls.Config, error) {
-	ca, _ := str(c, flagTLSCa)
-	cert, _ := str(c, flagTLSCert)
-	key, _ := str(c, flagTLSKey)
-	name, _ := str(c, flagTLSServerName)
+	ca, _ := flagString(c, flagTLSCa)
+	cert, _ := flagString(c, flagTLSCert)
+	key, _ := flagString(c, flagTLSKey)
+	name, _ := flagString(c, flagTLSServerName)
 	skip, _ := boolean(c, flagTLSSkipVerify)
 	if ca != "" || cert != "" || key != "" || name != "" || skip {
 		useTLS = true

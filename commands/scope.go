@@ -42,7 +42,7 @@ type scopeOptions struct {
 
 func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 	var o scopeOptions
-	if s, ok := str(c, flagPartitions); ok {
+	if s, ok := flagString(c, flagPartitions); ok {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 65536 {
 			return o, usageError("--partitions %q must be a number from 1 to 65536", s)
@@ -65,14 +65,14 @@ func parseScopeOptions(c *cli.Context, d *deps) (scopeOptions, error) {
 	}
 	o.Discover, _ = boolean(c, flagDiscoverLanes)
 	o.MaxDiscovered = 1000
-	if v, ok := str(c, flagMaxDiscoveredLanes); ok {
+	if v, ok := flagString(c, flagMaxDiscoveredLanes); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return o, usageError("--max-discovered-lanes %q must be a positive number", v)
 		}
 		o.MaxDiscovered = n
 	}
-	o.MetricsFile, _ = str(c, flagMetricsFile)
+	o.MetricsFile, _ = flagString(c, flagMetricsFile)
 	if o.MetricsFile != "" {
 		// Checked before any work is done, so a typo does not cost a run.
 		dir := filepath.Dir(o.MetricsFile)

@@ -160,11 +160,7 @@ func permanent(err error) bool {
 	if errors.As(err, &ee) {
 		return true
 	}
-	switch redisops.KindOf(err) {
-	case redisops.KindAuth, redisops.KindNoPerm, redisops.KindNoLibrary, redisops.KindNoFunctions, redisops.KindNotRedis, redisops.KindTLSMismatch, redisops.KindConnSetup, redisops.KindRedirect, redisops.KindCertificate, redisops.KindPartialWrite:
-		return true
-	}
-	return false
+	return redisops.KindOf(err).Permanent()
 }
 
 // watchCycle is one cycle on *client (made when nil). It returns the lanes

@@ -2,6 +2,7 @@ package output
 
 import (
 	"fmt"
+	"github.com/flowfabric/ffdelay/internal/model"
 	"strings"
 	"time"
 )
@@ -164,6 +165,12 @@ type StuckExample struct {
 	Reason      string
 }
 
+// NewStuckExample words a stuck entry's result for check's detail.
+func NewStuckExample(r model.Result) StuckExample {
+	r = word(r)
+	return StuckExample{ExecutionID: r.ExecutionID, Reason: firstOf(r.Reason, r.Error)}
+}
+
 // StuckFinding is what check's dry run found among the due entries.
 type StuckFinding struct {
 	Due      int64
@@ -203,7 +210,7 @@ func UnregisteredLanes(status Status, key string, lanes []string, sampled bool) 
 	if len(lanes) == 0 {
 		return Check{Name: "unregistered_lanes", Status: status, Detail: where}
 	}
-	detail := fmt.Sprintf("delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s", key, short(safeAll(lanes), 10))
+	detail := fmt.Sprintf("delayed sets exist for lanes not in %s (the engine never promotes them unless FF_LANES names them): %s; add them to ff-server's FF_LANES, or promote them with ffdelay promote --discover-lanes (or --lane)", key, short(safeAll(lanes), 10))
 	if sampled {
 		detail += "; found in a sample of the keyspace: ffdelay list --discover-lanes shows them all"
 	}

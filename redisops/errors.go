@@ -53,6 +53,60 @@ const (
 	KindRedirect
 )
 
+// The error policy lives here, once, on Kind: what exit status a command
+// that stops on an error of the kind ends with, whether a watch loop may
+// retry it, and whether it means the server cannot be used at all. The
+// commands ask; they keep no lists of kinds of their own (repo_test.go's
+// TestOnePolicyHome holds them to it).
+
+// exitUnusable and exitFailed are the contract's exit statuses
+// (shared/spec/cli.md): 3, the server cannot be used as given; 1,
+// something failed.
+const (
+	exitFailed   = 1
+	exitUnusable = 3
+)
+
+// ExitStatus is the exit status of a command that stops on an error of
+// kind k: 3 for every kind of server that cannot be used as given (lost,
+// refusing, not ffdelay's to write to, answering beyond limits), 1 for any
+// other error reply.
+func (k Kind) ExitStatus() int {
+	if k == KindOther {
+		return exitFailed
+	}
+	return exitUnusable
+}
+
+// Permanent reports errors that retrying cannot fix: a watch loop stops on
+// them (exit 3). The others (a lost server, a reply beyond limits, any
+// other error reply) are retried with a growing delay; a cluster node
+// reached without --cluster switches the loop to cluster mode.
+func (k Kind) Permanent() bool {
+	switch k {
+	case KindAuth, KindNoPerm, KindNoLibrary, KindNoFunctions, KindNotRedis, KindTLSMismatch, KindConnSetup,
+		KindRedirect, KindCertificate, KindPartialWrite:
+		return true
+	}
+	return false
+}
+
+// Retryable is the opposite of Permanent: the next attempt may succeed.
+func (k Kind) Retryable() bool { return !k.Permanent() }
+
+// Unusable reports errors that mean the server could not be used at all,
+// before any finding: check stops on them with one line (exit 3) instead of
+// reporting failed checks. A refused command, a missing library or a
+// partial write is a finding (a failed check, exit 1).
+func (k Kind) Unusable() bool {
+	switch k {
+	case KindUnreachable, KindAuth, KindNotRedis, KindTLSMismatch, KindConnSetup, KindRedirect, KindBadReply,
+		KindClusterNode, KindCertificate:
+		return true
+	}
+	return false
+}
+
 // ServerError is a failure talking to one server, with its kind.
 type ServerError struct {
 	Addr string
