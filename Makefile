@@ -1,5 +1,9 @@
 # ffdelay: see, promote and diagnose FlowFabric's delayed executions.
 GO      ?= go
+# go.mod names the patched toolchain (govulncheck finds the standard
+# library's fixed vulnerabilities in older ones); the go command fetches it
+# through the module proxy when the one installed is older.
+export GOTOOLCHAIN ?= auto
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/flowfabric/ffdelay/commands.Version=$(VERSION)
 FUZZTIME ?= 10s
@@ -60,10 +64,12 @@ fuzz:
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) vet -tags ffsandbox ./internal/cmd/ffsandbox
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 -tags ffsandbox ./internal/cmd/ffsandbox
+	GO=$(GO) .ci/vulncheck
 
 clean:
 	rm -f ffdelay

@@ -2,6 +2,8 @@ module github.com/flowfabric/ffdelay
 
 go 1.26.8
 
+toolchain go1.26.11
+
 require (
 	github.com/bsm/redislock v0.9.4
 	github.com/charmbracelet/bubbletea v1.3.10

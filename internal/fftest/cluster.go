@@ -139,7 +139,7 @@ func (c *Cluster) Stop() {
 // ProxyEveryNode puts a FaultProxy in front of every node and has each
 // node announce its proxy's port, so a client that reads the layout from
 // the cluster reaches every node through its proxy. It returns the
-// proxies in the order of c.Nodes, once every node's CLUSTER SLOTS names
+// proxies in the order of c.Nodes, once every node's CLUSTER SHARDS names
 // only proxies.
 func (c *Cluster) ProxyEveryNode(ctx context.Context) ([]*FaultProxy, error) {
 	var proxies []*FaultProxy
@@ -163,12 +163,11 @@ func (c *Cluster) ProxyEveryNode(ctx context.Context) ([]*FaultProxy, error) {
 	for _, n := range c.Nodes {
 		cl := n.Client()
 		for {
-			slots, err := cl.ClusterSlots(ctx).Result()
-			proxied := err == nil && len(slots) > 0
-			for _, s := range slots {
+			shards, err := cl.ClusterShards(ctx).Result()
+			proxied := err == nil && len(shards) > 0
+			for _, s := range shards {
 				for _, node := range s.Nodes {
-					_, port, _ := strings.Cut(node.Addr, ":")
-					proxied = proxied && want[port]
+					proxied = proxied && want[strconv.FormatInt(node.Port, 10)]
 				}
 			}
 			if proxied {
@@ -176,7 +175,7 @@ func (c *Cluster) ProxyEveryNode(ctx context.Context) ([]*FaultProxy, error) {
 			}
 			if time.Now().After(deadline) {
 				cl.Close()
-				return nil, fmt.Errorf("node %s still names unproxied nodes in CLUSTER SLOTS after 20s: %v %v", n.Addr, slots, err)
+				return nil, fmt.Errorf("node %s still names unproxied nodes in CLUSTER SHARDS after 20s: %v %v", n.Addr, shards, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
