@@ -551,9 +551,10 @@ func cmdAuth(ts *testscript.TestScript, neg bool, args []string) {
 	st.client = redis.NewClient(&redis.Options{Addr: st.server.Addr, Username: args[0], Password: args[1], DisableIdentity: true})
 }
 
-// ff-proxy start | cut | refuse D | latency D | wait: a fault-injecting
-// proxy in front of the server; start sets PROXY_URL; wait blocks until a
-// refuse window has ended.
+// ff-proxy start | cut | refuse D | latency D | wait | tried N: a
+// fault-injecting proxy in front of the server; start sets PROXY_URL; wait
+// blocks until a refuse window has ended; tried N waits until clients have
+// opened N connections through it.
 func cmdProxy(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
 	switch args[0] {
@@ -575,8 +576,20 @@ func cmdProxy(ts *testscript.TestScript, neg bool, args []string) {
 		st.proxy.SetLatency(d)
 	case "wait":
 		st.proxy.WaitAccepting()
+	case "tried":
+		// Waits until clients have opened N connections through the
+		// proxy (forwarded or not): a client has tried the server.
+		n, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		deadline := time.Now().Add(30 * time.Second)
+		for st.proxy.Accepted() < int64(n) {
+			if time.Now().After(deadline) {
+				ts.Fatalf("%d connections through the proxy after 30s, want %d", st.proxy.Accepted(), n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	default:
-		ts.Fatalf("usage: ff-proxy start|cut|refuse D|latency D|wait")
+		ts.Fatalf("usage: ff-proxy start|cut|refuse D|latency D|wait|tried N")
 	}
 }
 

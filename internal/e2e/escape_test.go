@@ -20,6 +20,7 @@ func bulk(s string) string { return fmt.Sprintf("$%d\r\n%s\r\n", len(s), s) }
 // function names, ff_version, error replies, lanes) reaches the terminal
 // escaped, in every command's table output.
 func TestServerStringsEscaped(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	info := "# Server\r\nredis_version:7.2.0" + hostileText + "\r\nvalkey_version:8.0.1" + hostileText + "\r\ncluster_enabled:0\r\n"
 	lib := "%3\r\n" + bulk("library_name") + bulk("flowfabric") + bulk("engine") + bulk("LUA") + bulk("functions") +

@@ -85,6 +85,7 @@ func TestHostileReplies(t *testing.T) {
 // A server whose SCAN cursor never comes back to 0 cannot keep
 // --discover-lanes walking forever: the walk is bounded by the keyspace.
 func TestEndlessScanCursor(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	f, err := fftest.StartScriptedFakeServer(map[string]string{
 		"PING":     "+PONG\r\n",
@@ -122,6 +123,7 @@ func TestEndlessScanCursor(t *testing.T) {
 // never followed there: no connection (and so no credential) reaches the
 // other address, and every command says to pass --cluster, exit 3.
 func TestMovedWithoutCluster(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	other, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 // exactly one FCALL (INFO commandstats); and ffdelay_leader summed over
 // the replicas is never 2 in any scrape, taken every 200ms.
 func TestLeaseNeverWritesLate(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testLeaseNeverWritesLate(t, bin, server) })
 }

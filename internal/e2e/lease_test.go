@@ -32,6 +32,7 @@ func (r *replica) leader() float64 { return r.probe.metric("ffdelay_leader", nil
 // past the TTL and the follower takes over, and once woken the old leader
 // promotes nothing; SIGTERM releases the lease at once.
 func TestLeaseTwoStandbys(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testLeaseTwoStandbys(t, bin, server) })
 }

@@ -11,6 +11,7 @@ import (
 // A write error on stdout (a full disk) exits 1 with one line; a reader
 // that went away (a broken pipe) ends quietly.
 func TestStdoutWriteErrors(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {

@@ -103,6 +103,7 @@ func testRacingPromoters(t *testing.T, bin string, server fftest.Binary) {
 // --watch runs: the loop follows the new primary and promotes what falls
 // due after the failover; nothing is lost.
 func TestClusterFailoverDuringWatch(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testClusterFailoverDuringWatch(t, bin, server) })
 }

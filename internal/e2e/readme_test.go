@@ -45,6 +45,7 @@ func readmeFailureRows(t *testing.T) map[string][]string {
 // reproduced against real servers and fake ones, and every exit code
 // measured must be the one the row's cell names for that command.
 func TestReadmeFailureTable(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	rows := readmeFailureRows(t)
 	bins, err := fftest.Binaries()
@@ -156,6 +157,7 @@ func cellSays(cell, command string, code int) bool {
 // shows must be what the command prints now: the same table headers, the
 // same check steps in the same order, the same inspect fields.
 func TestReadmeExamples(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {

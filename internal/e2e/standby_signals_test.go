@@ -88,6 +88,7 @@ func within(t *testing.T, d time.Duration, what string, cond func() bool) {
 // turns 503 within seconds of a CLIENT PAUSE and of a FUNCTION FLUSH (with
 // the reason), and a failing cycle's JSON log line names its error.
 func TestStandbySignals(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testStandbySignals(t, bin, server) })
 }
@@ -202,6 +203,7 @@ func testStandbySignals(t *testing.T, bin string, server fftest.Binary) {
 // live: /healthz turns 503, and SIGTERM still ends the process in bounded
 // time.
 func TestStandbyBlockedOutput(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	bins, err := fftest.Binaries()
 	if err != nil {
@@ -259,6 +261,7 @@ func TestStandbyBlockedOutput(t *testing.T) {
 // endpoint holds at most a few dozen connections, drops the ones that send
 // nothing, and serves a scrape again once they are gone.
 func TestStandbyIdleConnections(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	bins, err := fftest.Binaries()
 	if err != nil {
@@ -304,7 +307,24 @@ func TestStandbyIdleConnections(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	time.Sleep(time.Second)
+	// Measured once the standby has taken every connection it will: its
+	// open descriptors stop changing.
+	fds := func() int {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	last, steady := -1, 0
+	within(t, 20*time.Second, "the standby's descriptors settle", func() bool {
+		if n := fds(); n == last {
+			steady++
+		} else {
+			last, steady = n, 0
+		}
+		return steady >= 4
+	})
 	if after := rss(); after-before > 30<<10 {
 		t.Errorf("%d idle connections took the standby from %d to %d KiB", len(conns), before, after)
 	}

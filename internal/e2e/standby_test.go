@@ -22,6 +22,7 @@ import (
 // goes and 200 when it is back, SIGTERM ends it with exit 0 and a summary,
 // and --log-format json makes every stderr line a JSON object.
 func TestStandby(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testStandby(t, bin, server) })
 }
@@ -157,6 +158,7 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 
 // A taken port is a usage error before the loop starts.
 func TestStandbyPortTaken(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -61,6 +61,7 @@ func rowOf(screen, lane string) string {
 // fall due faster than they are promoted; s, p, / and q work; the terminal
 // is restored after q and after SIGTERM; and top writes nothing.
 func TestTopInTmux(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		fftest.Skip(t, "tmux is not on this machine (Debian package tmux; make deps installs it)")
 	}
@@ -131,7 +132,18 @@ func TestTopInTmux(t *testing.T) {
 	}
 	start()
 	x.waitScreen("both lanes", 10*time.Second, func(s string) bool { return rowOf(s, "default") != "" && rowOf(s, "payments") != "" })
-	time.Sleep(time.Second)
+	// Checked once top has refreshed again since the screen showed both
+	// lanes and its stuck footer's dry run has read cores (HMGET): then
+	// whatever it writes would show.
+	reads := func() (int64, int64) {
+		info := c.Info(ctx, "commandstats").Val()
+		return fftest.CommandCalls(info, "zcount"), fftest.CommandCalls(info, "hmget")
+	}
+	first, _ := reads()
+	x.waitScreen("another refresh and the footer", 15*time.Second, func(string) bool {
+		z, h := reads()
+		return z > first && h > 0
+	})
 	stats, err := c.Info(ctx, "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -153,9 +165,10 @@ func TestTopInTmux(t *testing.T) {
 	x.waitScreen("default draining", 10*time.Second, func(s string) bool { return strings.HasSuffix(rowOf(s, "default"), "draining") })
 	x.waitScreen("default drained", 10*time.Second, func(s string) bool { return strings.HasSuffix(rowOf(s, "default"), "idle") })
 	// Executions falling due faster than the promoter (20 a second) takes
-	// them: 50 a second.
+	// them: 50 a second, for up to 10 seconds (a loaded machine slows
+	// the seeding too).
 	growing := false
-	for i := 0; i < 40 && !growing; i++ {
+	for i := 0; i < 100 && !growing; i++ {
 		seed(5, "payments", fftest.Due)
 		time.Sleep(100 * time.Millisecond)
 		growing = strings.HasSuffix(rowOf(x.screen(), "payments"), "growing")

@@ -22,6 +22,7 @@ type FaultProxy struct {
 	refuseUntil time.Time
 	latency     time.Duration
 	roundTrips  atomic.Int64
+	accepted    atomic.Int64
 	recording   bool
 	events      []ProxyEvent
 	nextConn    int
@@ -42,6 +43,10 @@ func StartFaultProxy(target string) (*FaultProxy, error) {
 
 // Addr is the proxy's address.
 func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
+
+// Accepted is how many connections clients have opened so far (also the
+// ones the proxy could not forward).
+func (p *FaultProxy) Accepted() int64 { return p.accepted.Load() }
 
 // RoundTrips is how many round trips clients have made so far.
 func (p *FaultProxy) RoundTrips() int64 { return p.roundTrips.Load() }
@@ -91,6 +96,7 @@ func (p *FaultProxy) accept() {
 		if err != nil {
 			return
 		}
+		p.accepted.Add(1)
 		p.mu.Lock()
 		refusing := time.Now().Before(p.refuseUntil)
 		p.mu.Unlock()

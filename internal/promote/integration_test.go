@@ -315,11 +315,12 @@ func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
 	if err := oc.RequireLibrary(ctx, nil); redisops.KindOf(err) != redisops.KindNoLibrary {
 		t.Errorf("RequireLibrary = %v, want KindNoLibrary", err)
 	}
-	run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default")})
+	run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default"), BatchSize: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every call was refused before it ran: each is not_sent, and still due.
+	// Every call of the batch was refused before it ran: each is not_sent,
+	// and still due (one batch of three: the run stops after it).
 	var notSent, other int
 	err = run.Execute(ctx, func(r model.Result) {
 		if r.Outcome == model.NotSent {
@@ -455,7 +456,9 @@ func testReadsOverlapFCalls(t *testing.T, bin fftest.Binary) {
 			if cores == 0 || coresOverlapped*3 < cores {
 				t.Errorf("only %d of %d core reads went out while an FCALL batch waited for its reply", coresOverlapped, cores)
 			}
-			if pages < 5 || pagesHidden != pages-2 {
+			// All of them, in every run here; reads in series give 0. Half
+			// leaves room for a loaded machine that delays a read.
+			if pages < 5 || pagesHidden*2 < pages-2 {
 				t.Errorf("%d of %d page reads after the second went out while nothing else of ffdelay's was waiting", pages-2-pagesHidden, pages-2)
 			}
 		})
