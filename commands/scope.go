@@ -345,12 +345,9 @@ func warnOutsideScope(p *output.Printer, lanes []string, complete bool) {
 // (ff:idx:lanes, FF_LANES, "default") nor have a delayed set among those
 // read: most likely typos.
 func unknownLanes(o scopeOptions, rs resolvedScope, delayed map[string]int64) []string {
-	known := map[string]bool{"default": true}
-	for _, l := range rs.Registry.Lanes {
+	known := map[string]bool{}
+	for _, l := range knownLanes(rs.Registry.Lanes, o.envLanes) {
 		known[l] = true
-	}
-	for _, l := range strings.Split(o.envLanes, ",") {
-		known[strings.TrimSpace(l)] = true
 	}
 	var out []string
 	for _, l := range o.Lanes {

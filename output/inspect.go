@@ -115,17 +115,13 @@ func setLine(in bool, score *model.Score, delayed bool) string {
 	switch {
 	case math.IsInf(f, 0) || math.IsNaN(f):
 		return "score " + s + " (not a time)"
-	case delayed && f < minDueTimeMs:
+	case delayed && f < model.MinDueTimeMs:
 		return "score " + s + " (not a due time: an eligible-style score)"
 	case delayed:
 		return "score " + s + " (" + formatMs(int64(f)) + ")"
 	}
 	return "score " + s
 }
-
-// minDueTimeMs is the lowest score read as a due time (redisops.MinDueTimeMs:
-// 2000-01-01).
-const minDueTimeMs = 946684800000
 
 func orDash(s string) string {
 	if s == "" {

@@ -317,11 +317,6 @@ type Cycle struct {
 	Failures   []Failure           `json:"failures"`
 	// Error is set when the cycle could not run (server lost).
 	Error string `json:"error,omitempty"`
-	// Cleaned counts each *_cleaned outcome (for the standby's metrics:
-	// not_delayed_cleaned is a race lost to another promoter).
-	Cleaned map[string]int64 `json:"-"`
-	// Backlog is what the cycle found before promoting (with --listen).
-	Backlog []model.Group `json:"-"`
 }
 
 // WatchCycle writes one cycle: an NDJSON line, or a table line when

@@ -73,17 +73,9 @@ func (l *ListRun) Groups(ctx context.Context, executions int) ([]model.Group, er
 	return out, nil
 }
 
-// MinDueTimeMs is the lowest delayed score taken as a due time
-// (2000-01-01). FlowFabric writes due times as ms timestamps; a lower score
-// is an eligible-style one, -(priority*1e12)+created_at, left in a delayed
-// set (a misindexed execution: for priority 2 it reads as 1963). It is due
-// by the engine's rule, but "overdue by 63 years" would be a lie: such
-// entries are counted as misplaced instead.
-const MinDueTimeMs = 946684800000
-
 // readGroups costs one pipelined pass of four cheap commands per group:
 // ZCARD, ZCOUNT up to now, ZCOUNT of misplaced scores, and the lowest
-// entries from MinDueTimeMs on (which give the oldest due entries and,
+// entries from model.MinDueTimeMs on (which give the oldest due entries and,
 // when they run past now, the next one to fall due). Only groups whose next
 // due time is still unknown need a second, smaller pass.
 func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.PartitionLane, executions int) ([]model.Group, error) {
@@ -94,7 +86,7 @@ func (l *ListRun) readGroups(ctx context.Context, sh *Shard, groups []model.Part
 		card, due, misplaced, newly *redis.IntCmd
 		lowest                      *redis.ZSliceCmd
 	}
-	floor := strconv.FormatInt(MinDueTimeMs, 10)
+	floor := strconv.FormatInt(model.MinDueTimeMs, 10)
 	cs := make([]cmds, len(groups))
 	err := l.c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 		for i, g := range groups {

@@ -54,6 +54,14 @@ type Group struct {
 	NewlyDue int64 `json:"-"`
 }
 
+// MinDueTimeMs is the lowest delayed score taken as a due time
+// (2000-01-01). FlowFabric writes due times as ms timestamps; a lower score
+// is an eligible-style one, -(priority*1e12)+created_at, left in a delayed
+// set (a misindexed execution: for priority 2 it reads as 1963). It is due
+// by the engine's rule, but "overdue by 63 years" would be a lie: such
+// entries are counted as misplaced instead.
+const MinDueTimeMs = 946684800000
+
 // DueExecution is one due member of a delayed set.
 type DueExecution struct {
 	ExecutionID  string `json:"execution_id"`

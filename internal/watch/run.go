@@ -204,13 +204,6 @@ func (s *Service) Run(ctx context.Context) error {
 			s.alive(0)
 			c.Totals.AddResult(r)
 			outcomes[r.Outcome]++
-			switch r.Outcome {
-			case model.NotFoundCleaned, model.NotRunnableCleaned, model.NotDelayedCleaned:
-				if c.Cleaned == nil {
-					c.Cleaned = map[string]int64{}
-				}
-				c.Cleaned[string(r.Outcome)]++
-			}
 			if bo.record(r, n) {
 				c.Failures = append(c.Failures, output.NewFailure(r))
 			}
