@@ -32,9 +32,10 @@ const module = "github.com/flowfabric/ffdelay/"
 // redisops.
 var layering = map[string][]string{
 	".":                      {"commands", "redisops"},
-	"commands":               {"internal/model", "output", "internal/promote", "internal/watch", "redisops"},
+	"commands":               {"internal/model", "output", "internal/promote", "internal/audit", "internal/watch", "redisops"},
 	"internal/watch":         {"internal/model", "output"},
 	"internal/promote":       {"internal/model", "redisops"},
+	"internal/audit":         {"internal/model", "redisops"},
 	"redisops":               {"internal/model"},
 	"output":                 {"internal/model"},
 	"internal/model":         {},
@@ -108,8 +109,9 @@ func TestLayering(t *testing.T) {
 
 // sharedNames are top-level function names that two packages of the
 // binary may both define, because they name different jobs: a package's
-// constructor, and inspect's read (redisops) and its wording (output).
-var sharedNames = map[string]bool{"New": true, "Diagnose": true}
+// constructor or planner (promote.Plan, audit.Plan), and inspect's read
+// (redisops) and its wording (output).
+var sharedNames = map[string]bool{"New": true, "Plan": true, "Diagnose": true}
 
 // TestOnePolicyHome keeps each concern in one place: no package of the
 // binary but redisops lists error kinds to decide a policy (the exit

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/audit"
 	"github.com/flowfabric/ffdelay/internal/model"
-	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/schollz/progressbar/v3"
@@ -70,21 +70,21 @@ func runAudit(ctx context.Context, o auditOptions, client *redisops.Client, p *o
 	if err != nil {
 		return err
 	}
-	ao := promote.AuditOptions{Scope: scope.Scope, Repair: o.Repair}
+	ao := audit.Options{Scope: scope.Scope, Repair: o.Repair}
 	if len(o.Scope.Lanes) > 0 {
 		ao.Lanes = o.Scope.Lanes
 	}
-	audit, err := promote.PlanAudit(ctx, client, ao)
+	walk, err := audit.Plan(ctx, client, ao)
 	if err != nil {
 		return err
 	}
 	var bar *progressbar.ProgressBar
-	if o.Progress && audit.Total > 0 && audit.Total >= o.ProgressMin {
-		bar = newProgressBar(audit.Total, "auditing", p)
+	if o.Progress && walk.Total > 0 && walk.Total >= o.ProgressMin {
+		bar = newProgressBar(walk.Total, "auditing", p)
 	}
-	w := p.BeginAudit(output.AuditHeader{ServerTimeMs: audit.ServerTimeMs, Partitions: scope.Count, Repair: o.Repair})
+	w := p.BeginAudit(output.AuditHeader{ServerTimeMs: walk.ServerTimeMs, Partitions: scope.Count, Repair: o.Repair})
 	var totals model.AuditTotals
-	scanned, runErr := audit.Run(ctx, func(f model.AuditFinding) {
+	scanned, runErr := walk.Run(ctx, func(f model.AuditFinding) {
 		totals.Add(f)
 		w.Finding(f)
 	}, func(n int) {
@@ -97,7 +97,7 @@ func runAudit(ctx context.Context, o auditOptions, client *redisops.Client, p *o
 	}
 	noData := false
 	if runErr == nil && ctx.Err() == nil {
-		noData = warnEmptyScope(p, o.Scope, scope, audit.Lanes())
+		noData = warnEmptyScope(p, o.Scope, scope, walk.Lanes())
 	}
 	w.End(output.AuditEnd{Scanned: scanned, Totals: totals, Scope: len(scope.Partitions), NoData: noData})
 	if o.Scope.MetricsFile != "" {

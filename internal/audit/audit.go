@@ -1,4 +1,9 @@
-package promote
+// Package audit is ffdelay audit: the walk of every partition's
+// all_executions, the comparison of each runnable core with its lane's
+// scheduling sets (stranded, lost_delayed, duplicated, wrong_lane,
+// foreign, unrepairable), and the atomic repairs. Every Redis command goes
+// through redisops; findings are plain model values for output.
+package audit
 
 import (
 	"context"
@@ -14,8 +19,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// AuditOptions says what audit walks and whether it repairs.
-type AuditOptions struct {
+// Options says what audit walks and whether it repairs.
+type Options struct {
 	Scope model.Scope
 	// Lanes, when set, narrows the report to executions of these lanes.
 	Lanes  []string
@@ -28,7 +33,7 @@ type Audit struct {
 	lanesMu sync.Mutex
 	lanes   map[string]int64
 	c       *redisops.Client
-	opts    AuditOptions
+	opts    Options
 	shards  []*redisops.Shard
 	// ServerTimeMs is the earliest primary clock.
 	ServerTimeMs int64
@@ -37,9 +42,9 @@ type Audit struct {
 	Total int64
 }
 
-// PlanAudit finds each partition's primary, its clock and the sizes of the
+// Plan finds each partition's primary, its clock and the sizes of the
 // sets to walk.
-func PlanAudit(ctx context.Context, c *redisops.Client, opts AuditOptions) (*Audit, error) {
+func Plan(ctx context.Context, c *redisops.Client, opts Options) (*Audit, error) {
 	shards, err := c.Shards(ctx, opts.Scope.Partitions)
 	if err != nil {
 		return nil, err

@@ -2,9 +2,7 @@
 // primary owns what, each primary's clock, what is due), schedules the work
 // per primary, sizes FCALL batches for --max-stall, keeps the --limit budget
 // and the --rate, applies the filters and the repair decisions, and emits
-// one result per execution. It also runs `ffdelay audit`: the walk of every
-// partition's executions, the findings and their repairs. Every Redis
-// command goes through redisops.
+// one result per execution. Every Redis command goes through redisops.
 package promote
 
 import (
