@@ -32,8 +32,9 @@ const module = "github.com/flowfabric/ffdelay/"
 // redisops.
 var layering = map[string][]string{
 	".":                      {"commands", "redisops"},
-	"commands":               {"internal/model", "output", "internal/promote", "internal/audit", "internal/watch", "redisops"},
-	"internal/watch":         {"internal/model", "output"},
+	"commands":               {"internal/model", "output", "internal/promote", "internal/audit", "internal/watch", "internal/metrics", "redisops"},
+	"internal/watch":         {"internal/model", "output", "internal/metrics"},
+	"internal/metrics":       {"internal/model", "output"},
 	"internal/promote":       {"internal/model", "redisops"},
 	"internal/audit":         {"internal/model", "redisops"},
 	"redisops":               {"internal/model"},

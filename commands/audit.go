@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/audit"
+	"github.com/flowfabric/ffdelay/internal/metrics"
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
@@ -101,7 +102,7 @@ func runAudit(ctx context.Context, o auditOptions, client *redisops.Client, p *o
 	}
 	w.End(output.AuditEnd{Scanned: scanned, Totals: totals, Scope: len(scope.Partitions), NoData: noData})
 	if o.Scope.MetricsFile != "" {
-		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "audit", Started: started, Audit: &totals}); err != nil {
+		if err := metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "audit", Started: started, Audit: &totals}); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/metrics"
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/output"
@@ -230,7 +231,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 		// A server ffdelay cannot use at all gets the same one line and
 		// exit 3 as from every other command, not a report of one row.
 		if o.Scope.MetricsFile != "" {
-			output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "check", Started: started, Checks: k.checks})
+			metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "check", Started: started, Checks: k.checks})
 		}
 		return stop
 	}
@@ -242,7 +243,7 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 	}
 	p.Checks(r)
 	if o.Scope.MetricsFile != "" {
-		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "check", Started: started, Checks: r.Checks, Groups: k.groups}); err != nil && stop == nil {
+		if err := metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "check", Started: started, Checks: r.Checks, Groups: k.groups}); err != nil && stop == nil {
 			stop = err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/metrics"
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/flowfabric/ffdelay/redisops"
@@ -106,7 +107,7 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 		warnOutsideScope(p, outside, complete)
 	}
 	if o.Scope.MetricsFile != "" {
-		return output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "list", Started: started, Groups: groups})
+		return metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "list", Started: started, Groups: groups})
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/metrics"
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/internal/watch"
@@ -381,7 +382,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	}
 	w.End(end)
 	if o.Scope.MetricsFile != "" {
-		if err := output.WriteMetrics(o.Scope.MetricsFile, output.MetricsRun{Command: "promote", Started: started, Totals: &totals, Groups: backlog}); err != nil {
+		if err := metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "promote", Started: started, Totals: &totals, Groups: backlog}); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/metrics"
 	"github.com/flowfabric/ffdelay/output"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
@@ -25,7 +26,7 @@ const (
 
 // endpoint serves a watch loop's metrics and health on --listen.
 type endpoint struct {
-	metrics *output.StandbyMetrics
+	metrics *metrics.StandbyMetrics
 	srv     *http.Server
 	ln      net.Listener
 	served  chan error
@@ -44,7 +45,7 @@ func (e *ErrListen) Unwrap() error { return e.Err }
 
 // startEndpoint binds addr (and only addr) before the loop starts, so a
 // port that is taken is a usage error, not a loop without its endpoint.
-func startEndpoint(addr string, metrics *output.StandbyMetrics, live, ready func() (bool, string)) (*endpoint, error) {
+func startEndpoint(addr string, metrics *metrics.StandbyMetrics, live, ready func() (bool, string)) (*endpoint, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, &ErrListen{Addr: addr, Err: err}

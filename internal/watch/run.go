@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/metrics"
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/output"
 )
@@ -109,11 +110,11 @@ func (s *Service) Run(ctx context.Context) error {
 	p := s.Printer
 	s.alive(0)
 	var ep *endpoint
-	var metrics *output.StandbyMetrics
+	var stats *metrics.StandbyMetrics
 	var ready state
 	ready.set(false, "no probe has run yet")
 	if s.Listen != "" {
-		metrics = output.NewStandbyMetrics(s.PerPartition)
+		stats = metrics.NewStandbyMetrics(s.PerPartition)
 		readyNow := func() (bool, string) {
 			ok, reason, at := ready.get()
 			if time.Since(at) > readyMaxAge {
@@ -122,7 +123,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return ok, reason
 		}
 		var err error
-		if ep, err = startEndpoint(s.Listen, metrics, s.live, readyNow); err != nil {
+		if ep, err = startEndpoint(s.Listen, stats, s.live, readyNow); err != nil {
 			return err
 		}
 		probeCtx, stopProbe := context.WithCancel(ctx)
@@ -138,7 +139,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}()
 		go func() {
 			defer close(probeDone)
-			s.probeLoop(probeCtx, &ready, metrics)
+			s.probeLoop(probeCtx, &ready, stats)
 		}()
 		p.Note("serving /metrics, /healthz and /readyz on http://%s", ep.Addr())
 	}
@@ -146,9 +147,9 @@ func (s *Service) Run(ctx context.Context) error {
 		p.Note("watching for due executions every %s; a line for each cycle that promotes, cleans or fails something (idle cycles are silent); Ctrl-C stops after the batch in flight", s.Interval)
 	}
 	if s.Lease != nil {
-		if metrics != nil {
-			metrics.Leadership(s.Lease.Held)
-			s.Lease.OnChange = func(bool, string) { metrics.LeaseTransition() }
+		if stats != nil {
+			stats.Leadership(s.Lease.Held)
+			s.Lease.OnChange = func(bool, string) { stats.LeaseTransition() }
 		}
 		leaseCtx, stopLease := context.WithCancel(context.Background())
 		keepDone := make(chan struct{})
@@ -228,15 +229,15 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil && !canceled {
 			c.Error = err.Error()
 		}
-		if metrics != nil && !canceled {
+		if stats != nil && !canceled {
 			if err == nil {
 				stuck, sittingOut := bo.endCycle(n)
-				metrics.Stuck(stuck, sittingOut)
+				stats.Stuck(stuck, sittingOut)
 				if res.Scope.Count > 0 {
-					metrics.Backlog(res.Scope, res.Backlog)
+					stats.Backlog(res.Scope, res.Backlog)
 				}
 			}
-			metrics.Cycle(outcomes, time.Since(cycleStart), err == nil)
+			stats.Cycle(outcomes, time.Since(cycleStart), err == nil)
 		} else if err == nil {
 			bo.endCycle(n)
 		}
@@ -282,7 +283,7 @@ func (s *Service) Run(ctx context.Context) error {
 // probeLoop keeps readiness current: every probeEvery, a probe bounded by
 // the request timeout (at most probeEvery*2) reaches the server and the
 // library, and ffdelay_server_up follows it.
-func (s *Service) probeLoop(ctx context.Context, ready *state, metrics *output.StandbyMetrics) {
+func (s *Service) probeLoop(ctx context.Context, ready *state, stats *metrics.StandbyMetrics) {
 	bound := min(s.Timeout, 2*probeEvery)
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
@@ -298,7 +299,7 @@ func (s *Service) probeLoop(ctx context.Context, ready *state, metrics *output.S
 		} else {
 			ready.set(true, "")
 		}
-		metrics.ServerUp(err == nil)
+		stats.ServerUp(err == nil)
 		select {
 		case <-ctx.Done():
 			return

@@ -1,4 +1,8 @@
-package output
+// Package metrics is ffdelay's Prometheus side: the registry a standby
+// serves on /metrics (StandbyMetrics) and the node_exporter textfile a
+// one-shot run writes (WriteMetrics). output renders what a person reads;
+// this package owns the series and the file.
+package metrics
 
 import (
 	"fmt"
@@ -6,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
+	"github.com/flowfabric/ffdelay/output"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,7 +20,7 @@ type MetricsRun struct {
 	Started time.Time
 	Groups  []model.Group
 	Totals  *model.PromoteTotals
-	Checks  []Check
+	Checks  []output.Check
 	Audit   *model.AuditTotals
 }
 
@@ -57,7 +62,7 @@ func WriteMetrics(path string, m MetricsRun) error {
 		status := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_check_status", Help: "1 for the status each check has (pass, warn, fail), 0 for the others."}, []string{"check", "status"})
 		reg.MustRegister(status)
 		for _, c := range m.Checks {
-			for _, s := range []Status{Pass, Warn, Fail} {
+			for _, s := range []output.Status{output.Pass, output.Warn, output.Fail} {
 				v := 0.0
 				if c.Status == s {
 					v = 1
