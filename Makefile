@@ -13,13 +13,14 @@ FUZZTIME ?= 10s
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o ffdelay .
 
-# deps installs redis-server (and zsh and tmux, for the completion and top
-# tests) when missing and checks that redis-server is 7.0 or newer
-# (FUNCTION/FCALL). Tests use FFDELAY_TEST_SERVERS when it is set.
+# deps installs redis-server (and zsh, tmux and systemd-analyze, for the
+# completion, top and deployment tests) when missing and checks that
+# redis-server is 7.0 or newer (FUNCTION/FCALL). Tests use
+# FFDELAY_TEST_SERVERS when it is set.
 deps:
-	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && command -v zsh >/dev/null 2>&1 && command -v tmux >/dev/null 2>&1 || { \
-		echo "installing redis-server, zsh (completion tests) and tmux (the top test) with apt-get"; \
-		apt-get update -qq && apt-get install -y -qq redis-server redis-tools zsh tmux >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && command -v zsh >/dev/null 2>&1 && command -v tmux >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 || { \
+		echo "installing redis-server, zsh (completion tests), tmux (the top test) and systemd (systemd-analyze, the unit's test) with apt-get"; \
+		apt-get update -qq && apt-get install -y -qq redis-server redis-tools zsh tmux systemd >/dev/null; }
 	@v=$$(redis-server --version | sed -n 's/.*v=\([0-9]*\)\..*/\1/p'); \
 	if [ "$${v:-0}" -lt 7 ]; then echo "redis-server $$v is too old: ffdelay needs Redis >= 7.0 or Valkey >= 7.2 (FUNCTION/FCALL)"; exit 1; fi; \
 	redis-server --version
