@@ -33,7 +33,7 @@ const module = "github.com/flowfabric/ffdelay/"
 var layering = map[string][]string{
 	".":                      {"commands", "redisops"},
 	"commands":               {"internal/model", "output", "internal/promote", "internal/audit", "internal/watch", "internal/metrics", "redisops"},
-	"internal/watch":         {"internal/model", "output", "internal/metrics"},
+	"internal/watch":         {"internal/model", "output", "internal/metrics", "redisops"},
 	"internal/metrics":       {"internal/model", "output"},
 	"internal/promote":       {"internal/model", "redisops"},
 	"internal/audit":         {"internal/model", "redisops"},

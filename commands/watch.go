@@ -2,11 +2,7 @@ package commands
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"fmt"
-	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,118 +26,21 @@ const rediscoverEvery = time.Minute
 // standby's gauges, and run the engine. A node that turns out to be part
 // of a cluster is worked in cluster mode from then on.
 func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *output.Printer) error {
-	var client *redisops.Client
-	defer func() {
-		if client != nil {
-			client.Close()
-		}
-	}()
-	libraryChecked := false
-	var discoveredAt time.Time
-	ls := &leaseStore{conn: conn}
-	defer ls.close()
-	var clusterMode atomic.Bool
-	var libraryMissingSince time.Time
-	everOK := false
 	// Batch sizing learns the server's cost per call once, not every cycle.
 	o.Run.Sizes = promote.NewLearnedSizes()
-	cycle := func(ctx context.Context, in watch.CycleInput) (watch.CycleResult, error) {
-		warn := p
-		if in.N > 1 {
-			warn = output.Discard()
-		}
-		if time.Since(discoveredAt) > rediscoverEvery {
-			o.Scope.Discovered = nil
-		}
-		res, discovered, err := watchCycle(ctx, o, conn, &client, &libraryChecked, in, warn)
-		if redisops.KindOf(err) == redisops.KindClusterNode && !conn.Cluster {
-			// Nothing was done yet: say so once and run the cycle again in
-			// cluster mode.
-			client.Close()
-			client, conn = clusterFromNode(ctx, conn, p)
-			clusterMode.Store(true)
-			ls.use(conn)
-			res, discovered, err = watchCycle(ctx, o, conn, &client, &libraryChecked, in, warn)
-		}
-		if err != nil {
-			libraryChecked = false
-			err = explain(ctx, conn, err)
-			if client != nil && !errors.Is(err, watch.ErrLeaseLost) {
-				// A fresh client next cycle: after a failover it reads the
-				// cluster's new layout (the client retries nothing itself,
-				// so that no pipeline of FCALLs is ever sent twice).
-				client.Close()
-				client = nil
-			}
-		}
-		if err == nil {
-			libraryMissingSince, everOK = time.Time{}, true
-		}
-		if o.Scope.Discover && o.Scope.Discovered == nil && discovered != nil {
-			o.Scope.Discovered, discoveredAt = discovered, time.Now()
-		}
-		return res, err
-	}
-	// The probe runs beside the loop: it reads no variable the loop
-	// writes, only a copy of the options and whether the loop went to
-	// cluster mode.
-	probeConn := conn
-	var prober *redisops.Client
-	defer func() {
-		if prober != nil {
-			prober.Close()
-		}
-	}()
-	probe := func(ctx context.Context) error {
-		// The probe has its own connection, so a cycle that holds the
-		// loop's (or a lost one) never makes readiness look older or newer
-		// than the server is.
-		cluster := probeConn.Cluster || clusterMode.Load()
-		if prober != nil && prober.IsCluster() != cluster {
-			prober.Close()
-			prober = nil
-		}
-		if prober == nil {
-			pc := probeConn
-			pc.Cluster = cluster
-			prober = redisops.New(pc)
-		}
-		err := prober.RequireLibrary(ctx, nil)
-		if err != nil {
-			if redisops.KindOf(err) == redisops.KindClusterNode {
-				// The node says cluster: the probe follows, as the loop does.
-				clusterMode.Store(true)
-			}
-			pc := probeConn
-			pc.Cluster = cluster
-			return explain(ctx, pc, err)
-		}
-		return nil
-	}
+	w := &watchWiring{o: o, conn: conn, p: p, leaseConn: watch.NewLeaseConn(conn)}
+	defer w.close()
+	pr := &prober{conn: conn, clusterMode: &w.clusterMode}
+	defer pr.close()
 	var lease *watch.Lease
 	if o.Lease {
-		lease = &watch.Lease{Key: o.LeaseKey, Token: leaseToken(), TTL: o.LeaseTTL, Timeout: conn.Timeout,
-			Store: ls.store, Clock: watch.SystemClock()}
+		lease = &watch.Lease{Key: o.LeaseKey, Token: watch.LeaseToken(), TTL: o.LeaseTTL, Timeout: conn.Timeout,
+			Store: w.leaseConn.Store, Clock: watch.SystemClock()}
 	}
 	svc := &watch.Service{
 		Options: watch.Options{Interval: o.Interval, MaxCycles: o.MaxCycles, Timeout: conn.Timeout,
 			Listen: o.Listen, PerPartition: o.PerPartition},
-		Cycle: cycle, Probe: probe, Permanent: permanent, Printer: p, Lease: lease,
-	}
-	// A library that is gone right after a server restart (no persistence)
-	// comes back when ff-server loads it at boot: the loop waits for it
-	// libraryGrace before it gives up with exit 3, and a standby (--listen)
-	// waits as long as it takes, not ready meanwhile.
-	svc.Permanent = func(err error) bool {
-		switch redisops.KindOf(err) {
-		case redisops.KindNoLibrary, redisops.KindNoFunctions:
-			if libraryMissingSince.IsZero() {
-				libraryMissingSince = time.Now()
-			}
-			// At start-up a missing library is a wrong --url: exit 3 at once.
-			return o.Listen == "" && (!everOK || time.Since(libraryMissingSince) > libraryGrace)
-		}
-		return permanent(err)
+		Cycle: w.cycle, Probe: pr.probe, Permanent: w.permanent, Printer: p, Lease: lease,
 	}
 	err := svc.Run(ctx)
 	var le *watch.ErrListen
@@ -152,6 +51,127 @@ func runWatch(ctx context.Context, o promoteOptions, conn redisops.Options, p *o
 		return errSilentFailure
 	}
 	return err
+}
+
+// watchWiring is what the loop's cycles share: the loop's client (made
+// again after a failed cycle), the lease's connection, what discovery
+// found, and how long the library has been missing.
+type watchWiring struct {
+	o         promoteOptions
+	conn      redisops.Options
+	p         *output.Printer
+	client    *redisops.Client
+	leaseConn *watch.LeaseConn
+	// clusterMode is set once a node said it is part of a cluster; the
+	// probe reads it from its own goroutine.
+	clusterMode         atomic.Bool
+	libraryChecked      bool
+	discoveredAt        time.Time
+	libraryMissingSince time.Time
+	everOK              bool
+}
+
+func (w *watchWiring) close() {
+	if w.client != nil {
+		w.client.Close()
+	}
+	w.leaseConn.Close()
+}
+
+// cycle is one cycle of the loop; a node that turns out to be part of a
+// cluster switches the loop to cluster mode and runs the cycle again.
+func (w *watchWiring) cycle(ctx context.Context, in watch.CycleInput) (watch.CycleResult, error) {
+	warn := w.p
+	if in.N > 1 {
+		warn = output.Discard()
+	}
+	if time.Since(w.discoveredAt) > rediscoverEvery {
+		w.o.Scope.Discovered = nil
+	}
+	res, discovered, err := watchCycle(ctx, w.o, w.conn, &w.client, &w.libraryChecked, in, warn)
+	if redisops.KindOf(err) == redisops.KindClusterNode && !w.conn.Cluster {
+		// Nothing was done yet: say so once and run the cycle again in
+		// cluster mode.
+		w.client.Close()
+		w.client, w.conn = clusterFromNode(ctx, w.conn, w.p)
+		w.clusterMode.Store(true)
+		w.leaseConn.Use(w.conn)
+		res, discovered, err = watchCycle(ctx, w.o, w.conn, &w.client, &w.libraryChecked, in, warn)
+	}
+	if err != nil {
+		w.libraryChecked = false
+		err = explain(ctx, w.conn, err)
+		if w.client != nil && !errors.Is(err, watch.ErrLeaseLost) {
+			// A fresh client next cycle: after a failover it reads the
+			// cluster's new layout (the client retries nothing itself, so
+			// that no pipeline of FCALLs is ever sent twice).
+			w.client.Close()
+			w.client = nil
+		}
+	}
+	if err == nil {
+		w.libraryMissingSince, w.everOK = time.Time{}, true
+	}
+	if w.o.Scope.Discover && w.o.Scope.Discovered == nil && discovered != nil {
+		w.o.Scope.Discovered, w.discoveredAt = discovered, time.Now()
+	}
+	return res, err
+}
+
+// permanent is the loop's stop rule: redisops.Kind's, except that a
+// library that is gone right after a server restart (no persistence) comes
+// back when ff-server loads it at boot. The loop waits for it libraryGrace
+// before it gives up with exit 3, and a standby (--listen) waits as long
+// as it takes, not ready meanwhile.
+func (w *watchWiring) permanent(err error) bool {
+	switch redisops.KindOf(err) {
+	case redisops.KindNoLibrary, redisops.KindNoFunctions:
+		if w.libraryMissingSince.IsZero() {
+			w.libraryMissingSince = time.Now()
+		}
+		// At start-up a missing library is a wrong --url: exit 3 at once.
+		return w.o.Listen == "" && (!w.everOK || time.Since(w.libraryMissingSince) > libraryGrace)
+	}
+	return permanent(err)
+}
+
+// prober is the readiness probe's own client: a cycle that holds the
+// loop's (or a lost one) never makes readiness look older or newer than
+// the server is. It runs beside the loop and reads no variable the loop
+// writes, only its own copy of the options and whether the loop went to
+// cluster mode.
+type prober struct {
+	conn        redisops.Options
+	clusterMode *atomic.Bool
+	client      *redisops.Client
+}
+
+func (pr *prober) probe(ctx context.Context) error {
+	pc := pr.conn
+	pc.Cluster = pr.conn.Cluster || pr.clusterMode.Load()
+	if pr.client != nil && pr.client.IsCluster() != pc.Cluster {
+		pr.client.Close()
+		pr.client = nil
+	}
+	if pr.client == nil {
+		pr.client = redisops.New(pc)
+	}
+	err := pr.client.RequireLibrary(ctx, nil)
+	if err != nil {
+		if redisops.KindOf(err) == redisops.KindClusterNode {
+			// The node says cluster: the probe follows, as the loop does.
+			pr.clusterMode.Store(true)
+		}
+		return explain(ctx, pc, err)
+	}
+	return nil
+}
+
+// close runs after the service has joined the probe's goroutine.
+func (pr *prober) close() {
+	if pr.client != nil {
+		pr.client.Close()
+	}
 }
 
 // permanent errors end a watch loop: retrying cannot fix them.
@@ -208,49 +228,4 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	res.ServerTimeMs = run.ServerTimeMs
 	err = run.Execute(ctx, in.Each)
 	return res, scope.Discovered, err
-}
-
-// leaseStore is the lease's own connection, made again when the loop
-// switches to cluster mode.
-type leaseStore struct {
-	mu     sync.Mutex
-	conn   redisops.Options
-	client *redisops.Client
-}
-
-// use switches to conn (cluster mode found by the loop).
-func (l *leaseStore) use(conn redisops.Options) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.conn = conn
-}
-
-func (l *leaseStore) store() watch.LeaseStore {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.client != nil && l.client.IsCluster() != l.conn.Cluster {
-		l.client.Close()
-		l.client = nil
-	}
-	if l.client == nil {
-		l.client = redisops.New(l.conn)
-	}
-	return l.client
-}
-
-func (l *leaseStore) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.client != nil {
-		l.client.Close()
-	}
-}
-
-// leaseToken names this replica in the lease key: host, process and a
-// random part, so two replicas never share one.
-func leaseToken() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 6)
-	rand.Read(b)
-	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
 }

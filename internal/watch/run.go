@@ -105,72 +105,21 @@ func (s *Service) live() (bool, string) {
 
 // Run repeats the cycle every interval, start to start, until ctx is done
 // or MaxCycles. A cycle that fails is reported and retried with a doubling
-// delay; a permanent error ends the loop.
+// delay; a permanent error ends the loop. Every goroutine it starts (the
+// probe, the endpoint, the lease's renewals) has ended when it returns.
 func (s *Service) Run(ctx context.Context) error {
 	p := s.Printer
 	s.alive(0)
-	var ep *endpoint
-	var stats *metrics.StandbyMetrics
-	var ready state
-	ready.set(false, "no probe has run yet")
-	if s.Listen != "" {
-		stats = metrics.NewStandbyMetrics(s.PerPartition)
-		readyNow := func() (bool, string) {
-			ok, reason, at := ready.get()
-			if time.Since(at) > readyMaxAge {
-				return false, "the readiness probe has not answered for " + output.HumanDuration(time.Since(at))
-			}
-			return ok, reason
-		}
-		var err error
-		if ep, err = startEndpoint(s.Listen, stats, s.live, readyNow); err != nil {
-			return err
-		}
-		probeCtx, stopProbe := context.WithCancel(ctx)
-		probeDone := make(chan struct{})
-		defer func() {
-			// Joined before Run returns: the caller may then close what
-			// the probe uses.
-			stopProbe()
-			<-probeDone
-			if err := ep.close(); err != nil {
-				p.Warn("the endpoint on %s stopped serving: %v", s.Listen, err)
-			}
-		}()
-		go func() {
-			defer close(probeDone)
-			s.probeLoop(probeCtx, &ready, stats)
-		}()
-		p.Note("serving /metrics, /healthz and /readyz on http://%s", ep.Addr())
+	stats, stopServing, err := s.serve(ctx)
+	if err != nil {
+		return err
 	}
+	defer stopServing()
 	if !p.Machine() {
 		p.Note("watching for due executions every %s; a line for each cycle that promotes, cleans or fails something (idle cycles are silent); Ctrl-C stops after the batch in flight", s.Interval)
 	}
 	if s.Lease != nil {
-		if stats != nil {
-			stats.Leadership(s.Lease.Held)
-			s.Lease.OnChange = func(bool, string) { stats.LeaseTransition() }
-		}
-		leaseCtx, stopLease := context.WithCancel(context.Background())
-		keepDone := make(chan struct{})
-		renew := time.NewTicker(s.Lease.TTL / 3)
-		go func() {
-			defer close(keepDone)
-			s.Lease.keep(leaseCtx, renew.C)
-		}()
-		defer func() {
-			// The renewals end before the release, so none can extend the
-			// lease after it was given up.
-			stopLease()
-			renew.Stop()
-			<-keepDone
-			err := s.Lease.release(s.Timeout)
-			s.logLease()
-			if err != nil {
-				p.Warn("%v (it lapses on its own within %s)", err, s.Lease.TTL)
-			}
-		}()
-		p.Note("contending for the lease %s (ttl %s): only its holder promotes", s.Lease.Key, s.Lease.TTL)
+		defer s.contend(stats)()
 	}
 	bo := newBackoff()
 	started := time.Now()
@@ -181,69 +130,8 @@ func (s *Service) Run(ctx context.Context) error {
 			break
 		}
 		cycleStart := time.Now()
-		s.alive(0)
-		c := output.Cycle{Cycle: n, StartedMs: cycleStart.UnixMilli()}
-		outcomes := map[model.Outcome]int64{}
-		in := CycleInput{N: n, Skip: bo.skipSet(n), Promote: true}
-		cycleCtx, endCycle := ctx, func() {}
-		if s.Lease != nil {
-			if !s.Lease.Held() {
-				lctx, cancel := context.WithTimeout(ctx, s.Timeout)
-				if err := s.Lease.take(lctx); err != nil && ctx.Err() == nil {
-					p.Warn("cycle %d: cannot reach the lease %s: %v", n, s.Lease.Key, err)
-				}
-				cancel()
-			}
-			in.Promote, in.BeforeWrite = s.Lease.Held(), s.Lease.Check
-			if in.Promote {
-				// Losing the lease stops the cycle's writes at once.
-				cycleCtx, endCycle = s.Lease.WriteContext(ctx)
-			}
-			s.logLease()
-		}
-		in.Each = func(r model.Result) {
-			s.alive(0)
-			c.Totals.AddResult(r)
-			outcomes[r.Outcome]++
-			if bo.record(r, n) {
-				c.Failures = append(c.Failures, output.NewFailure(r))
-			}
-		}
-		res, err := s.Cycle(cycleCtx, in)
-		if ctx.Err() == nil && errors.Is(context.Cause(cycleCtx), ErrLeaseLost) {
-			err = ErrLeaseLost
-		}
-		endCycle()
-		if errors.Is(err, ErrLeaseLost) {
-			// Not a failure of the cycle: another replica promotes now.
-			err = nil
-		}
-		if s.Lease != nil {
-			s.logLease()
-		}
-		if res.ServerTimeMs > 0 {
-			c.StartedMs = res.ServerTimeMs
-		}
-		c.DurationMs = time.Since(cycleStart).Milliseconds()
+		c, err := s.cycle(ctx, n, bo, stats)
 		canceled := errors.Is(err, context.Canceled) && ctx.Err() != nil
-		if err != nil && !canceled {
-			c.Error = err.Error()
-		}
-		if stats != nil && !canceled {
-			if err == nil {
-				stuck, sittingOut := bo.endCycle(n)
-				stats.Stuck(stuck, sittingOut)
-				if res.Scope.Count > 0 {
-					stats.Backlog(res.Scope, res.Backlog)
-				}
-			}
-			stats.Cycle(outcomes, time.Since(cycleStart), err == nil)
-		} else if err == nil {
-			bo.endCycle(n)
-		}
-		idle := c.Error == "" && c.Totals.Promoted == 0 && c.Totals.Cleaned == 0 && c.Totals.Failed == 0 && c.Totals.Repaired == 0
-		p.LogCycle(idle, "cycle", "cycle", c.Cycle, "promoted", c.Totals.Promoted, "cleaned", c.Totals.Cleaned,
-			"failed", c.Totals.Failed, "repaired", c.Totals.Repaired, "duration_ms", c.DurationMs, "error", c.Error)
 		sum.Cycles++
 		sum.Totals.Merge(c.Totals)
 		sum.LastFailed = c.Totals.Failed > 0
@@ -278,6 +166,148 @@ func (s *Service) Run(ctx context.Context) error {
 		return ErrLastCycleFailed
 	}
 	return nil
+}
+
+// serve starts the endpoint and the readiness probe (with --listen) and
+// returns the metrics they serve (nil without --listen) and the function
+// that stops both and waits for them.
+func (s *Service) serve(ctx context.Context) (*metrics.StandbyMetrics, func(), error) {
+	if s.Listen == "" {
+		return nil, func() {}, nil
+	}
+	var ready state
+	ready.set(false, "no probe has run yet")
+	stats := metrics.NewStandbyMetrics(s.PerPartition)
+	readyNow := func() (bool, string) {
+		ok, reason, at := ready.get()
+		if time.Since(at) > readyMaxAge {
+			return false, "the readiness probe has not answered for " + output.HumanDuration(time.Since(at))
+		}
+		return ok, reason
+	}
+	ep, err := startEndpoint(s.Listen, stats, s.live, readyNow)
+	if err != nil {
+		return nil, nil, err
+	}
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		s.probeLoop(probeCtx, &ready, stats)
+	}()
+	s.Printer.Note("serving /metrics, /healthz and /readyz on http://%s", ep.Addr())
+	return stats, func() {
+		// Joined before Run returns: the caller may then close what the
+		// probe uses.
+		stopProbe()
+		<-probeDone
+		if err := ep.close(); err != nil {
+			s.Printer.Warn("the endpoint on %s stopped serving: %v", s.Listen, err)
+		}
+	}, nil
+}
+
+// contend starts renewing the lease every TTL/3 (taking it happens at the
+// start of each cycle) and returns the function that stops the renewals,
+// waits for them, and then releases the lease.
+func (s *Service) contend(stats *metrics.StandbyMetrics) func() {
+	if stats != nil {
+		stats.Leadership(s.Lease.Held)
+		s.Lease.OnChange = func(bool, string) { stats.LeaseTransition() }
+	}
+	leaseCtx, stopLease := context.WithCancel(context.Background())
+	keepDone := make(chan struct{})
+	renew := time.NewTicker(s.Lease.TTL / 3)
+	go func() {
+		defer close(keepDone)
+		s.Lease.keep(leaseCtx, renew.C)
+	}()
+	s.Printer.Note("contending for the lease %s (ttl %s): only its holder promotes", s.Lease.Key, s.Lease.TTL)
+	return func() {
+		// The renewals end before the release, so none can extend the
+		// lease after it was given up.
+		stopLease()
+		renew.Stop()
+		<-keepDone
+		err := s.Lease.release(s.Timeout)
+		s.logLease()
+		if err != nil {
+			s.Printer.Warn("%v (it lapses on its own within %s)", err, s.Lease.TTL)
+		}
+	}
+}
+
+// cycle runs cycle n: it takes the lease if it can (a replica without it
+// reads only), runs the cycle under a context that losing the lease
+// cancels, and counts what it did in the backoff and the metrics. A lost
+// lease is not an error of the cycle.
+func (s *Service) cycle(ctx context.Context, n int, bo *backoff, stats *metrics.StandbyMetrics) (output.Cycle, error) {
+	p := s.Printer
+	cycleStart := time.Now()
+	s.alive(0)
+	c := output.Cycle{Cycle: n, StartedMs: cycleStart.UnixMilli()}
+	outcomes := map[model.Outcome]int64{}
+	in := CycleInput{N: n, Skip: bo.skipSet(n), Promote: true}
+	cycleCtx, endCycle := ctx, func() {}
+	if s.Lease != nil {
+		if !s.Lease.Held() {
+			lctx, cancel := context.WithTimeout(ctx, s.Timeout)
+			if err := s.Lease.take(lctx); err != nil && ctx.Err() == nil {
+				p.Warn("cycle %d: cannot reach the lease %s: %v", n, s.Lease.Key, err)
+			}
+			cancel()
+		}
+		in.Promote, in.BeforeWrite = s.Lease.Held(), s.Lease.Check
+		if in.Promote {
+			// Losing the lease stops the cycle's writes at once.
+			cycleCtx, endCycle = s.Lease.WriteContext(ctx)
+		}
+		s.logLease()
+	}
+	in.Each = func(r model.Result) {
+		s.alive(0)
+		c.Totals.AddResult(r)
+		outcomes[r.Outcome]++
+		if bo.record(r, n) {
+			c.Failures = append(c.Failures, output.NewFailure(r))
+		}
+	}
+	res, err := s.Cycle(cycleCtx, in)
+	if ctx.Err() == nil && errors.Is(context.Cause(cycleCtx), ErrLeaseLost) {
+		err = ErrLeaseLost
+	}
+	endCycle()
+	if errors.Is(err, ErrLeaseLost) {
+		// Not a failure of the cycle: another replica promotes now.
+		err = nil
+	}
+	if s.Lease != nil {
+		s.logLease()
+	}
+	if res.ServerTimeMs > 0 {
+		c.StartedMs = res.ServerTimeMs
+	}
+	c.DurationMs = time.Since(cycleStart).Milliseconds()
+	canceled := errors.Is(err, context.Canceled) && ctx.Err() != nil
+	if err != nil && !canceled {
+		c.Error = err.Error()
+	}
+	if stats != nil && !canceled {
+		if err == nil {
+			stuck, sittingOut := bo.endCycle(n)
+			stats.Stuck(stuck, sittingOut)
+			if res.Scope.Count > 0 {
+				stats.Backlog(res.Scope, res.Backlog)
+			}
+		}
+		stats.Cycle(outcomes, time.Since(cycleStart), err == nil)
+	} else if err == nil {
+		bo.endCycle(n)
+	}
+	idle := c.Error == "" && c.Totals.Promoted == 0 && c.Totals.Cleaned == 0 && c.Totals.Failed == 0 && c.Totals.Repaired == 0
+	p.LogCycle(idle, "cycle", "cycle", c.Cycle, "promoted", c.Totals.Promoted, "cleaned", c.Totals.Cleaned,
+		"failed", c.Totals.Failed, "repaired", c.Totals.Repaired, "duration_ms", c.DurationMs, "error", c.Error)
+	return c, err
 }
 
 // probeLoop keeps readiness current: every probeEvery, a probe bounded by
