@@ -6,12 +6,9 @@ import (
 	"github.com/flowfabric/ffdelay/internal/model"
 )
 
-// Word fills in a result's Reason (and, for members that were never handed
+// word fills in a result's Reason (and, for members that were never handed
 // to the function, its Error) from the engine's typed Why. Every sentence
 // about an outcome is written here.
-// Word fills in a result's reason (and error) in words.
-func Word(r model.Result) model.Result { return word(r) }
-
 func word(r model.Result) model.Result {
 	if r.Reason == "" {
 		r.Reason = reasonText(r.Why, r.WhyDetail, r.Outcome)

@@ -58,7 +58,7 @@ func (c *Client) ReadRegistry(ctx context.Context) (Registry, error) {
 			lanes = p.SMembers(ctx, LanesKey)
 			cluster = p.Info(ctx, "cluster")
 			clock = p.Time(ctx)
-			libs = p.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName})
+			libs = p.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: libraryName})
 			return nil
 		})
 	} else {

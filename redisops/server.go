@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// LibraryName is FlowFabric's function library.
-const LibraryName = "flowfabric"
+// libraryName is FlowFabric's function library.
+const libraryName = "flowfabric"
 
 // NodeLibrary says what one primary has of the flowfabric library.
 type NodeLibrary struct {
@@ -47,7 +47,7 @@ func (c *Client) Libraries(ctx context.Context, snap *Snapshot) ([]NodeLibrary, 
 	out := make([]NodeLibrary, len(nodes))
 	for i, n := range nodes {
 		out[i].Addr = n.Options().Addr
-		libs, err := n.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName}).Result()
+		libs, err := n.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: libraryName}).Result()
 		if err != nil {
 			if kindOf(err) == KindUnreachable || kindOf(err) == KindAuth {
 				return nil, c.wrap(out[i].Addr, err)
@@ -63,7 +63,7 @@ func (c *Client) Libraries(ctx context.Context, snap *Snapshot) ([]NodeLibrary, 
 func nodeLibrary(addr string, libs []redis.Library) NodeLibrary {
 	n := NodeLibrary{Addr: addr}
 	for _, l := range libs {
-		if l.Name != LibraryName {
+		if l.Name != libraryName {
 			continue
 		}
 		n.Loaded = true
@@ -104,7 +104,7 @@ func (c *Client) RequireLibrary(ctx context.Context, snap *Snapshot) error {
 		}
 		if !l.Loaded || !l.HasFunction(PromoteFunction) {
 			return &ServerError{Addr: l.Addr, Kind: KindNoLibrary,
-				Err: fmt.Errorf("%s library with %s is not loaded: start ff-server once (it loads the library) or check --url", LibraryName, PromoteFunction)}
+				Err: fmt.Errorf("%s library with %s is not loaded: start ff-server once (it loads the library) or check --url", libraryName, PromoteFunction)}
 		}
 	}
 	return nil
@@ -222,7 +222,7 @@ func (c *Client) LibraryVersion(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	libs, err := nodes[0].FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: LibraryName, WithCode: true}).Result()
+	libs, err := nodes[0].FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: libraryName, WithCode: true}).Result()
 	if err != nil {
 		return "", c.wrap(nodes[0].Options().Addr, err)
 	}

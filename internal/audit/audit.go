@@ -147,7 +147,7 @@ func (a *Audit) page(ctx context.Context, sh *redisops.Shard, partition int, mem
 	}
 	a.lanesMu.Unlock()
 	for _, v := range views {
-		problem := AuditProblemOf(v)
+		problem := problemOf(v)
 		if problem == "" || (len(a.opts.Lanes) > 0 && !slices.Contains(a.opts.Lanes, v.Lane)) {
 			continue
 		}
@@ -158,7 +158,7 @@ func (a *Audit) page(ctx context.Context, sh *redisops.Shard, partition int, mem
 		if err != nil {
 			return err
 		}
-		if v, problem = again, AuditProblemOf(again); problem == "" {
+		if v, problem = again, problemOf(again); problem == "" {
 			continue
 		}
 		f := model.AuditFinding{ExecutionID: v.ID.Raw, Partition: v.ID.Partition, Lane: v.Lane, Problem: problem,
@@ -176,10 +176,10 @@ func (a *Audit) page(ctx context.Context, sh *redisops.Shard, partition int, mem
 	return nil
 }
 
-// AuditProblemOf classifies a runnable execution whose scheduling sets
+// problemOf classifies a runnable execution whose scheduling sets
 // disagree with its core; "" when they agree or it is not runnable
 // (active, suspended and terminal executions are never touched).
-func AuditProblemOf(v redisops.ExecutionView) model.AuditProblem {
+func problemOf(v redisops.ExecutionView) model.AuditProblem {
 	if v.Err != nil || !v.Exists || v.Phase != "runnable" {
 		return ""
 	}
@@ -216,7 +216,7 @@ func (a *Audit) repair(ctx context.Context, sh *redisops.Shard, v redisops.Execu
 	still := func(st redisops.RepairState) bool {
 		ev := redisops.ExecutionView{Exists: st.Exists, Phase: st.Phase, Eligibility: st.Eligibility, Ownership: st.Ownership,
 			DelayUntil: st.DelayUntil, InDelayed: st.DelayedScore != nil, InEligible: st.InEligible}
-		return AuditProblemOf(ev) == f.Problem
+		return problemOf(ev) == f.Problem
 	}
 	res, err := a.c.Repair(ctx, sh, v.ID, v.Lane, action, still)
 	if err != nil {

@@ -400,8 +400,8 @@ func isUUID(s string) bool {
 	return true
 }
 
-// MaxLaneLen is FlowFabric's limit on a lane id.
-const MaxLaneLen = 64
+// maxLaneLen is FlowFabric's limit on a lane id.
+const maxLaneLen = 64
 
 // ValidateLane checks FlowFabric's lane id rule: 1 to 64 bytes of printable
 // ASCII (space, ':', '{', '}' and '*' included).
@@ -409,8 +409,8 @@ func ValidateLane(lane string) error {
 	if lane == "" {
 		return fmt.Errorf("lane name is empty")
 	}
-	if len(lane) > MaxLaneLen {
-		return fmt.Errorf("lane name %.20q... is %d bytes; FlowFabric allows at most %d", lane, len(lane), MaxLaneLen)
+	if len(lane) > maxLaneLen {
+		return fmt.Errorf("lane name %.20q... is %d bytes; FlowFabric allows at most %d", lane, len(lane), maxLaneLen)
 	}
 	for i := 0; i < len(lane); i++ {
 		if lane[i] < 0x20 || lane[i] > 0x7e {

@@ -7,10 +7,10 @@ import (
 	"github.com/flowfabric/ffdelay/internal/model"
 )
 
-// DefaultMaxStall is the most server time one pipeline of FCALLs may take
+// defaultMaxStall is the most server time one pipeline of FCALLs may take
 // by default: other clients of the server (workers claiming, the engine)
 // wait at most about that long for ffdelay.
-const DefaultMaxStall = time.Millisecond
+const defaultMaxStall = time.Millisecond
 
 // maxBatch bounds a batch whatever the measured cost.
 const maxBatch = 1024

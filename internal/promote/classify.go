@@ -95,7 +95,7 @@ func (r *Run) precheck(ctx context.Context, w *worker, cands []*candidate, resul
 			result(cd, model.Result{Outcome: out, Why: model.WhyWrongLane, WhyDetail: v.Lane})
 			continue
 		}
-		if shape := RepairShape(v); shape != notRepairShape {
+		if shape := repairShape(v); shape != notRepairShape {
 			if _, fault := model.PromoteScore(v.Priority, v.PrioritySet, v.CreatedAt, v.CreatedAtSet); fault != "" {
 				// Its fix (or the promotion after it) would need that score.
 				result(cd, model.Result{Outcome: model.Unrepairable, Why: model.WhyBadScore, WhyDetail: fault})
@@ -125,13 +125,13 @@ func (s Shape) why() model.Why {
 func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result func(*candidate, model.Result)) error {
 	now := float64(w.sh.NowMs())
 	for _, cd := range cands {
-		shape := RepairShape(cd.view)
+		shape := repairShape(cd.view)
 		action := redisops.ToEligible
 		if shape == NoDelayUntil {
 			action = redisops.SetDelayUntilAndPromote
 		}
 		still := func(st redisops.RepairState) bool {
-			if st.DelayedScore == nil || RepairShape(st.CoreView) != shape {
+			if st.DelayedScore == nil || repairShape(st.CoreView) != shape {
 				return false
 			}
 			if math.IsInf(*st.DelayedScore, 0) || math.IsNaN(*st.DelayedScore) {

@@ -14,7 +14,7 @@ import (
 // ZADD failed), and a delayed core's entry in another lane's set
 // (WouldFail: the function would make it eligible in the wrong lane).
 func Decide(v redisops.CoreView, nowMs int64) (model.Outcome, string) {
-	if shape := RepairShape(v); shape != "" {
+	if shape := repairShape(v); shape != "" {
 		return model.WouldRepair, string(shape)
 	}
 	o, detail := predictPromote(v, nowMs)
@@ -42,11 +42,11 @@ const (
 	notRepairShape Shape = ""
 )
 
-// RepairShape reports which repairable shape a due delayed entry is in. An
+// repairShape reports which repairable shape a due delayed entry is in. An
 // entry in the set of a lane other than its core's is never one: a
 // misindexed check needs the core's own eligible set, and the fix writes
 // there.
-func RepairShape(v redisops.CoreView) Shape {
+func repairShape(v redisops.CoreView) Shape {
 	if !v.Exists || v.Phase != "runnable" || v.WrongLane {
 		return notRepairShape
 	}

@@ -42,7 +42,7 @@ type Options struct {
 	// otherwise batches follow MaxStall.
 	BatchSize int
 	// MaxStall is the most server time one pipeline of FCALLs may take
-	// (0: DefaultMaxStall); batch sizes follow the measured cost per call.
+	// (0: defaultMaxStall); batch sizes follow the measured cost per call.
 	MaxStall time.Duration
 	// Pipelines is the number of pipelines in flight per primary; 0 picks
 	// DefaultPipelines on a single server and 1 per primary in a cluster.
@@ -228,7 +228,7 @@ func (r *Run) RemainingDue(ctx context.Context) (int64, error) {
 // withDefaults fills in what the caller left zero.
 func withDefaults(c *redisops.Client, opts Options) Options {
 	if opts.MaxStall <= 0 {
-		opts.MaxStall = DefaultMaxStall
+		opts.MaxStall = defaultMaxStall
 	}
 	if opts.DryRun && opts.BatchSize <= 0 {
 		opts.BatchSize = dryRunBatch
