@@ -87,10 +87,6 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 			return nil, c.wrap(sh.addr, err)
 		}
 	}
-	// Cores that are not delayed get a second, rarer look: the eligible set
-	// for eligible_now ones (a misindexed execution is in none), and the
-	// delayed set, which tells a stale entry from one promoted since it
-	// was read.
 	var notDelayed []int
 	for i := range reqs {
 		v := &out[i]
@@ -132,8 +128,19 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 			}
 		}
 	}
+	if err := c.readPlacement(ctx, sh, reqs, out, notDelayed); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readPlacement gives the cores that are not delayed (indexes notDelayed
+// of reqs and out) their second, rarer look: the eligible set for
+// eligible_now ones (a misindexed execution is in none), and the delayed
+// set, which tells a stale entry from one promoted since it was read.
+func (c *Client) readPlacement(ctx context.Context, sh *Shard, reqs []CoreRequest, out []CoreView, notDelayed []int) error {
 	if len(notDelayed) == 0 {
-		return out, nil
+		return nil
 	}
 	elig := make([]*redis.FloatCmd, len(notDelayed))
 	delayed := make([]*redis.FloatCmd, len(notDelayed))
@@ -154,7 +161,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 			return nil
 		})
 		if err != nil && !errNil(err) && kindOf(err) != KindOther {
-			return nil, c.wrap(sh.addr, err)
+			return c.wrap(sh.addr, err)
 		}
 	}
 	for k, i := range notDelayed {
@@ -167,7 +174,7 @@ func (c *Client) ReadCores(ctx context.Context, sh *Shard, reqs []CoreRequest, t
 		}
 		out[i].Gone = errNil(delayed[k].Err())
 	}
-	return out, nil
+	return nil
 }
 
 // CoreLanes reads each id's lane_id from its core (one pipeline); "" when
