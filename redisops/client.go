@@ -219,7 +219,7 @@ func (c *Client) wrap(addr string, err error) error {
 		// In cluster mode a MOVED seen by a node's own connection means
 		// the layout changed (a failover): not a user's mistake; the next
 		// run (or watch cycle) reads the new layout.
-		return &ServerError{Addr: addr, Kind: KindOther, Err: fmt.Errorf("the cluster's layout changed (%v): the next run reads it again", err)}
+		return &ServerError{Addr: addr, Kind: KindLayoutChanged, Err: fmt.Errorf("the cluster's layout changed (%v): the next run reads it again", err)}
 	}
 	if kind == KindNotRedis {
 		// The peer's bytes are not repeated: they are not a reply, and

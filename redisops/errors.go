@@ -51,6 +51,11 @@ const (
 	// no redirect to an address the user did not give: the credentials
 	// would go with it.
 	KindRedirect
+	// KindLayoutChanged: a MOVED or ASK reply in cluster mode. ffdelay
+	// follows no redirect (an FCALL must not run twice, and the address
+	// may be outside the slot map): the run stops, and the next run or
+	// watch cycle reads the new layout.
+	KindLayoutChanged
 )
 
 // The error policy lives here, once, on Kind: what exit status a command
@@ -310,7 +315,7 @@ func FateOf(err error) Fate {
 		return NotRun
 	}
 	switch KindOf(err) {
-	case KindConnSetup, KindAuth, KindNoPerm, KindRedirect, KindCertificate, KindTLSMismatch:
+	case KindConnSetup, KindAuth, KindNoPerm, KindRedirect, KindLayoutChanged, KindCertificate, KindTLSMismatch:
 		return NotRun
 	}
 	return MayHaveRun

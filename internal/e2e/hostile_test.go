@@ -205,3 +205,92 @@ func TestOversizedMembers(t *testing.T) {
 		t.Errorf("exit %d, totals %+v (want the 10 promoted and the 80 oversized members failed as malformed); stderr %s", code, doc.Totals, tail(stderr.String(), 500))
 	}
 }
+
+// The issue's probe, end to end: ffdelay pointed without --cluster at a
+// node whose INFO says cluster_enabled:1 and whose slot map names only
+// itself works it in cluster mode; a MOVED to another address in the
+// middle of its FCALLs ends the run (exit 3, the layout changed) with no
+// connection to that address (its credentials would go with it), and the
+// other calls of the batch keep the outcome the server gave them.
+func TestAutoDetectedClusterFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) {
+		ctx := context.Background()
+		s, err := fftest.StartServer(t.TempDir(), fftest.ServerOptions{Binary: server, Cluster: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		c := s.Client()
+		defer c.Close()
+		proxy, err := fftest.StartFaultProxy(s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Close()
+		_, port, _ := strings.Cut(proxy.Addr(), ":")
+		for _, cmd := range [][]any{{"CLUSTER", "ADDSLOTSRANGE", 0, 16383}, {"CONFIG", "SET", "cluster-announce-port", port}} {
+			if err := c.Do(ctx, cmd...).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		within(t, 20*time.Second, "a one-node cluster", func() bool {
+			return strings.Contains(c.ClusterInfo(ctx).Val(), "cluster_state:ok")
+		})
+		if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := fftest.SetPartitions(ctx, c, 4); err != nil {
+			t.Fatal(err)
+		}
+		now, err := fftest.ServerNowMs(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		execs := make([]fftest.Exec, 10)
+		for i := range execs {
+			execs[i] = fftest.Exec{Partition: 1, Shape: fftest.Due}
+		}
+		if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+			t.Fatal(err)
+		}
+		other, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		var reached atomic.Int64
+		go func() {
+			for {
+				conn, err := other.Accept()
+				if err != nil {
+					return
+				}
+				reached.Add(1)
+				conn.Close()
+			}
+		}()
+		if err := c.ConfigResetStat(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		proxy.FaultFCall(fftest.FCallFault{After: 3, Reply: "MOVED 1234 " + other.Addr().String()})
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, "promote", "--url", "redis://"+proxy.Addr(), "--batch-size", "10", "-o", "json")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		code := exitCodeOf(cmd.Run())
+		if code != 3 || !strings.Contains(stderr.String(), "layout changed") || !strings.Contains(stderr.String(), "cluster mode") {
+			t.Errorf("exit %d, stderr %q: want exit 3, a note on cluster mode, and the layout changed", code, stderr.String())
+		}
+		if n := reached.Load(); n != 0 {
+			t.Errorf("%d connections reached the address of the MOVED reply", n)
+		}
+		calls := fftest.CommandCalls(c.Info(ctx, "commandstats").Val(), "fcall")
+		if !proxy.FCallFaultFired() || calls != 9 || !strings.Contains(stdout.String(), `"promoted":9,`) || !strings.Contains(stdout.String(), `"not_sent":1,`) {
+			t.Errorf("fault fired %v; %d FCALLs ran; stdout %s\nwant 9 promoted and the redirected one not_sent", proxy.FCallFaultFired(), calls, stdout.String())
+		}
+		if err := fftest.CheckInvariant(ctx, c, execs); err != nil {
+			t.Error(err)
+		}
+	})
+}

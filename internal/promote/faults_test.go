@@ -225,7 +225,7 @@ func testFaultOutcomes(t *testing.T, bin fftest.Binary) {
 			redirectKind := redisops.KindRedirect
 			if b.cluster {
 				// A MOVED on a primary's own connection is a changed layout.
-				redirectKind = redisops.KindOther
+				redirectKind = redisops.KindLayoutChanged
 			}
 			for _, tc := range []struct {
 				name  string
