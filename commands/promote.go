@@ -177,35 +177,8 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 			return o, usageError("--pipelines %q must be 1 to 8", s)
 		}
 	}
-	o.Interval = 750 * time.Millisecond
-	if s := c.String(flagInterval); s != "" {
-		if o.Interval, err = parseDuration("--interval", s); err != nil {
-			return o, usageError("%v", err)
-		}
-	} else if s := d.getenv("FF_DELAYED_PROMOTER_INTERVAL_MS"); s != "" {
-		ms, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || ms <= 0 {
-			return o, usageError("FF_DELAYED_PROMOTER_INTERVAL_MS %q must be a positive number of milliseconds", s)
-		}
-		o.Interval = time.Duration(ms) * time.Millisecond
-	}
-	if o.Interval < minInterval {
-		o.Interval, o.IntervalRaised = minInterval, true
-	}
-	if s := c.String(flagMaxCycles); s != "" {
-		if o.MaxCycles, err = strconv.Atoi(s); err != nil || o.MaxCycles < 1 {
-			return o, usageError("--max-cycles %q must be a positive number", s)
-		}
-	}
-	if (c.IsSet(flagInterval) || c.IsSet(flagMaxCycles)) && !o.Watch {
-		return o, usageError("--interval and --max-cycles only apply with --watch")
-	}
-	o.Listen, o.PerPartition = c.String(flagListen), c.Bool(flagMetricsPerPartition)
-	if o.Listen == "" && o.Watch {
-		o.Listen = d.getenv("FFDELAY_LISTEN")
-	}
-	if c.IsSet(flagListen) && !o.Watch {
-		return o, usageError("--listen serves a watch loop's metrics: add --watch")
+	if err := parseWatchFlags(c, d, &o); err != nil {
+		return o, err
 	}
 	if o.Progress, o.ProgressMin, err = progressMode(c, d, o.Watch); err != nil {
 		return o, err
@@ -214,6 +187,43 @@ func parsePromoteOptions(c *cli.Context, d *deps) (promoteOptions, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// parseWatchFlags reads --interval (or FF_DELAYED_PROMOTER_INTERVAL_MS),
+// --max-cycles, --listen and --metrics-per-partition.
+func parseWatchFlags(c *cli.Context, d *deps, o *promoteOptions) error {
+	var err error
+	o.Interval = 750 * time.Millisecond
+	if s := c.String(flagInterval); s != "" {
+		if o.Interval, err = parseDuration("--interval", s); err != nil {
+			return usageError("%v", err)
+		}
+	} else if s := d.getenv("FF_DELAYED_PROMOTER_INTERVAL_MS"); s != "" {
+		ms, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || ms <= 0 {
+			return usageError("FF_DELAYED_PROMOTER_INTERVAL_MS %q must be a positive number of milliseconds", s)
+		}
+		o.Interval = time.Duration(ms) * time.Millisecond
+	}
+	if o.Interval < minInterval {
+		o.Interval, o.IntervalRaised = minInterval, true
+	}
+	if s := c.String(flagMaxCycles); s != "" {
+		if o.MaxCycles, err = strconv.Atoi(s); err != nil || o.MaxCycles < 1 {
+			return usageError("--max-cycles %q must be a positive number", s)
+		}
+	}
+	if (c.IsSet(flagInterval) || c.IsSet(flagMaxCycles)) && !o.Watch {
+		return usageError("--interval and --max-cycles only apply with --watch")
+	}
+	o.Listen, o.PerPartition = c.String(flagListen), c.Bool(flagMetricsPerPartition)
+	if o.Listen == "" && o.Watch {
+		o.Listen = d.getenv("FFDELAY_LISTEN")
+	}
+	if c.IsSet(flagListen) && !o.Watch {
+		return usageError("--listen serves a watch loop's metrics: add --watch")
+	}
+	return nil
 }
 
 // parseLease reads --lease, --lease-key and --lease-ttl.
@@ -359,7 +369,29 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if bar != nil {
 		bar.Finish()
 	}
-	end := output.PromoteEnd{Totals: totals, Elapsed: time.Since(started), Interrupted: ctx.Err() != nil, Limit: o.Run.Limit}
+	lost := runErr != nil && !errors.Is(runErr, context.Canceled)
+	w.End(promoteEnd(ctx, o, run, totals, time.Since(started), runErr))
+	if o.Scope.MetricsFile != "" {
+		if err := metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "promote", Started: started, Totals: &totals, Groups: backlog}); err != nil {
+			return err
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case lost:
+		return runErr
+	case totals.Failed > 0:
+		return errSilentFailure
+	}
+	return nil
+}
+
+// promoteEnd is what a finished run reports: its totals, how its batches
+// were sized, whether --limit stopped it, what is still due (read again
+// from the server when the run ended normally) and what was lost.
+func promoteEnd(ctx context.Context, o promoteOptions, run *promote.Run, totals model.PromoteTotals, elapsed time.Duration, runErr error) output.PromoteEnd {
+	end := output.PromoteEnd{Totals: totals, Elapsed: elapsed, Interrupted: ctx.Err() != nil, Limit: o.Run.Limit}
 	if b := run.Batches(); b.Batches > 0 && !o.Run.DryRun {
 		b.MaxStallMs = float64(o.Run.MaxStall) / float64(time.Millisecond)
 		end.Batches = &b
@@ -380,21 +412,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if lost {
 		end.Lost = runErr.Error()
 	}
-	w.End(end)
-	if o.Scope.MetricsFile != "" {
-		if err := metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "promote", Started: started, Totals: &totals, Groups: backlog}); err != nil {
-			return err
-		}
-	}
-	switch {
-	case ctx.Err() != nil:
-		return context.Cause(ctx)
-	case lost:
-		return runErr
-	case totals.Failed > 0:
-		return errSilentFailure
-	}
-	return nil
+	return end
 }
 
 func newProgressBar(total int64, desc string, p *output.Printer) *progressbar.ProgressBar {

@@ -112,22 +112,9 @@ func (c *Client) probePermissions(ctx context.Context, sh *Shard, p int, lane st
 		perms.Missing = perms.Missing[:len(perms.Missing)-1]
 	}
 	if multiRefused {
-		// ff_version writes nothing: calling it tells whether FCALL is
-		// allowed at all.
-		if no, err := refused(conn.Do(ctx, "FCALL", "ff_version", 0).Err(), "+fcall"); err != nil {
-			return perms, err
-		} else if no {
-			perms.FCall = false
-		}
-		// The write-free forms: no member to remove, none to update.
-		if _, err := refused(conn.ZRem(ctx, delayed, probeMember).Err(), "+zrem"); err != nil {
-			return perms, err
-		}
-		if _, err := refused(conn.ZAddXX(ctx, eligible, redis.Z{Score: 0, Member: probeMember}).Err(), "+zadd"); err != nil {
-			return perms, err
-		}
-		perms.Unverified = append(perms.Unverified, "+hset")
-		return perms, nil
+		// refused records into perms: the same variable, through a pointer.
+		err := probeWithoutMulti(ctx, conn, &perms, refused, delayed, eligible)
+		return perms, err
 	}
 	// Inside MULTI each command is checked as it is queued, then DISCARD
 	// drops them all.
@@ -161,6 +148,27 @@ func (c *Client) probePermissions(ctx context.Context, sh *Shard, p int, lane st
 		}
 	}
 	return perms, nil
+}
+
+// probeWithoutMulti probes a user who may not run MULTI: FCALL ff_version
+// (it writes nothing) tells whether FCALL is allowed at all, and ZREM and
+// ZADD XX of a member no set holds are the write-free forms; HSET has none.
+// refused records what the server refused into *perms.
+func probeWithoutMulti(ctx context.Context, conn *redis.Client, perms *Permissions, refused func(error, string) (bool, error), delayed, eligible string) error {
+	if no, err := refused(conn.Do(ctx, "FCALL", "ff_version", 0).Err(), "+fcall"); err != nil {
+		return err
+	} else if no {
+		perms.FCall = false
+	}
+	// The write-free forms: no member to remove, none to update.
+	if _, err := refused(conn.ZRem(ctx, delayed, probeMember).Err(), "+zrem"); err != nil {
+		return err
+	}
+	if _, err := refused(conn.ZAddXX(ctx, eligible, redis.Z{Score: 0, Member: probeMember}).Err(), "+zadd"); err != nil {
+		return err
+	}
+	perms.Unverified = append(perms.Unverified, "+hset")
+	return nil
 }
 
 // probeID is an execution id of partition p that FlowFabric never mints
