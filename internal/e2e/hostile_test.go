@@ -121,19 +121,19 @@ func TestEndlessScanCursor(t *testing.T) {
 
 // A node that answers MOVED to another address, without --cluster, is
 // never followed there: no connection (and so no credential) reaches the
-// other address, and every command says to pass --cluster, exit 3.
-func TestMovedWithoutCluster(t *testing.T) {
-	t.Parallel()
-	bin := buildBinary(t)
-	other, err := net.Listen("tcp", "127.0.0.1:0")
+// elsewhere is a listener for the address of a redirect, closed when the
+// test ends, and how many connections reached it: ffdelay must make none.
+func elsewhere(t *testing.T) (net.Listener, *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
-	var reached atomic.Int64
+	t.Cleanup(func() { l.Close() })
+	reached := new(atomic.Int64)
 	go func() {
 		for {
-			c, err := other.Accept()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
@@ -141,6 +141,14 @@ func TestMovedWithoutCluster(t *testing.T) {
 			c.Close()
 		}
 	}()
+	return l, reached
+}
+
+// other address, and every command says to pass --cluster, exit 3.
+func TestMovedWithoutCluster(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	other, reached := elsewhere(t)
 	f, err := fftest.StartScriptedFakeServer(map[string]string{
 		"HELLO":  "%1\r\n+server\r\n+redis\r\n",
 		"CLIENT": "+OK\r\n",
@@ -255,22 +263,7 @@ func TestAutoDetectedClusterFollowsNoRedirect(t *testing.T) {
 		if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
 			t.Fatal(err)
 		}
-		other, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		var reached atomic.Int64
-		go func() {
-			for {
-				conn, err := other.Accept()
-				if err != nil {
-					return
-				}
-				reached.Add(1)
-				conn.Close()
-			}
-		}()
+		other, reached := elsewhere(t)
 		if err := c.ConfigResetStat(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
