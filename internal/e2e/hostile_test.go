@@ -192,10 +192,7 @@ func TestOversizedMembers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	execs := make([]fftest.Exec, 10)
-	for i := range execs {
-		execs[i] = fftest.Exec{Partition: 1, Shape: fftest.Due}
-	}
+	execs := fftest.Many(10, fftest.Exec{Partition: 1, Shape: fftest.Due})
 	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
 		t.Fatal(err)
 	}
@@ -256,10 +253,7 @@ func TestAutoDetectedClusterFollowsNoRedirect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		execs := make([]fftest.Exec, 10)
-		for i := range execs {
-			execs[i] = fftest.Exec{Partition: 1, Shape: fftest.Due}
-		}
+		execs := fftest.Many(10, fftest.Exec{Partition: 1, Shape: fftest.Due})
 		if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
 			t.Fatal(err)
 		}

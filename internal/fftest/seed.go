@@ -57,6 +57,15 @@ type Exec struct {
 	Tags      map[string]string
 }
 
+// Many is n copies of e (each gets its own id when seeded).
+func Many(n int, e Exec) []Exec {
+	out := make([]Exec, n)
+	for i := range out {
+		out[i] = e
+	}
+	return out
+}
+
 // NewID mints an id as FlowFabric does: "{fp:N}:" + a random v4 uuid.
 func NewID(partition int) string {
 	var b [16]byte

@@ -40,14 +40,6 @@ func seed(t testing.TB, c redis.Cmdable, execs []fftest.Exec) []string {
 	return ids
 }
 
-func many(n int, e fftest.Exec) []fftest.Exec {
-	out := make([]fftest.Exec, n)
-	for i := range out {
-		out[i] = e
-	}
-	return out
-}
-
 func scope(count int, lanes ...string) model.Scope {
 	s := model.Scope{Count: count, Lanes: lanes}
 	for p := 0; p < count; p++ {
@@ -85,9 +77,9 @@ func testPromoteStepsOverManyStuckEntries(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	var execs []fftest.Exec
 	// 1,800 stayers: more than one page (1,024) of them.
-	execs = append(execs, many(1300, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})...)
-	execs = append(execs, many(500, fftest.Exec{Partition: 0, Shape: fftest.StaleScore, OffsetMs: -800_000})...)
-	execs = append(execs, many(1500, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
+	execs = append(execs, fftest.Many(1300, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})...)
+	execs = append(execs, fftest.Many(500, fftest.Exec{Partition: 0, Shape: fftest.StaleScore, OffsetMs: -800_000})...)
+	execs = append(execs, fftest.Many(1500, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000, Priority: 3})...)
 	seed(t, c, execs)
 	totals, _ := runPromote(t, oc, promote.Options{Scope: scope(1, "default")})
 	want := model.PromoteTotals{Promoted: 1500, NotYetDue: 500, Failed: 1300, NeedsRepair: 1300, Examined: 3300}
@@ -106,7 +98,7 @@ func testPromoteLimitIsExact(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	var execs []fftest.Exec
 	for p := 0; p < 16; p++ {
-		execs = append(execs, many(40, fftest.Exec{Partition: p, Shape: fftest.Due})...)
+		execs = append(execs, fftest.Many(40, fftest.Exec{Partition: p, Shape: fftest.Due})...)
 	}
 	seed(t, c, execs)
 	for _, limit := range []int64{1, 63, 64, 65, 333} {
@@ -125,7 +117,7 @@ func TestPromoteOneResultEach(t *testing.T) { fftest.EachServer(t, testPromoteOn
 
 func testPromoteOneResultEach(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
-	ids := seed(t, c, many(2500, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
+	ids := seed(t, c, fftest.Many(2500, fftest.Exec{Partition: 3, Shape: fftest.Retry}))
 	_, results := runPromote(t, oc, promote.Options{Scope: scope(4, "default"), BatchSize: 50})
 	seen := map[string]int{}
 	for _, r := range results {
@@ -146,7 +138,7 @@ func testPromoteWrongTypeSet(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	ctx := context.Background()
 	c.Set(ctx, redisops.DelayedKey(1, "default"), "not a zset", 0)
-	seed(t, c, many(5, fftest.Exec{Partition: 2, Shape: fftest.Due}))
+	seed(t, c, fftest.Many(5, fftest.Exec{Partition: 2, Shape: fftest.Due}))
 	totals, results := runPromote(t, oc, promote.Options{Scope: scope(4, "default")})
 	if totals.Promoted != 5 || totals.Failed != 1 {
 		t.Fatalf("totals = %+v", totals)
@@ -183,7 +175,7 @@ func testPromoteUnexpectedReplyShape(t *testing.T, bin fftest.Binary) {
 		if err := c.FunctionLoadReplace(ctx, lib).Err(); err != nil {
 			t.Fatal(err)
 		}
-		execs := many(3, fftest.Exec{Partition: 0, Shape: fftest.Due})
+		execs := fftest.Many(3, fftest.Exec{Partition: 0, Shape: fftest.Due})
 		seed(t, c, execs)
 		totals, results := runPromote(t, oc, promote.Options{Scope: scope(1, "default")})
 		if totals.Failed == 0 || totals.Promoted != 0 {
@@ -205,7 +197,7 @@ func TestListIsPipelined(t *testing.T) { fftest.EachServer(t, testListIsPipeline
 func testListIsPipelined(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	ctx := context.Background()
-	seed(t, c, many(50, fftest.Exec{Partition: 9, Shape: fftest.Due}))
+	seed(t, c, fftest.Many(50, fftest.Exec{Partition: 9, Shape: fftest.Due}))
 	run, err := oc.NewList(ctx, scope(256, "default", "a", "b"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +256,7 @@ func testConcurrentPromotersPromoteOnce(t *testing.T, bin fftest.Binary) {
 	ctx := context.Background()
 	var execs []fftest.Exec
 	for p := 0; p < 8; p++ {
-		execs = append(execs, many(500, fftest.Exec{Partition: p, Shape: fftest.Due})...)
+		execs = append(execs, fftest.Many(500, fftest.Exec{Partition: p, Shape: fftest.Due})...)
 	}
 	seed(t, c, execs)
 	var mu sync.Mutex
@@ -311,7 +303,7 @@ func testPromoteMissingFunction(t *testing.T, bin fftest.Binary) {
 	if err := c.FunctionLoadReplace(ctx, lib).Err(); err != nil {
 		t.Fatal(err)
 	}
-	seed(t, c, many(3, fftest.Exec{Partition: 0, Shape: fftest.Due}))
+	seed(t, c, fftest.Many(3, fftest.Exec{Partition: 0, Shape: fftest.Due}))
 	if err := oc.RequireLibrary(ctx, nil); redisops.KindOf(err) != redisops.KindNoLibrary {
 		t.Errorf("RequireLibrary = %v, want KindNoLibrary", err)
 	}
@@ -350,7 +342,7 @@ func TestBatchSizesCarryOver(t *testing.T) {
 	sizes := promote.NewLearnedSizes()
 	runOnce := func() model.BatchStats {
 		t.Helper()
-		seed(t, c, many(400, fftest.Exec{Partition: 0, Shape: fftest.Due}))
+		seed(t, c, fftest.Many(400, fftest.Exec{Partition: 0, Shape: fftest.Due}))
 		run, err := promote.Plan(ctx, oc, promote.Options{Scope: scope(1, "default"), Sizes: sizes})
 		if err != nil {
 			t.Fatal(err)
@@ -392,7 +384,7 @@ func testReadsOverlapFCalls(t *testing.T, bin fftest.Binary) {
 		t.Run(strconv.Itoa(pipelines)+" pipelines", func(t *testing.T) {
 			s, c, _ := server(t, bin)
 			const n = 5000 // five pages
-			seed(t, c, many(n, fftest.Exec{Partition: 0, Shape: fftest.Due}))
+			seed(t, c, fftest.Many(n, fftest.Exec{Partition: 0, Shape: fftest.Due}))
 			proxy, err := fftest.StartFaultProxy(s.Addr)
 			if err != nil {
 				t.Fatal(err)
@@ -476,8 +468,8 @@ func TestPromoteStepsOverEqualScoreStayersByRank(t *testing.T) {
 func testPromoteStepsOverEqualScoreStayersByRank(t *testing.T, bin fftest.Binary) {
 	_, c, oc := server(t, bin)
 	ctx := context.Background()
-	execs := many(6000, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})
-	execs = append(execs, many(300, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000})...)
+	execs := fftest.Many(6000, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -900_000})
+	execs = append(execs, fftest.Many(300, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000})...)
 	seed(t, c, execs)
 	if err := c.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
@@ -515,7 +507,7 @@ func testLeaseLostWhileABatchWaitsForItsSlot(t *testing.T, bin fftest.Binary) {
 	if err := fftest.LoadSlowLibrary(ctx, c, 60_000_000); err != nil {
 		t.Fatal(err)
 	}
-	execs := many(6, fftest.Exec{Partition: 0, Shape: fftest.Due})
+	execs := fftest.Many(6, fftest.Exec{Partition: 0, Shape: fftest.Due})
 	seed(t, c, execs)
 	if err := c.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
