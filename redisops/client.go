@@ -38,6 +38,8 @@ type Client struct {
 	leases sync.Map
 	// perms are what ProbePermissions found, by primary.
 	perms sync.Map
+	// gate is asked before every request that writes (SetWriteGate).
+	gate writeGate
 }
 
 // Snapshot is what ReadRegistry also read in the same round trip on a
@@ -83,7 +85,7 @@ func New(opts Options) *Client {
 			Password: opts.Password,
 			// The guarded dialer does TCP and TLS itself and checks every
 			// reply before go-redis parses it (guard.go).
-			Dialer:                guardedDialer(opts.Timeout, opts.TLS),
+			Dialer:                guardedDialer(opts.Timeout, opts.TLS, &c.gate),
 			DialTimeout:           opts.Timeout,
 			ReadTimeout:           opts.Timeout,
 			WriteTimeout:          opts.Timeout,
@@ -116,7 +118,7 @@ func New(opts Options) *Client {
 			Username:                 opts.Username,
 			Password:                 opts.Password,
 			DB:                       opts.DB,
-			Dialer:                   guardedDialer(opts.Timeout, opts.TLS),
+			Dialer:                   guardedDialer(opts.Timeout, opts.TLS, &c.gate),
 			DialTimeout:              opts.Timeout,
 			ReadTimeout:              opts.Timeout,
 			WriteTimeout:             opts.Timeout,
@@ -231,10 +233,12 @@ func (c *Client) wrap(addr string, err error) error {
 
 // pipeline runs a pipeline and tells a failed connection from failed
 // commands. go-redis marks no command when the connection itself could not
-// be set up (AUTH, HELLO or SELECT refused): their replies were never read,
+// be set up (HELLO, AUTH or SELECT refused): their replies were never read,
 // and reading them would invent empty values. Such a failure comes back as
-// a ServerError that callers treat as fatal; errors of single commands are
-// left on the commands, for the caller to look at.
+// a ServerError that says nothing of the pipeline was written (FateOf:
+// NotRun) and keeps its kind (a WRONGPASS is still an authentication
+// refused); errors of single commands are left on the commands, for the
+// caller to look at.
 func (c *Client) pipeline(ctx context.Context, addr string, cmd redis.Cmdable, fn func(redis.Pipeliner) error) error {
 	cmds, err := cmd.Pipelined(ctx, fn)
 	if err == nil || errNil(err) {
@@ -249,6 +253,7 @@ func (c *Client) pipeline(ctx context.Context, addr string, cmd redis.Cmdable, f
 	if se.Kind == KindOther {
 		se.Kind = KindConnSetup
 	}
+	se.Err = notWritten(se.Err)
 	return se
 }
 

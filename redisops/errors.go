@@ -288,8 +288,13 @@ func FateOf(err error) Fate {
 	if err == nil || errNil(err) {
 		return Ran
 	}
+	if isNotWritten(err) {
+		// The request never left ffdelay: a dial, a handshake or the
+		// connection's set-up failed first (connlife.go).
+		return NotRun
+	}
 	var re redis.Error
-	if errors.As(err, &re) && !isServerErrorOf(err) {
+	if errors.As(err, &re) {
 		msg := re.Error()
 		if isMissingFunction(err) {
 			return NotRun
@@ -319,14 +324,6 @@ func FateOf(err error) Fate {
 		return NotRun
 	}
 	return MayHaveRun
-}
-
-// isServerErrorOf reports an error ffdelay has already classified as a
-// failed connection set-up (AUTH, HELLO or SELECT refused): no command of
-// the pipeline was sent.
-func isServerErrorOf(err error) bool {
-	var se *ServerError
-	return errors.As(err, &se) && se.Kind == KindConnSetup
 }
 
 // isMissingFunction reports the server's answer to an FCALL of a function

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,14 +39,17 @@ const (
 var errReplyTooLarge = errors.New("the server sent a reply beyond ffdelay's limits (a broken or hostile server?)")
 
 // guardedDialer dials like go-redis would (TCP, then TLS when configured)
-// and wraps the connection in a replyGuard.
-func guardedDialer(timeout time.Duration, tlsConf *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// and wraps the connection in a replyGuard that asks gate before each
+// request that writes. A dial or a handshake that fails has written
+// nothing: its error says so (FateOf: NotRun).
+func guardedDialer(timeout time.Duration, tlsConf *tls.Config, gate *writeGate) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}
-		conn, err := d.DialContext(ctx, network, addr)
+		tcp, err := d.DialContext(ctx, network, addr)
 		if err != nil {
-			return nil, err
+			return nil, notWritten(err)
 		}
+		conn := tcp
 		if tlsConf != nil {
 			conf := tlsConf.Clone()
 			if conf.ServerName == "" {
@@ -53,30 +57,69 @@ func guardedDialer(timeout time.Duration, tlsConf *tls.Config) func(ctx context.
 					conf.ServerName = host
 				}
 			}
-			tc := tls.Client(conn, conf)
+			tc := tls.Client(tcp, conf)
 			hctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			if err := tc.HandshakeContext(hctx); err != nil {
-				conn.Close()
-				return nil, err
+				tcp.Close()
+				return nil, notWritten(err)
 			}
 			conn = tc
 		}
-		return &replyGuard{Conn: conn}, nil
+		return newReplyGuard(conn, tcp, timeout, gate), nil
 	}
 }
 
 // replyGuard follows the RESP stream a connection reads and fails the read
-// that would hand go-redis a header beyond the limits.
+// that would hand go-redis a header beyond the limits. It also knows the
+// connection's life (connlife.go): whether it is still being set up,
+// whether a write starts a new request, when it was last used.
 type replyGuard struct {
 	net.Conn
 	scan respScanner
 	err  error
+
+	// tcp is the socket under TLS (Conn itself without TLS), for the
+	// pool's check; timeout bounds the idle probe.
+	tcp     net.Conn
+	timeout time.Duration
+	gate    *writeGate
+	lastUse atomic.Int64
+	// setup holds until the first request that is not go-redis's own
+	// set-up (HELLO, AUTH, SELECT): a failure before then wrote nothing
+	// of ffdelay's. start is set when the next write begins a request.
+	setup, start bool
+}
+
+func newReplyGuard(conn, tcp net.Conn, timeout time.Duration, gate *writeGate) *replyGuard {
+	g := &replyGuard{Conn: conn, tcp: tcp, timeout: timeout, gate: gate, setup: true, start: true}
+	g.touch()
+	return g
 }
 
 func (g *replyGuard) Write(b []byte) (int, error) {
+	first := g.start
+	if first {
+		g.start = false
+		name := requestCommand(b)
+		if g.setup && !commandIn(name, setupCommands) {
+			g.setup = false
+		}
+		if !g.setup && commandIn(name, writeCommands) {
+			if err := g.gate.check(); err != nil {
+				return 0, notWritten(&withheldError{err: err})
+			}
+		}
+	}
 	g.scan.reset()
-	return g.Conn.Write(b)
+	n, err := g.Conn.Write(b)
+	g.touch()
+	if err != nil && (g.setup || (first && n == 0)) {
+		// Nothing of this request reached the socket (or it was the
+		// connection's set-up): the server never saw it.
+		err = notWritten(err)
+	}
+	return n, err
 }
 
 func (g *replyGuard) Read(b []byte) (int, error) {
@@ -84,12 +127,19 @@ func (g *replyGuard) Read(b []byte) (int, error) {
 		return 0, g.err
 	}
 	n, err := g.Conn.Read(b)
+	g.touch()
 	if n > 0 {
+		g.start = true
 		if serr := g.scan.feed(b[:n]); serr != nil {
 			g.err = serr
 			// Nothing of the offending bytes reaches the parser.
 			return 0, serr
 		}
+	}
+	if err != nil && g.setup {
+		// A set-up reply lost (HELLO's, say): no request of ffdelay's
+		// was written on this connection.
+		err = notWritten(err)
 	}
 	return n, err
 }

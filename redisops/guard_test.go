@@ -150,7 +150,7 @@ func pipeClient(t testing.TB, reply []byte) *redis.Client {
 			if err != nil {
 				return nil, err
 			}
-			return &replyGuard{Conn: conn}, nil
+			return newReplyGuard(conn, conn, 5*time.Second, nil), nil
 		},
 		Protocol:        3,
 		DisableIdentity: true,

@@ -69,6 +69,9 @@ func (c *Client) probePermissions(ctx context.Context, sh *Shard, p int, lane st
 	// next FCALL would be queued instead of run.
 	o := *sh.node.Options()
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxRetries = 1, 0, 0, -1
+	// The probe writes nothing (its MULTI is DISCARDed): the write gate
+	// (a standby's lease) is not asked.
+	o.Dialer = guardedDialer(c.opts.Timeout, c.opts.TLS, nil)
 	conn := redis.NewClient(&o)
 	defer conn.Close()
 	core, delayed, eligible := CoreKey(p, probeID(p)), DelayedKey(p, lane), EligibleKey(p, lane)

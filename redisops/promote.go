@@ -61,21 +61,34 @@ func (c *Client) PromoteBatch(ctx context.Context, sh *Shard, items []PromoteIte
 		}
 		return nil
 	})
-	out := make([]PromoteReply, len(items))
-	if err != nil && kindOf(err) == KindConnSetup {
-		// The connection was never set up: nothing was sent.
-		for i := range out {
-			out[i] = notSent(err)
+	if len(cmds) > 0 {
+		if gateErr := withheld(firstErr(err, cmds[0].Err())); gateErr != nil {
+			// The write gate held the batch back (the lease is gone):
+			// nothing was written and nothing is reported; the run stops.
+			return nil, gateErr
 		}
-		return out, err
 	}
+	// An error no command carries is a connection that could not be set
+	// up: nothing of the batch was written.
+	setupErr := err
+	for _, cmd := range cmds {
+		if cmd.Err() != nil {
+			setupErr = nil
+			break
+		}
+	}
+	out := make([]PromoteReply, len(items))
 	// Every item gets exactly one outcome, from its own reply: a call the
-	// server refused before running it was not sent (it stays due), a call
-	// whose reply was lost is unconfirmed, the rest say what the function
-	// did. The first refusal or loss stops the run after this batch.
+	// server refused before running it, or that never left ffdelay, was not
+	// sent (it stays due), a call whose reply was lost after it was written
+	// is unconfirmed, the rest say what the function did. The first refusal
+	// or loss stops the run after this batch.
 	var stop error
 	for i := range items {
 		v, err := cmds[i].Result()
+		if err == nil && setupErr != nil {
+			err = setupErr
+		}
 		switch FateOf(err) {
 		case NotRun:
 			out[i] = notSent(err)

@@ -28,6 +28,7 @@ type FaultProxy struct {
 	nextConn    int
 	fcall       *fcallFault
 	onCommand   func(name, arg string)
+	connFault   *ConnFault
 }
 
 // StartFaultProxy listens on a loopback port and forwards to target.
@@ -99,28 +100,38 @@ func (p *FaultProxy) accept() {
 		p.accepted.Add(1)
 		p.mu.Lock()
 		refusing := time.Now().Before(p.refuseUntil)
+		fault := p.connFault
 		p.mu.Unlock()
 		if refusing {
 			c.Close()
 			continue
 		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
+		if fault != nil {
+			go p.faultConn(c, *fault)
 			continue
 		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = true, true
-		p.nextConn++
-		id := p.nextConn
-		p.mu.Unlock()
-		var replied atomic.Bool
-		replied.Store(true)
-		pc := &proxyConn{c: c, s: s}
-		pc.lastReply.Store(time.Now().UnixNano())
-		go p.requests(id, pc, &replied)
-		go p.replies(id, pc, &replied)
+		p.connect(c)
 	}
+}
+
+// connect dials the target for a client connection and copies both ways.
+func (p *FaultProxy) connect(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = true, true
+	p.nextConn++
+	id := p.nextConn
+	p.mu.Unlock()
+	var replied atomic.Bool
+	replied.Store(true)
+	pc := &proxyConn{c: c, s: s}
+	pc.lastReply.Store(time.Now().UnixNano())
+	go p.requests(id, pc, &replied)
+	go p.replies(id, pc, &replied)
 }
 
 // requests copies client -> server, counting round trips.

@@ -304,6 +304,13 @@ func (r *Run) Execute(ctx context.Context, emit func(model.Result)) error {
 	if r.opts.DryRun {
 		bound = r.opts.MaxExamined
 	}
+	if r.opts.BeforeWrite != nil && !r.opts.DryRun {
+		// Asked again by the connection itself, right before each write
+		// leaves it: after a dial, a handshake or a wait for a pooled
+		// connection that came after the engine's own question.
+		r.c.SetWriteGate(r.opts.BeforeWrite)
+		defer r.c.SetWriteGate(nil)
+	}
 	bctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	safeEmit := func(res model.Result) {
