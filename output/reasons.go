@@ -58,6 +58,8 @@ func reasonText(why model.Why, detail string, o model.Outcome) string {
 		return "in no delayed set of the lanes and partitions in scope"
 	case model.WhyRepairRefused:
 		return "needs repair, but this user may not run what a repair runs: grant " + detail + " (nothing was written)"
+	case model.WhyRepairServerRefused:
+		return "needs repair, but the server refused a repair (" + detail + "): repairs are off for the rest of this run (nothing was written)"
 	case model.WhyBadScore:
 		return "unrepairable: " + detail + "; left where it is (the function would update the core and drop the delayed entry before its ZADD failed, leaving it in no set): fix the field, then promote"
 	case model.WhyWrongLane:

@@ -179,6 +179,10 @@ func kindOf(err error) Kind {
 	if errors.Is(err, errReplyTooLarge) {
 		return KindBadReply
 	}
+	var pw *partialWriteError
+	if errors.As(err, &pw) {
+		return KindPartialWrite
+	}
 	if hasPrefix(err, "MOVED ") || hasPrefix(err, "ASK ") {
 		return KindRedirect
 	}

@@ -48,10 +48,21 @@ type RepairResult struct {
 	// Unrepairable names the field whose value cannot be a score; nothing
 	// was written.
 	Unrepairable string
-	// Unconfirmed: the transaction was sent and its reply lost (the error
-	// says why): it may have been applied. Without it, an error means
-	// nothing was written.
+	// Unconfirmed: the transaction was written and its reply lost (the
+	// error says why): it may have been applied.
 	Unconfirmed bool
+	// Refused: the server refused the transaction before running any of
+	// it (WATCH or MULTI refused, or a command refused as it was queued,
+	// which aborts the EXEC: an ACL rule, OOM at maxmemory); nothing was
+	// written, and the error says why. Another repair would meet the same
+	// refusal: repairs stop for the run.
+	Refused bool
+	// NotSent: the transaction never reached the server (its connection
+	// failed first); nothing was written.
+	NotSent bool
+	// Withheld: the write gate held the transaction back (a lease lost);
+	// nothing was written and nothing is to be reported.
+	Withheld bool
 }
 
 // repairTries bounds the WATCH/MULTI/EXEC attempts of one repair.
@@ -61,74 +72,187 @@ const repairTries = 3
 // delayed and eligible sets (one hash tag, so this works in a cluster),
 // re-read them, let still (the caller's decision) confirm the shape, then
 // MULTI/EXEC. A concurrent change aborts the transaction and the execution
-// is read again, never overwritten. Like a batch of FCALLs, a repair that
-// has started completes even when ctx is cancelled: its result is never
-// lost to a stop (--limit, a signal) that came while its EXEC was in flight.
+// is read again, never overwritten. MULTI goes alone and its reply is read
+// before anything is queued: were it refused (an ACL changed mid-run), the
+// commands behind it would run one by one, outside any transaction. Like a
+// batch of FCALLs, a repair that has started completes even when ctx is
+// cancelled: its result is never lost to a stop (--limit, a signal) that
+// came while its EXEC was in flight. What happened is decided by FateOf,
+// as for every FCALL.
 func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, lane string, action RepairAction, still func(RepairState) bool) (RepairResult, error) {
 	ctx = context.WithoutCancel(ctx)
 	core, delayed, eligible := CoreKey(id.Partition, id.Raw), DelayedKey(id.Partition, lane), EligibleKey(id.Partition, lane)
 	now := strconv.FormatInt(sh.nowMs, 10)
-	var res RepairResult
 	for try := 0; try < repairTries; try++ {
-		res = RepairResult{}
-		var fcall *redis.Cmd
-		execSent := false
+		var tr repairTx
 		err := sh.node.Watch(ctx, func(tx *redis.Tx) error {
 			st, err := readRepairState(ctx, tx, core, delayed, eligible, id.Raw)
 			if err != nil {
 				return err
 			}
 			if !still(st) {
-				res.Gone = true
+				tr.res.Gone = true
 				return nil
 			}
 			if fault := scoreFault(action, st); fault != "" {
 				// Never a transaction whose ZADD can fail after its ZREM
 				// (or a function call that fails after its writes).
-				res.Unrepairable = fault
+				tr.res.Unrepairable = fault
 				return nil
 			}
-			execSent = true
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			tr.multi = tx.Do(ctx, "multi")
+			if err := tr.multi.Err(); err != nil {
+				return err
+			}
+			_, err = tx.Pipelined(ctx, func(p redis.Pipeliner) error {
 				switch action {
 				case ToEligible:
 					score, _ := model.PromoteScore(st.Priority, st.PrioritySet, st.CreatedAt, st.CreatedAtSet)
-					p.ZRem(ctx, delayed, id.Raw)
-					p.ZAdd(ctx, eligible, redis.Z{Score: score, Member: id.Raw})
+					tr.queue(p.Do(ctx, "zrem", delayed, id.Raw))
+					tr.queue(p.Do(ctx, "zadd", eligible, strconv.FormatFloat(score, 'f', -1, 64), id.Raw))
 				case SetDelayUntilAndPromote:
-					p.HSet(ctx, core, "delay_until", strconv.FormatFloat(*st.DelayedScore, 'f', -1, 64))
-					fcall = p.FCall(ctx, PromoteFunction, []string{core, delayed, eligible}, id.Raw, now)
+					tr.queue(p.Do(ctx, "hset", core, "delay_until", strconv.FormatFloat(*st.DelayedScore, 'f', -1, 64)))
+					tr.queue(p.Do(ctx, "fcall", PromoteFunction, 3, core, delayed, eligible, id.Raw, now))
+					tr.fcall = len(tr.queued) - 1
 				case ToDelayed:
 					du, _ := model.LuaNumber(st.DelayUntil)
-					p.ZAdd(ctx, delayed, redis.Z{Score: du, Member: id.Raw})
+					tr.queue(p.Do(ctx, "zadd", delayed, strconv.FormatFloat(du, 'f', -1, 64), id.Raw))
 				}
+				tr.exec = p.Do(ctx, "exec")
 				return nil
 			})
 			return err
 		}, core, delayed, eligible)
-		switch {
-		case errors.Is(err, redis.TxFailedErr):
+		res, retry, err := tr.outcome(err)
+		if retry {
 			continue
-		case err != nil && fcall != nil && fcall.Err() != nil && kindOf(err) == KindOther:
-			// The transaction ran; the function itself answered with an
-			// error (a Lua error), which is the outcome.
-			res.Applied = true
-			res.Promote.Outcome, res.Promote.Detail = DecodePromoteReply(fcall.Val(), fcall.Err())
-			return res, nil
-		case err != nil:
-			res.Unconfirmed = execSent && FateOf(err) == MayHaveRun
-			return res, c.wrap(sh.addr, err)
 		}
-		if !res.Gone && res.Unrepairable == "" {
-			res.Applied = true
-			if fcall != nil {
-				res.Promote.Outcome, res.Promote.Detail = DecodePromoteReply(fcall.Val(), fcall.Err())
-			}
+		if err != nil {
+			return res, c.wrap(sh.addr, err)
 		}
 		return res, nil
 	}
-	res.Conflict = true
-	return res, nil
+	return RepairResult{Conflict: true}, nil
+}
+
+// repairTx is one attempt's commands: MULTI, what it queued, EXEC.
+type repairTx struct {
+	res    RepairResult
+	multi  *redis.Cmd
+	queued []*redis.Cmd
+	exec   *redis.Cmd
+	fcall  int // index of the function's call among queued; -1: none
+}
+
+func (t *repairTx) queue(cmd *redis.Cmd) {
+	if len(t.queued) == 0 {
+		t.fcall = -1
+	}
+	t.queued = append(t.queued, cmd)
+}
+
+// outcome decides what one attempt did from err (Watch's error) and the
+// replies: retry after a WATCH conflict, else the result and the error
+// that must stop the run, if any.
+func (t *repairTx) outcome(err error) (RepairResult, bool, error) {
+	res := t.res
+	switch {
+	case t.multi == nil:
+		// Nothing queued: a read failed, or the shape is gone.
+		if err == nil {
+			return res, false, nil
+		}
+		return t.before(err)
+	case t.multi.Err() != nil:
+		return t.before(t.multi.Err())
+	case t.exec == nil:
+		return t.before(err)
+	}
+	execErr := t.exec.Err()
+	if errors.Is(execErr, redis.Nil) {
+		// A watched key changed: nothing ran; read again.
+		return res, true, nil
+	}
+	if execErr != nil {
+		if hasPrefix(execErr, "EXECABORT") {
+			// A command was refused as it was queued: the server ran
+			// none of them. Its own error says why (NOPERM, OOM...).
+			res.Refused = true
+			for _, q := range t.queued {
+				if q.Err() != nil {
+					return res, false, q.Err()
+				}
+			}
+			return res, false, execErr
+		}
+		return t.before(execErr)
+	}
+	vals, ok := t.exec.Val().([]any)
+	if !ok || len(vals) != len(t.queued) {
+		return res, false, fmt.Errorf("EXEC answered %v for %d queued commands", t.exec.Val(), len(t.queued))
+	}
+	res.Applied = true
+	for i, v := range vals {
+		verr, isErr := v.(error)
+		if i == t.fcall {
+			if isErr {
+				res.Promote.Outcome, res.Promote.Detail = DecodePromoteReply(nil, verr)
+			} else {
+				res.Promote.Outcome, res.Promote.Detail = DecodePromoteReply(v, nil)
+			}
+			if res.Promote.Outcome == model.Failed && mayHaveWritten(res.Promote.Detail) {
+				return res, false, partialWrite(res.Promote.Detail, "the repair of this execution")
+			}
+			continue
+		}
+		if isErr {
+			// A transaction is not rolled back: what ran before this
+			// command stays written.
+			return res, false, partialWrite(verr.Error(), "the repair of this execution")
+		}
+	}
+	return res, false, nil
+}
+
+// before classifies a failure that came before EXEC ran anything: refused
+// by the server, withheld by the gate, never written, or (a lost reply to
+// the queued commands and EXEC) perhaps applied.
+func (t *repairTx) before(err error) (RepairResult, bool, error) {
+	res := t.res
+	if gate := withheld(err); gate != nil {
+		res.Withheld = true
+		return res, false, gate
+	}
+	switch FateOf(err) {
+	case NotRun:
+		if isNotWritten(err) {
+			res.NotSent = true
+		} else {
+			res.Refused = true
+		}
+	case MayHaveRun:
+		// Only the queued commands and EXEC can have run: a lost reply
+		// to WATCH, a read or MULTI left nothing queued behind it.
+		if t.exec != nil {
+			res.Unconfirmed = true
+		} else {
+			res.NotSent = true
+		}
+	}
+	return res, false, err
+}
+
+// partialWrite is the error of a write that stopped part-way: ffdelay
+// stops before the rest of the backlog.
+func partialWrite(detail, what string) error {
+	return &partialWriteError{detail: firstLine(detail), what: what}
+}
+
+type partialWriteError struct{ detail, what string }
+
+func (e *partialWriteError) Error() string {
+	return PromoteFunction + " or a repair's command was refused part-way in " + e.what + " (" + e.detail +
+		"): it is not atomic when a command inside it is refused, so the execution may now be in no scheduling set; stopped before the rest of the backlog: fix the cause, then run ffdelay audit --repair to re-index it"
 }
 
 func readRepairState(ctx context.Context, tx *redis.Tx, core, delayed, eligible, id string) (RepairState, error) {

@@ -85,6 +85,10 @@ const (
 	// WhyRepairRefused: --repair, but this user may not run what a repair
 	// runs (WatchDetail names the rules).
 	WhyRepairRefused Why = "repair_refused"
+	// WhyRepairServerRefused: --repair, but the server refused a repair
+	// before running any of it (OOM at maxmemory, say); the detail is its
+	// words, and repairs are off for the rest of the run.
+	WhyRepairServerRefused Why = "repair_server_refused"
 	// WhyBadScore: unrepairable; WhyDetail names the field and its value.
 	WhyBadScore Why = "bad_score"
 	// WhyWrongLane: a delayed core's entry in the delayed set of a lane

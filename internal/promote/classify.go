@@ -141,31 +141,48 @@ func (r *Run) repair(ctx context.Context, w *worker, cands []*candidate, result 
 			return shape != NoDelayUntil || *st.DelayedScore <= now
 		}
 		if w.noRepair != "" {
-			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairRefused, WhyDetail: w.noRepair})
+			result(cd, model.Result{Outcome: model.NeedsRepair, Why: w.noRepairWhy, WhyDetail: w.noRepair})
 			continue
 		}
 		if err := r.beforeWrite(); err != nil {
 			return err
 		}
 		res, err := r.c.Repair(ctx, w.sh, cd.id, cd.Lane, action, still)
-		if redisops.KindOf(err) == redisops.KindNoPerm {
-			// A refused WATCH, MULTI or EXEC writes nothing: the shape
-			// stays reported and the run goes on promoting the rest.
-			r.c.ForgetPermissions(w.sh)
-			w.noRepair = aclRule(err)
-			result(cd, model.Result{Outcome: model.NeedsRepair, Why: model.WhyRepairRefused, WhyDetail: w.noRepair})
-			continue
-		}
 		switch {
+		case res.Withheld:
+			// The lease went just before the transaction left: nothing
+			// was written, and, as for a batch held back, nothing is
+			// reported; the run stops.
+			return err
+		case res.Refused:
+			// Refused before anything ran (WATCH or MULTI refused, a
+			// command refused as it was queued: an ACL rule, OOM): the
+			// next repair would meet the same refusal, so repairs stop
+			// for the run, as when the probe finds a rule missing, and
+			// the run goes on promoting the rest.
+			r.c.ForgetPermissions(w.sh)
+			w.noRepairWhy, w.noRepair = refusalOf(err)
+			result(cd, model.Result{Outcome: model.NotSent, Why: w.noRepairWhy, WhyDetail: w.noRepair,
+				Error: "repair not applied: " + err.Error()})
+			continue
+		case res.NotSent:
+			result(cd, model.Result{Outcome: model.NotSent, Error: "repair not applied: " + err.Error()})
+			return err
 		case res.Unconfirmed:
 			result(cd, model.Result{Outcome: model.Unconfirmed, Error: "no reply: the connection was lost after the repair was sent, so it may have been applied; ffdelay inspect says where the execution is"})
 			return err
-		case err != nil && redisops.FateOf(err) == redisops.Ran:
-			// The server answered with an error: the repair failed there.
-			result(cd, model.Result{Outcome: model.Failed, Error: err.Error()})
+		case err != nil && res.Applied:
+			// The transaction ran and a command inside it failed (the
+			// function refused part-way): the run stops.
+			detail := res.Promote.Detail
+			if detail == "" {
+				detail = err.Error()
+			}
+			result(cd, model.Result{Outcome: model.Failed, Error: detail})
 			return err
 		case err != nil:
-			result(cd, model.Result{Outcome: model.NotSent, Error: "repair not applied: " + err.Error()})
+			// The server answered with an error: the repair failed there.
+			result(cd, model.Result{Outcome: model.Failed, Error: err.Error()})
 			return err
 		case res.Unrepairable != "":
 			result(cd, model.Result{Outcome: model.Unrepairable, Why: model.WhyBadScore, WhyDetail: res.Unrepairable})
@@ -206,14 +223,19 @@ func (r *Run) matches(v redisops.CoreView) (model.Why, string, bool) {
 	return "", "", true
 }
 
-// aclRule is the rule a NOPERM refusal of a repair names (+exec, say), or
-// the three a repair needs.
-func aclRule(err error) string {
+// refusalOf says why the server refused a repair: the ACL rule a NOPERM
+// refusal of WATCH, MULTI or EXEC names (+exec, say, or the three a repair
+// needs), or the server's own first line (OOM at maxmemory, say).
+func refusalOf(err error) (model.Why, string) {
+	if redisops.KindOf(err) != redisops.KindNoPerm {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return model.WhyRepairServerRefused, msg
+	}
 	msg := strings.ToLower(err.Error())
 	for _, c := range []string{"watch", "multi", "exec"} {
 		if strings.Contains(msg, "'"+c+"'") {
-			return "+" + c
+			return model.WhyRepairRefused, "+" + c
 		}
 	}
-	return "+watch +multi +exec"
+	return model.WhyRepairRefused, "+watch +multi +exec"
 }

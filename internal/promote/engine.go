@@ -125,9 +125,12 @@ type worker struct {
 	ids      []model.ExecutionID
 	inflight chan struct{}
 	sizer    *batchSizer
-	// noRepair names the rules a repair lacks on this primary (+watch,
-	// +multi, +exec): its repairable shapes stay needs_repair.
-	noRepair string
+	// noRepair says why repairs are off on this primary for the run: the
+	// rules a repair lacks (+watch, +multi, +exec; noRepairWhy
+	// WhyRepairRefused) or the server's refusal of one (OOM at maxmemory;
+	// WhyRepairServerRefused). Its repairable shapes stay needs_repair.
+	noRepair    string
+	noRepairWhy model.Why
 }
 
 // Batches says how the run's FCALL batches were sized (summed over the
@@ -382,6 +385,7 @@ func (r *Run) checkPermissions(ctx context.Context, w *worker) error {
 	for _, m := range perms.Missing {
 		if m == "+watch" || m == "+multi" {
 			w.noRepair = strings.TrimSpace(w.noRepair + " " + m)
+			w.noRepairWhy = model.WhyRepairRefused
 		}
 	}
 	return nil
