@@ -2,6 +2,7 @@ package promote
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -37,9 +38,10 @@ type batchSizer struct {
 	fixed  int // --batch-size: no measuring
 
 	// baseOnce starts the measure of the round trip; baseKnown is closed
-	// when it is in.
+	// when it is in; measuring is set once its goroutine started.
 	baseOnce  sync.Once
 	baseKnown chan struct{}
+	measuring atomic.Bool
 
 	mu      sync.Mutex
 	size    int
@@ -121,6 +123,7 @@ func newBatchSizer(addr string, budget time.Duration, fixed int, learned *Learne
 // the first batch, not before it.
 func (s *batchSizer) measureBase(rtt func() (time.Duration, error)) {
 	s.baseOnce.Do(func() {
+		s.measuring.Store(true)
 		go func() {
 			defer close(s.baseKnown)
 			var best time.Duration
@@ -138,6 +141,14 @@ func (s *batchSizer) measureBase(rtt func() (time.Duration, error)) {
 			s.mu.Unlock()
 		}()
 	})
+}
+
+// join waits for the round trip's measure, when one was started: a run
+// leaves no goroutine behind.
+func (s *batchSizer) join() {
+	if s.measuring.Load() {
+		<-s.baseKnown
+	}
 }
 
 // next is the size of the next batch.

@@ -81,6 +81,7 @@ func (r *Run) send(ctx context.Context, w *worker, ready <-chan []*candidate, re
 	}
 	close(jobs)
 	wg.Wait()
+	w.sizer.join()
 	return fatal.get()
 }
 
