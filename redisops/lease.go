@@ -36,16 +36,32 @@ func (c *Client) ObtainLease(ctx context.Context, key, token string, ttl time.Du
 	return true, nil
 }
 
-// ReleaseLease deletes the lease when it still holds the token this client
-// obtained it with; nothing when it never did.
-func (c *Client) ReleaseLease(ctx context.Context, key string) error {
-	v, ok := c.leases.LoadAndDelete(key)
-	if !ok {
+// ReleaseLease deletes the lease when the key still holds token, and
+// leaves it alone when another replica holds it. A client that did not
+// obtain it itself (a watch loop that switched to cluster mode made a new
+// one) releases it by token: it takes the lease with token, which only
+// extends it when it still holds this replica's token, and releases that.
+func (c *Client) ReleaseLease(ctx context.Context, key, token string) error {
+	if v, ok := c.leases.LoadAndDelete(key); ok {
+		err := v.(*redislock.Lock).Release(ctx)
+		if err != nil && !errors.Is(err, redislock.ErrLockNotHeld) {
+			return c.wrap(c.Addr(), err)
+		}
 		return nil
 	}
-	err := v.(*redislock.Lock).Release(ctx)
-	if err != nil && !errors.Is(err, redislock.ErrLockNotHeld) {
-		return c.wrap(c.Addr(), err)
+	addr, n, err := c.nodeForKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	lock, err := redislock.New(n).Obtain(ctx, key, time.Second, &redislock.Options{Token: token})
+	if errors.Is(err, redislock.ErrNotObtained) {
+		return nil
+	}
+	if err != nil {
+		return c.wrap(addr, err)
+	}
+	if err := lock.Release(ctx); err != nil && !errors.Is(err, redislock.ErrLockNotHeld) {
+		return c.wrap(addr, err)
 	}
 	return nil
 }

@@ -10,11 +10,11 @@ import (
 
 // LeaseStore is where the lease lives (redisops, on the server FlowFabric
 // uses). ObtainLease takes the lease, or extends it when it already holds
-// token; false means another replica holds it. ReleaseLease gives up what
-// this store obtained.
+// token; false means another replica holds it. ReleaseLease gives it up
+// while it still holds token.
 type LeaseStore interface {
 	ObtainLease(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
-	ReleaseLease(ctx context.Context, key string) error
+	ReleaseLease(ctx context.Context, key, token string) error
 }
 
 // ErrLeaseLost stops a cycle before its next write: this replica no longer
@@ -241,7 +241,7 @@ func (l *Lease) release(timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := l.Store().ReleaseLease(ctx, l.Key); err != nil {
+	if err := l.Store().ReleaseLease(ctx, l.Key, l.Token); err != nil {
 		return fmt.Errorf("releasing %s: %w", l.Key, err)
 	}
 	return nil

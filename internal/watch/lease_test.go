@@ -114,7 +114,7 @@ func (s *fakeStore) ObtainLease(_ context.Context, key, token string, ttl time.D
 	return ok, nil
 }
 
-func (s *fakeStore) ReleaseLease(context.Context, string) error {
+func (s *fakeStore) ReleaseLease(context.Context, string, string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.holder, s.released = "", true
