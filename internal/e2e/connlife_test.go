@@ -20,30 +20,58 @@ import (
 // (`timeout 1`, as a proxy or load balancer with an idle timeout does) must
 // never make a watch loop write on a connection it closed. Five bursts of
 // due executions, 3 s of idleness between them (every connection but the
-// one the loop reads on is closed by the server meanwhile): zero
+// ones the loop reads on is closed by the server meanwhile): zero
 // unconfirmed, zero not_sent, zero failed cycles, and every execution
-// promoted by exactly one FCALL (the server's own commandstats).
+// promoted by exactly one FCALL (the servers' own commandstats). On a
+// single server and on a 3-primary cluster.
 func TestWatchIdleTimeout(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
-	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testWatchIdleTimeout(t, bin, server) })
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) {
+		t.Run("standalone", func(t *testing.T) {
+			t.Parallel()
+			s, c := fftest.NewFlowFabric(t, server)
+			testWatchIdleTimeout(t, bin, []*redis.Client{c}, c, "--url", "redis://"+s.Addr)
+		})
+		t.Run("cluster", func(t *testing.T) {
+			t.Parallel()
+			cl, err := fftest.StartCluster(t.TempDir(), server, 3, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Stop()
+			if err := cl.Reset(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			cc := cl.Client()
+			defer cc.Close()
+			var primaries []*redis.Client
+			for _, n := range cl.Nodes {
+				c := n.Client()
+				defer c.Close()
+				primaries = append(primaries, c)
+			}
+			testWatchIdleTimeout(t, bin, primaries, cc, "--cluster", "--url", cl.URL())
+		})
+	})
 }
 
-func testWatchIdleTimeout(t *testing.T, bin string, server fftest.Binary) {
-	s, c := fftest.NewFlowFabric(t, server)
+func testWatchIdleTimeout(t *testing.T, bin string, primaries []*redis.Client, c redis.Cmdable, conn ...string) {
 	ctx := context.Background()
 	const partitions, bursts, perBurst = 16, 5, 200
 	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.ConfigSet(ctx, "timeout", "1").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigResetStat(ctx).Err(); err != nil {
-		t.Fatal(err)
+	for _, p := range primaries {
+		if err := p.ConfigSet(ctx, "timeout", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ConfigResetStat(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "promote", "--watch", "--interval", "300ms", "-o", "ndjson", "--url", "redis://"+s.Addr)
+	cmd := exec.Command(bin, append([]string{"promote", "--watch", "--interval", "300ms", "-o", "ndjson"}, conn...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -52,8 +80,8 @@ func testWatchIdleTimeout(t *testing.T, bin string, server fftest.Binary) {
 	for b := 0; b < bursts; b++ {
 		seedDue(t, c, partitions, perBurst)
 		waitEligible(t, c, partitions, int64((b+1)*perBurst), &stderr)
-		// Idle: only the loop's reads run, on one connection; the
-		// server closes the others after a second.
+		// Idle: only the loop's reads run, on a connection or two; the
+		// servers close the others after a second.
 		time.Sleep(3 * time.Second)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -61,13 +89,12 @@ func testWatchIdleTimeout(t *testing.T, bin string, server fftest.Binary) {
 		t.Errorf("exit %d after SIGTERM; stderr %s", code, stderr.String())
 	}
 	cycles := readCycles(t, stdout.Bytes())
-	var promoted, unconfirmed, notSent, failedCycles int64
+	var promoted, unconfirmed, notSent int64
 	for _, cy := range cycles {
 		promoted += cy.Totals.Promoted
 		unconfirmed += cy.Totals.Unconfirmed
 		notSent += cy.Totals.NotSent
 		if cy.Error != "" {
-			failedCycles++
 			t.Errorf("cycle %d failed: %s", cy.Cycle, cy.Error)
 		}
 	}
@@ -77,12 +104,16 @@ func testWatchIdleTimeout(t *testing.T, bin string, server fftest.Binary) {
 	if want := int64(bursts * perBurst); promoted != want {
 		t.Errorf("promoted %d, want %d", promoted, want)
 	}
-	info, err := c.Info(ctx, "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
+	var fcalls int64
+	for _, p := range primaries {
+		info, err := p.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fcalls += fftest.CommandCalls(info, "fcall")
 	}
-	if n := fftest.CommandCalls(info, "fcall"); n != bursts*perBurst {
-		t.Errorf("the server ran %d FCALLs for %d executions: want exactly one each", n, bursts*perBurst)
+	if fcalls != bursts*perBurst {
+		t.Errorf("the servers ran %d FCALLs for %d executions: want exactly one each", fcalls, bursts*perBurst)
 	}
 	if strings.Contains(stderr.String(), "cannot reach") {
 		t.Errorf("stderr reports a lost server:\n%s", stderr.String())
