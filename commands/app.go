@@ -289,16 +289,25 @@ var commandNames = []string{"list", "promote", "inspect", "check", "audit", "top
 // "did you mean"), and writes its own text where ffdelay's usage errors are
 // one line (JSON with -o json) and exit 2.
 func unknownCommand(name string) error {
-	best, dist := "", 3
-	for _, c := range commandNames {
-		if d := editDistance(strings.ToLower(name), c); d < dist {
-			best, dist = c, d
-		}
-	}
-	if best != "" {
+	if best := nearest(strings.ToLower(name), commandNames); best != "" {
 		return usageError("unknown command %q: did you mean %q?", name, best)
 	}
 	return usageError("unknown command %q: use %s or %s", name, strings.Join(commandNames[:len(commandNames)-1], ", "), commandNames[len(commandNames)-1])
+}
+
+// nearest is the candidate closest to name when the typo is small (an
+// edit distance of at most 2, and less than half the name), else "".
+func nearest(name string, candidates []string) string {
+	best, dist := "", min(3, (len(name)+1)/2)
+	for _, c := range candidates {
+		if c == name {
+			continue
+		}
+		if d := editDistance(name, c); d < dist {
+			best, dist = c, d
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b.

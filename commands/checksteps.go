@@ -168,7 +168,7 @@ func checkLanes(ctx context.Context, k *checkRun) (output.Check, error) {
 	for _, g := range k.groups {
 		delayed[g.Lane] += g.Delayed
 	}
-	unknown := unknownLanes(k.o.Scope, k.scope, delayed)
+	unknown := withSuggestions(unknownLanes(k.o.Scope, k.scope, delayed), laneCandidates(k.o.Scope, k.scope, delayed))
 	return output.Lanes(statusIf(!reg.LanesFound || len(unknown) > 0, output.Warn), redisops.LanesKey, reg.LanesFound, reg.Lanes, k.scope.Lanes, unknown), nil
 }
 

@@ -314,6 +314,14 @@ const progressThreshold = 2000
 // runPromote promotes everything due in scope once.
 func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, p *output.Printer) error {
 	started := time.Now()
+	var sample *laneSample
+	if len(o.Run.Executions) == 0 {
+		// Due work in lanes the scope leaves out (the engine's blind
+		// spot) is looked for as list does, beside the other reads.
+		if sample = sampleLanes(ctx, client, o.Scope); sample != nil {
+			defer func() { <-sample.done }()
+		}
+	}
 	scope, err := resolveScope(ctx, client, o.Scope, p)
 	if err != nil {
 		return err
@@ -346,8 +354,9 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
+	noData := false
 	if len(o.Run.Executions) == 0 {
-		warnEmptyScope(p, o.Scope, scope, run.Delayed)
+		noData = warnEmptyScope(p, o.Scope, scope, run.Delayed)
 	}
 	var bar *progressbar.ProgressBar
 	if o.Progress && run.Due > 0 && run.Due >= o.ProgressMin {
@@ -370,7 +379,13 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		bar.Finish()
 	}
 	lost := runErr != nil && !errors.Is(runErr, context.Canceled)
-	w.End(promoteEnd(ctx, o, run, totals, time.Since(started), runErr))
+	end := promoteEnd(ctx, o, run, totals, time.Since(started), runErr)
+	if !noData && !lost && ctx.Err() == nil {
+		if end.OutOfScope, err = lookOutside(ctx, client, sample, scope, p); err != nil {
+			return err
+		}
+	}
+	w.End(end)
 	if o.Scope.MetricsFile != "" {
 		if err := metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "promote", Started: started, Totals: &totals, Groups: backlog}); err != nil {
 			return err
@@ -385,6 +400,24 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		return errSilentFailure
 	}
 	return nil
+}
+
+// lookOutside finishes the look for due work in lanes outside the scope,
+// says so on stderr, and returns it for the JSON output (nil when there is
+// none, or no look was made). A user who may not SCAN gets no look.
+func lookOutside(ctx context.Context, client *redisops.Client, sample *laneSample, scope resolvedScope, p *output.Printer) (*model.OutOfScope, error) {
+	sets, complete, err := sample.outsideSets(scope)
+	if err == nil && len(sets) > 0 {
+		var o model.OutOfScope
+		if o, err = outOfScope(ctx, client, scope, sets, complete); err == nil {
+			p.OutOfScope(o)
+			return &o, nil
+		}
+	}
+	if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
+		return nil, err
+	}
+	return nil, nil
 }
 
 // promoteEnd is what a finished run reports: its totals, how its batches

@@ -2,8 +2,10 @@ package commands
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -279,8 +281,13 @@ func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed
 		p.Warn("no FlowFabric data here: no %s, no %s and no delayed set in the partitions and lanes scanned (wrong server or database? check --url)", redisops.ConfigKey, redisops.LanesKey)
 		return true
 	}
+	known := laneCandidates(o, rs, delayed)
 	for _, l := range unknownLanes(o, rs, delayed) {
-		p.Warn("lane %q is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned: a typo?", l, redisops.LanesKey)
+		if near := nearest(l, known); near != "" {
+			p.Warn("no lane %q: it is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned; did you mean %q?", l, redisops.LanesKey, near)
+			continue
+		}
+		p.Warn("no lane %q: it is neither registered (%s, FF_LANES) nor has a delayed set in the partitions scanned (registered: %s)", l, redisops.LanesKey, strings.Join(known, ", "))
 	}
 	return false
 }
@@ -290,7 +297,7 @@ func warnEmptyScope(p *output.Printer, o scopeOptions, rs resolvedScope, delayed
 // round trips run beside the others'.
 type laneSample struct {
 	done     chan struct{}
-	found    []string
+	found    []redisops.DiscoveredSet
 	complete bool
 	err      error
 }
@@ -304,14 +311,14 @@ func sampleLanes(ctx context.Context, client *redisops.Client, o scopeOptions) *
 	ls := &laneSample{done: make(chan struct{})}
 	go func() {
 		defer close(ls.done)
-		ls.found, ls.complete, ls.err = client.SampleDelayedLanes(ctx)
+		ls.found, ls.complete, ls.err = client.SampleDelayedSets(ctx)
 	}()
 	return ls
 }
 
-// outside waits for the look and returns the lanes found that the scope
-// leaves out, and whether the whole keyspace was seen.
-func (ls *laneSample) outside(rs resolvedScope) (lanes []string, complete bool, err error) {
+// outsideSets waits for the look and returns the sets found whose lane the
+// scope leaves out, and whether the whole keyspace was seen.
+func (ls *laneSample) outsideSets(rs resolvedScope) (sets []redisops.DiscoveredSet, complete bool, err error) {
 	if ls == nil {
 		return nil, true, nil
 	}
@@ -319,13 +326,86 @@ func (ls *laneSample) outside(rs resolvedScope) (lanes []string, complete bool, 
 	if ls.err != nil {
 		return nil, false, ls.err
 	}
-	in := set(rs.allLanes())
-	for _, l := range ls.found {
-		if !in[l] {
-			lanes = append(lanes, l)
+	return setsOutside(rs, ls.found), ls.complete, nil
+}
+
+// outside is outsideSets' lanes.
+func (ls *laneSample) outside(rs resolvedScope) (lanes []string, complete bool, err error) {
+	sets, complete, err := ls.outsideSets(rs)
+	seen := map[string]bool{}
+	for _, s := range sets {
+		if !seen[s.Lane] {
+			seen[s.Lane] = true
+			lanes = append(lanes, s.Lane)
 		}
 	}
-	return lanes, ls.complete, nil
+	sort.Strings(lanes)
+	return lanes, complete, err
+}
+
+// setsOutside are the sets of found whose lane rs leaves out.
+func setsOutside(rs resolvedScope, found []redisops.DiscoveredSet) []redisops.DiscoveredSet {
+	in := set(rs.allLanes())
+	var out []redisops.DiscoveredSet
+	for _, f := range found {
+		if !in[f.Lane] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Bounds on what outOfScope counts: the sets read (one pipelined pass of
+// four cheap commands each) and the lanes reported, largest due first
+// (each lane is a metric series on a standby).
+const (
+	maxOutOfScopeSets  = 4096
+	maxOutOfScopeLanes = 100
+)
+
+// outOfScope counts the due work in sets, delayed sets outside the scope
+// (one pipelined read per primary), by lane, most due first.
+func outOfScope(ctx context.Context, client *redisops.Client, rs resolvedScope, sets []redisops.DiscoveredSet, complete bool) (model.OutOfScope, error) {
+	out := model.OutOfScope{Lanes: []model.LaneDue{}, Complete: complete}
+	if len(sets) == 0 {
+		return out, nil
+	}
+	if len(sets) > maxOutOfScopeSets {
+		sets, out.Complete = sets[:maxOutOfScopeSets], false
+	}
+	list, err := client.NewList(ctx, model.Scope{Count: rs.Count, Extra: sets}, nil)
+	if err != nil {
+		return out, err
+	}
+	groups, err := list.Groups(ctx, 0)
+	if err != nil {
+		return out, err
+	}
+	registered := set(rs.Registry.Lanes)
+	byLane := map[string]*model.LaneDue{}
+	for _, g := range groups {
+		l := byLane[g.Lane]
+		if l == nil {
+			l = &model.LaneDue{Lane: g.Lane, Registered: registered[g.Lane]}
+			byLane[g.Lane] = l
+		}
+		l.Due += g.Due
+		l.Delayed += g.Delayed
+		l.Partitions++
+	}
+	for _, l := range byLane {
+		out.Lanes = append(out.Lanes, *l)
+	}
+	sort.Slice(out.Lanes, func(i, j int) bool {
+		if out.Lanes[i].Due != out.Lanes[j].Due {
+			return out.Lanes[i].Due > out.Lanes[j].Due
+		}
+		return out.Lanes[i].Lane < out.Lanes[j].Lane
+	})
+	if len(out.Lanes) > maxOutOfScopeLanes {
+		out.Lanes, out.Complete = out.Lanes[:maxOutOfScopeLanes], false
+	}
+	return out, nil
 }
 
 // warnOutsideScope says, in one line, that delayed sets exist for lanes
@@ -339,6 +419,32 @@ func warnOutsideScope(p *output.Printer, lanes []string, complete bool) {
 		where = "in the keyspace"
 	}
 	p.Warn("delayed sets of lanes outside the scope were found %s: %s (not registered in %s: the engine never promotes them); add --discover-lanes or --lane", where, strings.Join(lanes, ", "), redisops.LanesKey)
+}
+
+// laneCandidates are the lanes a --lane typo is compared with: the
+// registered ones, FF_LANES, "default" and those with delayed sets read.
+func laneCandidates(o scopeOptions, rs resolvedScope, delayed map[string]int64) []string {
+	known := knownLanes(rs.Registry.Lanes, o.envLanes)
+	for l, n := range delayed {
+		if n > 0 && !slices.Contains(known, l) {
+			known = append(known, l)
+		}
+	}
+	sort.Strings(known)
+	return known
+}
+
+// withSuggestions adds "(did you mean X?)" to each unknown lane close to a
+// known one.
+func withSuggestions(unknown, known []string) []string {
+	out := make([]string, len(unknown))
+	for i, l := range unknown {
+		out[i] = l
+		if near := nearest(l, known); near != "" {
+			out[i] = fmt.Sprintf("%s (did you mean %s?)", l, near)
+		}
+	}
+	return out
 }
 
 // unknownLanes are the lanes --lane names that are neither registered

@@ -69,6 +69,56 @@ type watchWiring struct {
 	discoveredAt        time.Time
 	libraryMissingSince time.Time
 	everOK              bool
+	// walk looks for delayed sets outside the scope, a few SCAN steps a
+	// cycle; noWalk says why it cannot (a user without SCAN).
+	walk   redisops.DelayedSetWalk
+	noWalk bool
+	// stuckAt is when a replica that does not promote last classified the
+	// due entries for ffdelay_stuck_executions.
+	stuckAt time.Time
+}
+
+// Bounds on what a watch loop does beside promoting: walkSteps SCAN steps
+// (COUNT 1000) per primary and cycle for the walk that finds lanes outside
+// the scope; a replica that does not promote classifies at most
+// followerStuckBound due entries every followerStuckEvery, for its
+// ffdelay_stuck_executions (the leader counts what its own cycles meet).
+const (
+	walkSteps          = 4
+	followerStuckEvery = 15 * time.Second
+	followerStuckBound = 10_000
+)
+
+// lookAround does what a cycle does beside promoting: a few steps of the
+// walk for delayed sets outside the scope, the due count of those the
+// last complete walk found, and, on a replica that does not promote, a
+// bounded dry run for the stuck count now and then.
+func (w *watchWiring) lookAround(ctx context.Context, in watch.CycleInput, res *watch.CycleResult, rs resolvedScope) error {
+	if !w.noWalk && rs.Count > 0 {
+		_, err := w.client.StepWalk(ctx, &w.walk, walkSteps)
+		if redisops.KindOf(err) == redisops.KindNoPerm {
+			w.noWalk = true
+			w.p.Warn("cannot look for delayed sets of lanes outside the scope: %v", err)
+		} else if err != nil {
+			return err
+		}
+		if w.walk.Walks > 0 {
+			o, err := outOfScope(ctx, w.client, rs, setsOutside(rs, w.walk.Sets()), true)
+			if err != nil {
+				return err
+			}
+			res.OutOfScope = &o
+		}
+	}
+	if !in.Promote && time.Since(w.stuckAt) >= followerStuckEvery {
+		st, err := promote.FindStuck(ctx, w.client, rs.Scope, rs.Registry.Snapshot, followerStuckBound)
+		if err != nil {
+			return err
+		}
+		n := int(st.Repairable + st.Failing)
+		res.Stuck, w.stuckAt = &n, time.Now()
+	}
+	return nil
 }
 
 func (w *watchWiring) close() {
@@ -88,7 +138,7 @@ func (w *watchWiring) cycle(ctx context.Context, in watch.CycleInput) (watch.Cyc
 	if time.Since(w.discoveredAt) > rediscoverEvery {
 		w.o.Scope.Discovered = nil
 	}
-	res, discovered, err := watchCycle(ctx, w.o, w.conn, &w.client, &w.libraryChecked, in, warn)
+	res, rs, err := watchCycle(ctx, w.o, w.conn, &w.client, &w.libraryChecked, in, warn)
 	if redisops.KindOf(err) == redisops.KindClusterNode && !w.conn.Cluster {
 		// Nothing was done yet: say so once and run the cycle again in
 		// cluster mode.
@@ -96,8 +146,13 @@ func (w *watchWiring) cycle(ctx context.Context, in watch.CycleInput) (watch.Cyc
 		w.client, w.conn = clusterFromNode(ctx, w.conn, w.p)
 		w.clusterMode.Store(true)
 		w.leaseConn.Use(w.conn)
-		res, discovered, err = watchCycle(ctx, w.o, w.conn, &w.client, &w.libraryChecked, in, warn)
+		w.walk = redisops.DelayedSetWalk{}
+		res, rs, err = watchCycle(ctx, w.o, w.conn, &w.client, &w.libraryChecked, in, warn)
 	}
+	if err == nil {
+		err = w.lookAround(ctx, in, &res, rs)
+	}
+	discovered := rs.Discovered
 	if err != nil {
 		w.libraryChecked = false
 		err = explain(ctx, w.conn, err)
@@ -112,7 +167,7 @@ func (w *watchWiring) cycle(ctx context.Context, in watch.CycleInput) (watch.Cyc
 	if err == nil {
 		w.libraryMissingSince, w.everOK = time.Time{}, true
 	}
-	if w.o.Scope.Discover && w.o.Scope.Discovered == nil && discovered != nil {
+	if w.o.Scope.Discover && w.o.Scope.Discovered == nil && discovered != nil && err == nil {
 		w.o.Scope.Discovered, w.discoveredAt = discovered, time.Now()
 	}
 	return res, err
@@ -183,10 +238,11 @@ func permanent(err error) bool {
 	return redisops.KindOf(err).Permanent()
 }
 
-// watchCycle is one cycle on *client (made when nil). It returns the lanes
-// --discover-lanes found, for the next cycles to reuse.
+// watchCycle is one cycle on *client (made when nil). It returns the
+// scope it resolved (with what --discover-lanes found, for the next cycles
+// to reuse).
 func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, client **redisops.Client,
-	libraryChecked *bool, in watch.CycleInput, warn *output.Printer) (watch.CycleResult, []redisops.DiscoveredSet, error) {
+	libraryChecked *bool, in watch.CycleInput, warn *output.Printer) (watch.CycleResult, resolvedScope, error) {
 	var res watch.CycleResult
 	if *client == nil {
 		*client = redisops.New(conn)
@@ -194,11 +250,11 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	cl := *client
 	scope, err := resolveScope(ctx, cl, o.Scope, warn)
 	if err != nil {
-		return res, nil, err
+		return res, scope, err
 	}
 	if !o.Run.DryRun && !*libraryChecked {
 		if err := cl.RequireLibrary(ctx, scope.Registry.Snapshot); err != nil {
-			return res, scope.Discovered, err
+			return res, scope, err
 		}
 		*libraryChecked = true
 	}
@@ -206,16 +262,16 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 		// The standby's backlog gauges, as the cycle finds them.
 		list, err := cl.NewList(ctx, scope.Scope, scope.Registry.Snapshot)
 		if err != nil {
-			return res, scope.Discovered, err
+			return res, scope, err
 		}
 		if res.Backlog, err = list.Groups(ctx, 0); err != nil {
-			return res, scope.Discovered, err
+			return res, scope, err
 		}
 	}
 	res.Scope = scope.Scope
 	if !in.Promote {
 		// A replica without the lease reads and writes nothing more.
-		return res, scope.Discovered, nil
+		return res, scope, nil
 	}
 	ro := o.runOptions(scope.Scope)
 	ro.Skip = in.Skip
@@ -223,9 +279,10 @@ func watchCycle(ctx context.Context, o promoteOptions, conn redisops.Options, cl
 	ro.BeforeWrite = in.BeforeWrite
 	run, err := promote.Plan(ctx, cl, ro)
 	if err != nil {
-		return res, scope.Discovered, err
+		return res, scope, err
 	}
 	res.ServerTimeMs = run.ServerTimeMs
 	err = run.Execute(ctx, in.Each)
-	return res, scope.Discovered, err
+	res.Complete = err == nil && !run.LimitReached()
+	return res, scope, err
 }

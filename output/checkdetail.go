@@ -134,7 +134,7 @@ func Lanes(status Status, key string, found bool, registered, used, unknown []st
 		detail = fmt.Sprintf("%s is missing (FlowFabric before 0.6?); checking %s", key, short(safeAll(used), 10))
 	}
 	if len(unknown) > 0 {
-		detail += fmt.Sprintf("; %s neither registered nor with a delayed set (a typo in --lane?)", short(safeAll(unknown), 5))
+		detail += fmt.Sprintf("; --lane names a lane neither registered nor with a delayed set (a typo?): %s", short(safeAll(unknown), 5))
 	}
 	return Check{Name: "lanes", Status: status, Detail: detail}
 }

@@ -127,6 +127,9 @@ type PromoteEnd struct {
 	RemainingDue int64
 	// Batches says how FCALL batches were sized (nil in a dry run).
 	Batches *model.BatchStats
+	// OutOfScope is due work found in lanes the run left out (nil: none,
+	// or not looked for).
+	OutOfScope *model.OutOfScope
 }
 
 // End writes the totals and closes the document.
@@ -142,6 +145,10 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 			p.out.WriteString(`,"batches":`)
 			p.writeJSON(e.Batches)
 		}
+		if e.OutOfScope != nil {
+			p.out.WriteString(`,"out_of_scope":`)
+			p.writeJSON(e.OutOfScope)
+		}
 		p.out.WriteString("}\n")
 	case NDJSON:
 		sum := map[string]any{"server_time_ms": w.h.ServerTimeMs, "dry_run": w.h.DryRun,
@@ -149,6 +156,9 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 			"limit_reached": e.LimitReached, "remaining_due": e.RemainingDue}
 		if e.Batches != nil {
 			sum["batches"] = e.Batches
+		}
+		if e.OutOfScope != nil {
+			sum["out_of_scope"] = e.OutOfScope
 		}
 		p.line("summary", sum)
 	default:

@@ -123,15 +123,15 @@ const scanCount = 1000
 // DiscoveredSet is a delayed set found by SCAN.
 type DiscoveredSet = model.PartitionLane
 
-// SampleDelayedLanes is a cheap look for delayed sets of lanes nobody
+// SampleDelayedSets is a cheap look for delayed sets of lanes nobody
 // registered, without --discover-lanes: one SCAN step per primary (COUNT
 // 1000, in parallel), so the server examines about a thousand keys, not the
 // keyspace. On a small database that is everything; on a large one a
 // sample, and the caller says so. complete reports whether every primary's
 // cursor came back to 0 (the whole keyspace was seen).
-func (c *Client) SampleDelayedLanes(ctx context.Context) (lanes []string, complete bool, err error) {
+func (c *Client) SampleDelayedSets(ctx context.Context) (sets []DiscoveredSet, complete bool, err error) {
 	var mu sync.Mutex
-	seen := map[string]bool{}
+	seen := map[DiscoveredSet]bool{}
 	complete = true
 	err = c.forEachPrimary(ctx, func(ctx context.Context, addr string, n *redis.Client) error {
 		keys, next, err := n.Scan(ctx, 0, delayedPattern, scanCount).Result()
@@ -142,17 +142,22 @@ func (c *Client) SampleDelayedLanes(ctx context.Context) (lanes []string, comple
 		defer mu.Unlock()
 		complete = complete && next == 0
 		for _, k := range keys {
-			if _, lane, ok := parseDelayedKey(k); ok {
-				seen[lane] = true
+			if p, lane, ok := parseDelayedKey(k); ok {
+				seen[DiscoveredSet{Partition: p, Lane: lane}] = true
 			}
 		}
 		return nil
 	})
-	for l := range seen {
-		lanes = append(lanes, l)
+	for s := range seen {
+		sets = append(sets, s)
 	}
-	sort.Strings(lanes)
-	return lanes, complete, err
+	sort.Slice(sets, func(i, j int) bool {
+		if sets[i].Lane != sets[j].Lane {
+			return sets[i].Lane < sets[j].Lane
+		}
+		return sets[i].Partition < sets[j].Partition
+	})
+	return sets, complete, err
 }
 
 // DiscoverDelayedSets SCANs every primary for delayed sets, in COUNT batches
@@ -228,4 +233,89 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// DelayedSetWalk walks every primary's keyspace for delayed sets a few SCAN
+// steps at a time, across the cycles of a watch loop: each Step costs at
+// most its steps of COUNT 1000 per primary, whatever the keyspace's size,
+// and a complete walk (every primary's cursor back to 0) replaces the sets
+// the last one found. The zero value is ready.
+type DelayedSetWalk struct {
+	cursors map[string]uint64
+	done    map[string]bool
+	found   map[DiscoveredSet]bool
+	last    []DiscoveredSet
+	// Walks counts the complete walks.
+	Walks int
+}
+
+// Sets are the delayed sets the last complete walk found (nil before one).
+func (w *DelayedSetWalk) Sets() []DiscoveredSet { return w.last }
+
+// StepWalk advances w by up to steps SCAN steps on each primary, in
+// parallel, and reports whether a walk completed with this step.
+func (c *Client) StepWalk(ctx context.Context, w *DelayedSetWalk, steps int) (bool, error) {
+	if w.cursors == nil {
+		w.cursors, w.done, w.found = map[string]uint64{}, map[string]bool{}, map[DiscoveredSet]bool{}
+	}
+	nodes, err := c.primaries(ctx)
+	if err != nil {
+		return false, err
+	}
+	var mu sync.Mutex
+	err = parallel(nodes, func(n *redis.Client) error {
+		addr := n.Options().Addr
+		mu.Lock()
+		cursor, finished := w.cursors[addr], w.done[addr]
+		mu.Unlock()
+		if finished {
+			return nil
+		}
+		var sets []DiscoveredSet
+		for step := 0; step < steps; step++ {
+			keys, next, err := n.Scan(ctx, cursor, delayedPattern, scanCount).Result()
+			if err != nil {
+				return c.wrap(addr, err)
+			}
+			for _, k := range keys {
+				if p, lane, ok := parseDelayedKey(k); ok {
+					sets = append(sets, DiscoveredSet{Partition: p, Lane: lane})
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range sets {
+			w.found[s] = true
+		}
+		w.cursors[addr] = cursor
+		w.done[addr] = cursor == 0
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, n := range nodes {
+		if !w.done[n.Options().Addr] {
+			return false, nil
+		}
+	}
+	w.last = make([]DiscoveredSet, 0, len(w.found))
+	for s := range w.found {
+		w.last = append(w.last, s)
+	}
+	sort.Slice(w.last, func(i, j int) bool {
+		if w.last[i].Lane != w.last[j].Lane {
+			return w.last[i].Lane < w.last[j].Lane
+		}
+		return w.last[i].Partition < w.last[j].Partition
+	})
+	w.Walks++
+	clear(w.cursors)
+	clear(w.done)
+	clear(w.found)
+	return true, nil
 }

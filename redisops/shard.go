@@ -119,14 +119,15 @@ func earliestClock(shards []*Shard) int64 {
 	return earliest
 }
 
-// parallel runs fn for every shard at once and returns the first error.
-func parallel(shards []*Shard, fn func(*Shard) error) error {
+// parallel runs fn for every shard (or node) at once and returns the
+// first error.
+func parallel[T any](shards []T, fn func(T) error) error {
 	if len(shards) == 1 {
 		return fn(shards[0])
 	}
 	errs := make(chan error, len(shards))
 	for _, sh := range shards {
-		go func(sh *Shard) { errs <- fn(sh) }(sh)
+		go func(sh T) { errs <- fn(sh) }(sh)
 	}
 	var first error
 	for range shards {

@@ -27,6 +27,8 @@ type StandbyMetrics struct {
 	serverUp      prometheus.Gauge
 	stuck         prometheus.Gauge
 	backoff       prometheus.Gauge
+	outOfScope    *prometheus.GaugeVec
+	outsideLanes  map[string]bool
 	leader        prometheus.GaugeFunc
 	transitions   prometheus.Counter
 	// holds, when set, says at each scrape whether this replica holds its
@@ -65,6 +67,14 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 			Help: "Times this replica gained or lost the lease."}),
 		backoff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_backoff_executions",
 			Help: "Executions sitting out their failure backoff in the last cycle."}),
+		outOfScope: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_due_out_of_scope",
+			Help: "Due executions in delayed sets of lanes outside this standby's scope (found by a bounded walk of the keyspace): nobody promotes them unless another replica's scope takes their lane."}, []string{"lane"}),
+	}
+	// Every outcome's series exists from the start, at 0, on every replica:
+	// a rate() or an alert on a follower's series, or before the first
+	// failure, sees 0, not "no data".
+	for _, o := range model.WriteOutcomes {
+		m.promotions.WithLabelValues(string(o))
 	}
 	// Read at each scrape from the lease itself, on both its clocks: a
 	// replica just woken from a pause past its TTL reads 0 at once, not
@@ -77,6 +87,7 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 		return 1
 	})
 	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck, m.backoff, m.leader, m.transitions,
+		m.outOfScope,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -163,6 +174,22 @@ func (m *StandbyMetrics) Cycle(outcomes map[model.Outcome]int64, took time.Durat
 func (m *StandbyMetrics) Stuck(stuck, sittingOut int) {
 	m.stuck.Set(float64(stuck))
 	m.backoff.Set(float64(sittingOut))
+}
+
+// OutOfScope sets the due count of each lane outside the scope that has
+// delayed sets; a lane that no longer has any loses its series.
+func (m *StandbyMetrics) OutOfScope(o model.OutOfScope) {
+	now := map[string]bool{}
+	for _, l := range o.Lanes {
+		now[l.Lane] = true
+		m.outOfScope.WithLabelValues(l.Lane).Set(float64(l.Due))
+	}
+	for l := range m.outsideLanes {
+		if !now[l] {
+			m.outOfScope.DeleteLabelValues(l)
+		}
+	}
+	m.outsideLanes = now
 }
 
 // ServerUp follows the readiness probe.

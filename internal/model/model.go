@@ -25,6 +25,27 @@ type Scope struct {
 	Extra []PartitionLane
 }
 
+// OutOfScope is due work found in the delayed sets of lanes a run leaves
+// out: lanes nobody registered (the engine never promotes them) or lanes
+// another replica's --lane takes.
+type OutOfScope struct {
+	Lanes []LaneDue `json:"lanes"`
+	// Complete: the whole keyspace was looked at; else a sample of it.
+	Complete bool `json:"complete"`
+}
+
+// LaneDue is one lane's delayed sets outside a scope.
+type LaneDue struct {
+	Lane    string `json:"lane"`
+	Due     int64  `json:"due"`
+	Delayed int64  `json:"delayed"`
+	// Partitions counts the partitions where its delayed sets were found.
+	Partitions int `json:"partitions"`
+	// Registered: ff:idx:lanes lists it (it is outside the scope because
+	// --lane left it out); else the engine never promotes it.
+	Registered bool `json:"registered"`
+}
+
 // PartitionLane names one delayed set.
 type PartitionLane struct {
 	Partition int    `json:"partition"`

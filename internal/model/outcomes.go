@@ -47,6 +47,12 @@ const (
 	NotSent Outcome = "not_sent"
 )
 
+// WriteOutcomes are the outcomes a run that writes can give an execution
+// (a dry run's would_* and the watch loop's skipped_backoff aside): the
+// series a standby's promotion counter has from its start, at 0.
+var WriteOutcomes = []Outcome{Promoted, NotYetDue, NotFoundCleaned, NotRunnableCleaned, NotDelayedCleaned,
+	Repaired, NeedsRepair, Unrepairable, Failed, Unconfirmed, NotSent, SkippedFilter, NotInDelayedSet}
+
 // Result is the outcome for one execution.
 type Result struct {
 	Partition   int     `json:"partition"`

@@ -109,6 +109,10 @@ type Run struct {
 // errExaminedBound stops a dry run at Options.MaxExamined.
 var errExaminedBound = errors.New("the dry run reached its bound of entries examined")
 
+// LimitReached reports a run that stopped at its --limit: it did not see
+// every due entry.
+func (r *Run) LimitReached() bool { return r.budget.exhausted() }
+
 // StoppedEarly reports a dry run that stopped at Options.MaxExamined with
 // due entries left unread.
 func (r *Run) StoppedEarly() bool {

@@ -17,6 +17,9 @@ type LeaseStore interface {
 	ReleaseLease(ctx context.Context, key, token string) error
 }
 
+// releasedOnShutdown is why a clean stop gave the lease up: not a loss.
+const releasedOnShutdown = "released on shutdown"
+
 // ErrLeaseLost stops a cycle before its next write: this replica no longer
 // holds the lease (or cannot tell that it still does).
 var ErrLeaseLost = errors.New("the lease was lost: another replica promotes now")
@@ -80,6 +83,9 @@ type Lease struct {
 	// changes wait for the loop to log them: the renewing goroutine never
 	// writes to the output itself.
 	changes []leaseChange
+	// elsewhere: the last answer from the server was another replica's
+	// token in the key.
+	elsewhere bool
 }
 
 type leaseChange struct {
@@ -128,6 +134,14 @@ func (l *Lease) checkLocked() error {
 		return ErrLeaseLost
 	}
 	return nil
+}
+
+// heldElsewhere reports that the server last said another replica holds
+// the lease.
+func (l *Lease) heldElsewhere() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.elsewhere
 }
 
 // Held reports whether this replica is the leader now.
@@ -189,9 +203,11 @@ func (l *Lease) take(ctx context.Context) error {
 		l.checkLocked()
 		return err
 	case !ok:
+		l.elsewhere = true
 		l.setLocked(false, "another replica holds "+l.Key)
 		return nil
 	}
+	l.elsewhere = false
 	valid := l.TTL - l.margin()
 	untilMono, untilWall := startMono+valid, startWall.Add(valid)
 	if l.Clock.Mono() >= untilMono || !l.Clock.Wall().Before(untilWall) {
@@ -234,7 +250,7 @@ func (l *Lease) keep(ctx context.Context, every <-chan time.Time) {
 func (l *Lease) release(timeout time.Duration) error {
 	l.mu.Lock()
 	held := l.held
-	l.setLocked(false, "released on shutdown")
+	l.setLocked(false, releasedOnShutdown)
 	l.mu.Unlock()
 	if !held {
 		return nil

@@ -3,6 +3,7 @@ package watch
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,15 @@ type CycleResult struct {
 	Backlog []model.Group
 	// ServerTimeMs is the server's clock at the start of the cycle.
 	ServerTimeMs int64
+	// Complete: the cycle promoted and saw every due entry in scope (no
+	// --limit stopped it), so an id it did not see has left its set.
+	Complete bool
+	// Stuck, when set, is a bounded dry run's count of stuck entries: a
+	// replica that does not promote classifies this way, less often.
+	Stuck *int
+	// OutOfScope, when set, is the due work found in lanes outside the
+	// scope by the latest complete walk of the keyspace.
+	OutOfScope *model.OutOfScope
 }
 
 // CycleInput is what one cycle is given.
@@ -81,7 +91,15 @@ type Service struct {
 
 	// deadline is when the loop must have shown progress again (unix ns).
 	deadline atomic.Int64
+	// followSince is when this replica last began to follow another's
+	// lease, and followLogged when it last said so.
+	followSince, followLogged time.Time
+	// outside is the out-of-scope lanes with due work last logged.
+	outside string
 }
+
+// followRemind is how often a follower says again that it follows.
+const followRemind = 5 * time.Minute
 
 // ErrLastCycleFailed ends a loop whose last cycle failed (exit 1; the
 // output already said why).
@@ -121,7 +139,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.Lease != nil {
 		defer s.contend(stats)()
 	}
-	bo := newBackoff()
+	bo := newBackoff(s.Interval)
 	started := time.Now()
 	var sum output.WatchSummary
 	retryDelay := s.Interval
@@ -283,6 +301,7 @@ func (s *Service) cycle(ctx context.Context, n int, bo *backoff, stats *metrics.
 	}
 	if s.Lease != nil {
 		s.logLease()
+		s.logFollowing()
 	}
 	if res.ServerTimeMs > 0 {
 		c.StartedMs = res.ServerTimeMs
@@ -292,22 +311,96 @@ func (s *Service) cycle(ctx context.Context, n int, bo *backoff, stats *metrics.
 	if err != nil && !canceled {
 		c.Error = err.Error()
 	}
-	if stats != nil && !canceled {
-		if err == nil {
-			stuck, sittingOut := bo.endCycle(n)
+	if err == nil && in.Promote && res.Complete {
+		stuck, sittingOut, events := bo.endCycle(n)
+		s.logStuck(events)
+		if stats != nil {
 			stats.Stuck(stuck, sittingOut)
-			if res.Scope.Count > 0 {
-				stats.Backlog(res.Scope, res.Backlog)
-			}
+		}
+	} else if err == nil && res.Stuck != nil && stats != nil {
+		stats.Stuck(*res.Stuck, 0)
+	}
+	if err == nil && res.OutOfScope != nil {
+		s.logOutside(*res.OutOfScope)
+		if stats != nil {
+			stats.OutOfScope(*res.OutOfScope)
+		}
+	}
+	if stats != nil && !canceled {
+		if err == nil && res.Scope.Count > 0 {
+			stats.Backlog(res.Scope, res.Backlog)
 		}
 		stats.Cycle(outcomes, time.Since(cycleStart), err == nil)
-	} else if err == nil {
-		bo.endCycle(n)
 	}
-	idle := c.Error == "" && c.Totals.Promoted == 0 && c.Totals.Cleaned == 0 && c.Totals.Failed == 0 && c.Totals.Repaired == 0
+	// A cycle is news when it promoted, cleaned or repaired something,
+	// failed, or met a failure not reported before; an execution that
+	// keeps failing is not news every time it is tried again.
+	idle := c.Error == "" && c.Totals.Promoted == 0 && c.Totals.Cleaned == 0 && c.Totals.Repaired == 0 && len(c.Failures) == 0
 	p.LogCycle(idle, "cycle", "cycle", c.Cycle, "promoted", c.Totals.Promoted, "cleaned", c.Totals.Cleaned,
 		"failed", c.Totals.Failed, "repaired", c.Totals.Repaired, "duration_ms", c.DurationMs, "error", c.Error)
 	return c, err
+}
+
+// logStuck says, for each execution, when it became stuck, that it is
+// still stuck (at most once per maxSitOut) and when it recovered; past
+// maxEventLines of a kind in one cycle, one line counts the rest.
+func (s *Service) logStuck(events []output.StuckEvent) {
+	shown := map[output.StuckKind]int{}
+	for _, e := range events {
+		if shown[e.Kind]++; shown[e.Kind] > maxEventLines {
+			continue
+		}
+		e.Cap = maxSitOut
+		s.Printer.Stuck(e)
+	}
+	for _, kind := range []output.StuckKind{output.BecameStuck, output.StillStuck, output.Recovered} {
+		if n := shown[kind]; n > maxEventLines {
+			s.Printer.MoreStuck(kind, n-maxEventLines)
+		}
+	}
+}
+
+// logFollowing says that this replica follows another's lease when it
+// starts to, and again every followRemind while it does.
+func (s *Service) logFollowing() {
+	if s.Lease.Held() || !s.Lease.heldElsewhere() {
+		s.followSince = time.Time{}
+		return
+	}
+	now := time.Now()
+	if s.followSince.IsZero() {
+		s.followSince, s.followLogged = now, time.Time{}
+	}
+	if s.followLogged.IsZero() || now.Sub(s.followLogged) >= followRemind {
+		s.followLogged = now
+		s.Printer.Following(s.Lease.Key, s.followSince, now)
+	}
+}
+
+// logOutside says when due work in lanes outside the scope first shows,
+// when the lanes change, and when it is gone.
+func (s *Service) logOutside(o model.OutOfScope) {
+	var lanes []string
+	for _, l := range o.Lanes {
+		if l.Due > 0 {
+			lanes = append(lanes, l.Lane)
+		}
+	}
+	key := strings.Join(lanes, "\x00")
+	if key == s.outside {
+		return
+	}
+	had := s.outside != ""
+	s.outside = key
+	if len(lanes) == 0 {
+		if had {
+			s.Printer.OutOfScopeGone()
+			s.Printer.OutOfScopeLine(o)
+		}
+		return
+	}
+	s.Printer.OutOfScope(o)
+	s.Printer.OutOfScopeLine(o)
 }
 
 // probeLoop keeps readiness current: every probeEvery, a probe bounded by
@@ -341,9 +434,12 @@ func (s *Service) probeLoop(ctx context.Context, ready *state, stats *metrics.St
 // logLease says each change of leadership since the last call, and why.
 func (s *Service) logLease() {
 	for _, c := range s.Lease.drain() {
-		if c.held {
+		switch {
+		case c.held:
 			s.Printer.Note("leader: %s", c.why)
-		} else {
+		case c.why == releasedOnShutdown:
+			s.Printer.Note("stepped down: the lease was %s", c.why)
+		default:
 			s.Printer.Warn("no longer the leader: %s", c.why)
 		}
 	}
