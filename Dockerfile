@@ -16,4 +16,4 @@ COPY --from=build /out/ffdelay /usr/local/bin/ffdelay
 EXPOSE 9465
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/ffdelay"]
-CMD ["promote", "--watch", "--quiet"]
+CMD ["promote", "--watch", "--discover-lanes", "--quiet"]
