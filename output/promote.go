@@ -392,4 +392,4 @@ func moreRows(hidden int, how string) string {
 }
 
 // notSentNote explains the not_sent count wherever it is printed.
-const notSentNote = " (refused by the server before they ran: still due)"
+const notSentNote = " (never run: refused by the server, or never written on a connection that failed first; still due)"
