@@ -250,6 +250,7 @@ Examples:
 		},
 		Commands: []*cli.Command{
 			newListCommand(ctx, d),
+			newForecastCommand(ctx, d),
 			newPromoteCommand(ctx, d),
 			newInspectCommand(ctx, d),
 			newCheckCommand(ctx, d),
@@ -281,7 +282,7 @@ Examples:
 }
 
 // commandNames are the commands an unknown one is compared with.
-var commandNames = []string{"list", "promote", "inspect", "check", "audit", "top", "completion", "version"}
+var commandNames = []string{"list", "forecast", "promote", "inspect", "check", "audit", "top", "completion", "version"}
 
 // unknownCommand names the nearest command when the typo is small.
 // urfave/cli's own Suggest is not used: its SuggestCommand always names the

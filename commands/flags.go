@@ -38,6 +38,7 @@ const (
 	flagQuiet               = "quiet"
 	flagRate                = "rate"
 	flagRepair              = "repair"
+	flagStep                = "step"
 	flagStrict              = "strict"
 	flagTag                 = "tag"
 	flagTimeout             = "timeout"
@@ -52,4 +53,5 @@ const (
 	flagVerbose             = "verbose"
 	flagVersion             = "version"
 	flagWatch               = "watch"
+	flagWindow              = "window"
 )

@@ -25,6 +25,14 @@ const (
 	topStuckBound = 500
 )
 
+// topForecastEvery is how often top reads the next hour (12 steps of 5m
+// per lane: one ZCOUNT per step and delayed set that is not empty).
+const (
+	topForecastEvery = 5 * time.Second
+	topForecastSteps = 12
+	topForecastStep  = 5 * time.Minute
+)
+
 type topOptions struct {
 	Scope    scopeOptions
 	Interval time.Duration
@@ -103,6 +111,8 @@ type topModel struct {
 	lastNow  int64
 	lastAt   time.Time
 	stuckAt  time.Time
+	soonAt   time.Time
+	nextHour map[string][]int64
 	width    int
 	height   int
 	color    bool
@@ -124,6 +134,9 @@ type topData struct {
 	now    int64
 	err    error
 	stuck  string
+	// nextHour is, per lane, what falls due in each 5m of the next hour
+	// (nil when not read this time).
+	nextHour map[string][]int64
 }
 
 // topHeader is what does not change between refreshes.
@@ -170,6 +183,10 @@ func (m *topModel) refresh() tea.Cmd {
 	if stuck {
 		m.stuckAt = time.Now()
 	}
+	soon := time.Since(m.soonAt) > topForecastEvery
+	if soon {
+		m.soonAt = time.Now()
+	}
 	client, scope, o, conn, base := m.client, m.scope, m.o, m.conn, m.ctx
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(base, max(o.Interval*3, conn.Timeout))
@@ -198,6 +215,9 @@ func (m *topModel) refresh() tea.Cmd {
 		if stuck {
 			data.stuck = stuckFooter(ctx, client, scope)
 		}
+		if soon {
+			data.nextHour = nextHour(ctx, client, scope)
+		}
 		return data
 	}
 }
@@ -220,6 +240,26 @@ func readTopHeader(ctx context.Context, client *redisops.Client, o topOptions) (
 		}
 	}
 	return h, nil
+}
+
+// nextHour reads what falls due in each 5m of the next hour, per lane (nil
+// when it could not be read: the column stays as it was).
+func nextHour(ctx context.Context, client *redisops.Client, scope resolvedScope) map[string][]int64 {
+	fc, err := client.Forecast(ctx, scope.Scope, nil, func(now int64) []int64 {
+		ends := make([]int64, topForecastSteps)
+		for i := range ends {
+			ends[i] = now + int64(i+1)*topForecastStep.Milliseconds()
+		}
+		return ends
+	})
+	if err != nil {
+		return nil
+	}
+	out := map[string][]int64{}
+	for lane, counts := range fc.Lanes {
+		out[lane] = counts[1 : len(counts)-1]
+	}
+	return out
 }
 
 // stuckFooter classifies up to topStuckBound due entries as promote would
@@ -337,6 +377,9 @@ func (m *topModel) apply(d topData) {
 	if d.stuck != "" {
 		m.view.Stuck = d.stuck
 	}
+	if d.nextHour != nil {
+		m.nextHour = d.nextHour
+	}
 	m.groups = d.groups
 	m.view.ServerTimeMs = d.now
 	elapsed := float64(d.now-m.lastNow) / 1000
@@ -352,6 +395,9 @@ func (m *topModel) apply(d topData) {
 			r.Verdict = verdictOf(prev, r.TopRow, arrived, drained)
 		} else {
 			r.Verdict = verdictOf(output.TopRow{}, r.TopRow, 0, 0)
+		}
+		if r.Partition < 0 {
+			r.NextHour = m.nextHour[r.Lane]
 		}
 		next[k] = r.TopRow
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/flowfabric/ffdelay/internal/promote"
 	"github.com/flowfabric/ffdelay/internal/watch"
 	"github.com/flowfabric/ffdelay/output"
@@ -74,8 +75,9 @@ type watchWiring struct {
 	walk   redisops.DelayedSetWalk
 	noWalk bool
 	// stuckAt is when a replica that does not promote last classified the
-	// due entries for ffdelay_stuck_executions.
-	stuckAt time.Time
+	// due entries for ffdelay_stuck_executions; soonAt when the standby
+	// last counted what falls due soon.
+	stuckAt, soonAt time.Time
 }
 
 // Bounds on what a watch loop does beside promoting: walkSteps SCAN steps
@@ -88,6 +90,15 @@ const (
 	followerStuckEvery = 15 * time.Second
 	followerStuckBound = 10_000
 )
+
+// dueSoonEvery is how often a standby counts what falls due soon
+// (ffdelay_due_soon): Prometheus's default scrape interval, a quarter of
+// the shortest horizon (1m), and four ZCOUNTs per delayed set that is not
+// empty each time.
+const dueSoonEvery = 15 * time.Second
+
+// dueSoonWithin are the horizons of ffdelay_due_soon.
+var dueSoonWithin = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
 
 // lookAround does what a cycle does beside promoting: a few steps of the
 // walk for delayed sets outside the scope, the due count of those the
@@ -110,6 +121,19 @@ func (w *watchWiring) lookAround(ctx context.Context, in watch.CycleInput, res *
 			res.OutOfScope = &o
 		}
 	}
+	if w.o.Listen != "" && time.Since(w.soonAt) >= dueSoonEvery {
+		fc, err := w.client.Forecast(ctx, rs.Scope, rs.Registry.Snapshot, func(now int64) []int64 {
+			ends := make([]int64, len(dueSoonWithin))
+			for i, d := range dueSoonWithin {
+				ends[i] = now + d.Milliseconds()
+			}
+			return ends
+		})
+		if err != nil {
+			return err
+		}
+		res.DueSoon, w.soonAt = dueSoon(fc, rs.Scope.Lanes), time.Now()
+	}
 	if !in.Promote && time.Since(w.stuckAt) >= followerStuckEvery {
 		st, err := promote.FindStuck(ctx, w.client, rs.Scope, rs.Registry.Snapshot, followerStuckBound)
 		if err != nil {
@@ -119,6 +143,28 @@ func (w *watchWiring) lookAround(ctx context.Context, in watch.CycleInput, res *
 		res.Stuck, w.stuckAt = &n, time.Now()
 	}
 	return nil
+}
+
+// dueSoon turns a forecast over dueSoonWithin into what falls due within
+// each horizon (not what is due already), per lane; every lane in scope
+// has its figures, 0 when empty.
+func dueSoon(fc model.Forecast, lanes []string) []model.DueSoon {
+	byLane := map[string][]int64{}
+	for _, l := range lanes {
+		byLane[l] = make([]int64, len(dueSoonWithin)+2)
+	}
+	for l, counts := range fc.Lanes {
+		byLane[l] = counts
+	}
+	var out []model.DueSoon
+	for l, counts := range byLane {
+		var sum int64
+		for i, d := range dueSoonWithin {
+			sum += counts[i+1]
+			out = append(out, model.DueSoon{Lane: l, Within: d, Count: sum})
+		}
+	}
+	return out
 }
 
 func (w *watchWiring) close() {

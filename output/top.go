@@ -23,6 +23,9 @@ type TopRow struct {
 	ArrivedPerSec, DrainedPerSec float64
 	// Verdict is draining, growing, stalled or idle (commands decides).
 	Verdict string
+	// NextHour is what falls due in each 5m of the next hour (a lane's
+	// row; nil for a partition's, or before the first reading).
+	NextHour []int64
 }
 
 // TopView is everything one screen of `ffdelay top` shows.
@@ -114,10 +117,18 @@ func RenderTop(v TopView, width, height int, color bool) string {
 		case "draining":
 			verdict = st.good.Render(verdict)
 		}
+		hour := ""
+		if r.NextHour != nil {
+			var sum int64
+			for _, n := range r.NextHour {
+				sum += n
+			}
+			hour = "|" + Spark(r.NextHour) + "| " + count(sum)
+		}
 		rows = append(rows, []string{Safe(r.Lane), part, count(r.Due), count(r.Delayed), overdue, next,
-			fmt.Sprintf("%.0f/s", r.ArrivedPerSec), fmt.Sprintf("%.0f/s", r.DrainedPerSec), verdict})
+			fmt.Sprintf("%.0f/s", r.ArrivedPerSec), fmt.Sprintf("%.0f/s", r.DrainedPerSec), verdict, hour})
 	}
-	header := []string{"LANE", "PART", "DUE", "DELAYED", "MAX OVERDUE", "NEXT DUE", "ARRIVING", "DRAINED", "VERDICT"}
+	header := []string{"LANE", "PART", "DUE", "DELAYED", "MAX OVERDUE", "NEXT DUE", "ARRIVING", "DRAINED", "VERDICT", "NEXT HOUR (5m steps)"}
 	lines := alignRows(header, rows, map[int]bool{2: true, 3: true, 6: true, 7: true})
 	room := max(1, height-7)
 	for i, l := range lines {

@@ -55,6 +55,19 @@ func rowOf(screen, lane string) string {
 	return ""
 }
 
+// verdictIn is a lane row's verdict: the word before the next hour's
+// column (|...| count), or its last word before that column shows.
+func verdictIn(row string) string {
+	if i := strings.Index(row, "|"); i >= 0 {
+		row = row[:i]
+	}
+	f := strings.Fields(row)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
 // ffdelay top in a real terminal (tmux) against a server with FlowFabric's
 // newest library: a lane turns stalled while due executions age with no
 // promoter, draining while promote --watch runs, growing while executions
@@ -140,6 +153,10 @@ func TestTopInTmux(t *testing.T) {
 	}
 	start()
 	x.waitScreen("both lanes", 10*time.Second, func(s string) bool { return rowOf(s, "default") != "" && rowOf(s, "payments") != "" })
+	// The next hour at a glance: payments' 4 fall due in its last 5m.
+	x.waitScreen("the next hour's bar", 10*time.Second, func(s string) bool {
+		return strings.HasSuffix(rowOf(s, "payments"), "█| 4") && strings.HasSuffix(rowOf(s, "default"), "| 0")
+	})
 	// Checked once top has refreshed again since the screen showed both
 	// lanes and its stuck footer's dry run has read cores (HMGET): then
 	// whatever it writes would show.
@@ -163,15 +180,15 @@ func TestTopInTmux(t *testing.T) {
 	}
 
 	x.waitScreen("default stalled, payments idle", 10*time.Second, func(s string) bool {
-		return strings.HasSuffix(rowOf(s, "default"), "stalled") && strings.HasSuffix(rowOf(s, "payments"), "idle")
+		return verdictIn(rowOf(s, "default")) == "stalled" && verdictIn(rowOf(s, "payments")) == "idle"
 	})
 	// A promoter at 20 a second drains the 40.
 	w := exec.Command(bin, "promote", "--watch", "--interval", "100ms", "--rate", "20", "--url", url, "--quiet")
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
-	x.waitScreen("default draining", 10*time.Second, func(s string) bool { return strings.HasSuffix(rowOf(s, "default"), "draining") })
-	x.waitScreen("default drained", 10*time.Second, func(s string) bool { return strings.HasSuffix(rowOf(s, "default"), "idle") })
+	x.waitScreen("default draining", 10*time.Second, func(s string) bool { return verdictIn(rowOf(s, "default")) == "draining" })
+	x.waitScreen("default drained", 10*time.Second, func(s string) bool { return verdictIn(rowOf(s, "default")) == "idle" })
 	// Executions falling due faster than the promoter (20 a second) takes
 	// them: 50 a second, for up to 10 seconds (a loaded machine slows
 	// the seeding too).
@@ -179,7 +196,7 @@ func TestTopInTmux(t *testing.T) {
 	for i := 0; i < 100 && !growing; i++ {
 		seed(5, "payments", fftest.Due)
 		time.Sleep(100 * time.Millisecond)
-		growing = strings.HasSuffix(rowOf(x.screen(), "payments"), "growing")
+		growing = verdictIn(rowOf(x.screen(), "payments")) == "growing"
 	}
 	if !growing {
 		t.Errorf("payments never showed growing while executions fell due faster than promoted:\n%s", x.screen())

@@ -29,6 +29,8 @@ type StandbyMetrics struct {
 	backoff       prometheus.Gauge
 	outOfScope    *prometheus.GaugeVec
 	outsideLanes  map[string]bool
+	dueSoon       *prometheus.GaugeVec
+	soonLanes     map[string]bool
 	leader        prometheus.GaugeFunc
 	transitions   prometheus.Counter
 	// holds, when set, says at each scrape whether this replica holds its
@@ -67,6 +69,8 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 			Help: "Times this replica gained or lost the lease."}),
 		backoff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ffdelay_backoff_executions",
 			Help: "Executions sitting out their failure backoff in the last cycle."}),
+		dueSoon: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_due_soon",
+			Help: "Delayed executions that fall due within the horizon (1m, 5m, 15m, 1h) from now, not counting those due already; counted every 15s."}, []string{"lane", "within"}),
 		outOfScope: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ffdelay_due_out_of_scope",
 			Help: "Due executions in delayed sets of lanes outside this standby's scope (found by a bounded walk of the keyspace): nobody promotes them unless another replica's scope takes their lane."}, []string{"lane"}),
 	}
@@ -87,7 +91,7 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 		return 1
 	})
 	m.Registry.MustRegister(m.promotions, m.due, m.delayed, m.overdue, m.cycleDuration, m.lastSuccess, m.serverUp, m.stuck, m.backoff, m.leader, m.transitions,
-		m.outOfScope,
+		m.outOfScope, m.dueSoon,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -190,6 +194,30 @@ func (m *StandbyMetrics) OutOfScope(o model.OutOfScope) {
 		}
 	}
 	m.outsideLanes = now
+}
+
+// DueSoon sets what falls due within each horizon, per lane; a lane that
+// left the scope loses its series.
+func (m *StandbyMetrics) DueSoon(soon []model.DueSoon) {
+	now := map[string]bool{}
+	for _, s := range soon {
+		now[s.Lane] = true
+		m.dueSoon.WithLabelValues(s.Lane, within(s.Within)).Set(float64(s.Count))
+	}
+	for l := range m.soonLanes {
+		if !now[l] {
+			m.dueSoon.DeletePartialMatch(prometheus.Labels{"lane": l})
+		}
+	}
+	m.soonLanes = now
+}
+
+// within is a horizon as the within label writes it: 1m, 5m, 15m, 1h.
+func within(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/time.Minute)) + "m"
 }
 
 // ServerUp follows the readiness probe.

@@ -5,6 +5,7 @@ package model
 
 import (
 	"sort"
+	"time"
 )
 
 // JSON names of the structs below are part of ffdelay's contract
@@ -44,6 +45,30 @@ type LaneDue struct {
 	// Registered: ff:idx:lanes lists it (it is outside the scope because
 	// --lane left it out); else the engine never promotes it.
 	Registered bool `json:"registered"`
+}
+
+// Forecast is when the delayed entries in scope fall due: per lane, the
+// counts of the ranges (-inf, now], (now, EndsMs[0]], ...,
+// (EndsMs[last], +inf) of each set's scores, now by each primary's clock.
+type Forecast struct {
+	// ServerTimeMs is the earliest primary clock.
+	ServerTimeMs int64
+	// EndsMs are the bins' ends, in ms since the epoch, ascending.
+	EndsMs []int64
+	// Lanes holds, per lane, len(EndsMs)+2 counts: due now, each bin,
+	// and beyond the last.
+	Lanes map[string][]int64
+	// Sets counts the sets that were not empty (each got one count per
+	// range).
+	Sets int
+}
+
+// DueSoon is how many executions of a lane fall due within a horizon from
+// now (not counting those due already).
+type DueSoon struct {
+	Lane   string
+	Within time.Duration
+	Count  int64
 }
 
 // PartitionLane names one delayed set.

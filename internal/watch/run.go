@@ -54,6 +54,8 @@ type CycleResult struct {
 	// OutOfScope, when set, is the due work found in lanes outside the
 	// scope by the latest complete walk of the keyspace.
 	OutOfScope *model.OutOfScope
+	// DueSoon, when set, is what falls due within each horizon, per lane.
+	DueSoon []model.DueSoon
 }
 
 // CycleInput is what one cycle is given.
@@ -329,6 +331,9 @@ func (s *Service) cycle(ctx context.Context, n int, bo *backoff, stats *metrics.
 	if stats != nil && !canceled {
 		if err == nil && res.Scope.Count > 0 {
 			stats.Backlog(res.Scope, res.Backlog)
+		}
+		if err == nil && res.DueSoon != nil {
+			stats.DueSoon(res.DueSoon)
 		}
 		stats.Cycle(outcomes, time.Since(cycleStart), err == nil)
 	}
