@@ -16,7 +16,16 @@ build:
 # deps installs redis-server (and zsh, tmux and systemd-analyze, for the
 # completion, top and deployment tests) when missing and checks that
 # redis-server is 7.0 or newer (FUNCTION/FCALL). Tests use
-# FFDELAY_TEST_SERVERS when it is set.
+# FFDELAY_TEST_SERVERS when it is set. promtool (the alerting rules' checks
+# and tests) is taken from Debian's prometheus package without installing
+# it: the package would also set up a Prometheus server.
+PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo /usr/local/bin/promtool)
+deps: $(PROMTOOL)
+$(PROMTOOL):
+	@echo "installing promtool (from Debian's prometheus package, extracted: no Prometheus server is set up)"
+	@d=$$(mktemp -d) && cd $$d && apt-get download -qq prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq prometheus; } && \
+		dpkg-deb -x prometheus_*.deb x && install -m 0755 x/usr/bin/promtool $(PROMTOOL) && rm -rf $$d
+	@$(PROMTOOL) --version | head -1
 deps:
 	@command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && command -v zsh >/dev/null 2>&1 && command -v tmux >/dev/null 2>&1 && command -v systemd-analyze >/dev/null 2>&1 || { \
 		echo "installing redis-server, zsh (completion tests), tmux (the top test) and systemd (systemd-analyze, the unit's test) with apt-get"; \
@@ -40,6 +49,8 @@ comma := ,
 export GORACE ?= atexit_sleep_ms=0
 test: deps
 	$(GO) vet ./...
+	$(PROMTOOL) check rules deploy/prometheus/ffdelay-rules.yaml
+	cd deploy/prometheus && $(PROMTOOL) test rules ffdelay-rules.test.yaml
 	FFDELAY_TEST_SERVERS="$(firstword $(subst $(comma), ,$(FFDELAY_TEST_SERVERS)))" FFDELAY_TEST_MATRIX_FULL= \
 		$(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -timeout 30m ./...

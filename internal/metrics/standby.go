@@ -40,8 +40,11 @@ type StandbyMetrics struct {
 
 // NewStandbyMetrics registers the standby's metrics with Go and process
 // collectors. perPartition adds a partition label to the backlog gauges
-// (256 partitions x lanes can be many series, so it is opt-in).
-func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
+// (256 partitions x lanes can be many series, so it is opt-in). lease is
+// the lease key the replica contends for ("" without --lease): the lease
+// label of ffdelay_leader, so that alerts sum the replicas of each lease
+// apart.
+func NewStandbyMetrics(perPartition bool, lease string) *StandbyMetrics {
 	labels := []string{"lane"}
 	if perPartition {
 		labels = []string{"partition", "lane"}
@@ -84,7 +87,8 @@ func NewStandbyMetrics(perPartition bool) *StandbyMetrics {
 	// replica just woken from a pause past its TTL reads 0 at once, not
 	// after its lease goroutine ran.
 	m.leader = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ffdelay_leader",
-		Help: "1 while this replica holds the lease and promotes (always 1 without --lease), else 0."}, func() float64 {
+		Help:        "1 while this replica holds the lease (its key is the lease label) and promotes (always 1 without --lease, with no lease label), else 0.",
+		ConstLabels: prometheus.Labels{"lease": lease}}, func() float64 {
 		if f := m.holds.Load(); f != nil && !(*f)() {
 			return 0
 		}

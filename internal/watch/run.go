@@ -197,7 +197,11 @@ func (s *Service) serve(ctx context.Context) (*metrics.StandbyMetrics, func(), e
 	}
 	var ready state
 	ready.set(false, "no probe has run yet")
-	stats := metrics.NewStandbyMetrics(s.PerPartition)
+	lease := ""
+	if s.Lease != nil {
+		lease = s.Lease.Key
+	}
+	stats := metrics.NewStandbyMetrics(s.PerPartition, lease)
 	readyNow := func() (bool, string) {
 		ok, reason, at := ready.get()
 		if time.Since(at) > readyMaxAge {
