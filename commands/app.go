@@ -111,6 +111,9 @@ type deps struct {
 	// passwordSource names where the password came from (never the
 	// password), for -v.
 	passwordSource string
+	// args are the command line as given, for messages that echo a flag
+	// the way it was typed.
+	args []string
 }
 
 func (d *deps) getenv(k string) string { return d.env[k] }
@@ -134,6 +137,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // run is Run with its outside world already in d.
 func run(ctx context.Context, args []string, d *deps) int {
 	stdout, stderr := d.stdout, d.stderr
+	d.args = args
 	app := newApp(ctx, d)
 	err := app.RunContext(ctx, reorderArgs(app, args))
 	code := exitCode(ctx, err)
@@ -154,7 +158,7 @@ func run(ctx context.Context, args []string, d *deps) int {
 	if err != nil && err != errSilentFailure {
 		msg := err
 		if code == ExitUsage {
-			msg = fmt.Errorf("%v (see ffdelay --help)", err)
+			msg = fmt.Errorf("%v (see %s --help)", err, helpCommand(app, args))
 		}
 		if d.printer == nil {
 			// The error came before any command set up its output (a flag
@@ -207,7 +211,7 @@ func newApp(ctx context.Context, d *deps) *cli.App {
 	onUsage := func(c *cli.Context, err error, _ bool) error {
 		msg := err.Error()
 		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-			msg = "unknown flag --" + strings.TrimLeft(name, "-")
+			return unknownFlag(c, strings.TrimLeft(name, "-"), d.args)
 		}
 		return usageError("%s", msg)
 	}
@@ -283,6 +287,54 @@ Examples:
 
 // commandNames are the commands an unknown one is compared with.
 var commandNames = []string{"list", "forecast", "promote", "inspect", "check", "audit", "top", "completion", "version"}
+
+// helpCommand is the help a usage error points to: the command's own
+// (ffdelay promote --help lists its flags), or ffdelay's.
+func helpCommand(app *cli.App, args []string) string {
+	for _, a := range args[min(1, len(args)):] {
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		for _, c := range app.Commands {
+			if c.Name == a {
+				return "ffdelay " + a
+			}
+		}
+	}
+	return "ffdelay"
+}
+
+// unknownFlag says that a flag does not exist, as it was typed (-n stays
+// -n), with the nearest flag of the command when the typo is small. A
+// password given as a flag gets where a password goes instead.
+func unknownFlag(c *cli.Context, name string, args []string) error {
+	typed := "--" + name
+	for _, a := range args {
+		if n, _, _ := strings.Cut(a, "="); strings.HasPrefix(n, "-") && strings.TrimLeft(n, "-") == name {
+			typed = n
+			break
+		}
+	}
+	if name == "password" || name == "pass" || name == "a" {
+		return usageError("unknown flag %s: a password on the command line is visible to every user of the machine (ps, shell history); give it with --password-file FILE, or in FFDELAY_PASSWORD or REDISCLI_AUTH", typed)
+	}
+	var names []string
+	flags := c.App.Flags
+	if c.Command != nil && c.Command.Name != "" {
+		flags = c.Command.Flags
+	}
+	for _, f := range flags {
+		names = append(names, f.Names()...)
+	}
+	if near := nearest(name, names); near != "" {
+		dash := "--"
+		if len(near) == 1 {
+			dash = "-"
+		}
+		return usageError("unknown flag %s: did you mean %s%s?", typed, dash, near)
+	}
+	return usageError("unknown flag %s", typed)
+}
 
 // unknownCommand names the nearest command when the typo is small.
 // urfave/cli's own Suggest is not used: its SuggestCommand always names the

@@ -12,7 +12,10 @@ import (
 
 // inspectOptions are inspect's parsed arguments.
 type inspectOptions struct {
-	IDs   []model.ExecutionID
+	IDs []model.ExecutionID
+	// UUIDs are bare uuids, as logs show them: their partition is looked
+	// up.
+	UUIDs []string
 	Scope scopeOptions
 }
 
@@ -23,8 +26,12 @@ func newInspectCommand(ctx context.Context, d *deps) *cli.Command {
 		ArgsUsage: "ID...",
 		UsageText: `ffdelay inspect [options] ID...
 
+An ID is {fp:N}:<uuid>, or the bare uuid (its partition is looked up:
+one pipelined check per partition).
+
 Examples:
    ffdelay inspect '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11'
+   ffdelay inspect 0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11
    ffdelay inspect -o json '{fp:7}:0b9e5a0c-1f2d-4c1b-9a53-6f0e2a7d9c11' '{fp:12}:...'`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: flagLane, Usage: "also look in lane `NAME`'s sets (default: the core's lane, ff:idx:lanes, $FF_LANES, default)"},
@@ -40,9 +47,13 @@ func parseInspectOptions(c *cli.Context, d *deps) (inspectOptions, error) {
 		return o, usageError("inspect needs at least one execution id, like '{fp:7}:<uuid>'")
 	}
 	for _, a := range c.Args().Slice() {
+		if model.IsUUID(a) {
+			o.UUIDs = append(o.UUIDs, a)
+			continue
+		}
 		id, err := model.ParseExecutionID(a)
 		if err != nil {
-			return o, usageError("%v", err)
+			return o, usageError("%v (or a bare uuid)", err)
 		}
 		o.IDs = append(o.IDs, id)
 	}
@@ -61,7 +72,22 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	if err != nil {
 		return err
 	}
-	list, err := client.Inspect(ctx, o.IDs, scope.allLanes())
+	ids := o.IDs
+	var missing []model.Inspection
+	for _, u := range o.UUIDs {
+		found, err := client.FindUUID(ctx, u, scope.Partitions)
+		if err != nil {
+			return err
+		}
+		for _, id := range found {
+			p.Note("%s is %s (found in partition %d of %d)", u, id.Raw, id.Partition, scope.Count)
+		}
+		if len(found) == 0 {
+			missing = append(missing, output.UUIDNotFound(u, scope.Count))
+		}
+		ids = append(ids, found...)
+	}
+	list, err := client.Inspect(ctx, ids, scope.allLanes())
 	if err != nil {
 		return err
 	}
@@ -70,6 +96,7 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	for i := range list {
 		output.Diagnose(&list[i], scope.Count, isRegistered, verdict(list[i]))
 	}
+	list = append(list, missing...)
 	p.Inspect(list)
 	for _, ins := range list {
 		if !ins.Found {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fatih/color"
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -14,6 +15,12 @@ import (
 // coreFields are shown first, in this order; the rest follow sorted.
 var coreFields = []string{"lifecycle_phase", "eligibility_state", "public_state", "ownership_state", "blocking_reason",
 	"blocking_detail", "delay_until", "attempt_state", "terminal_outcome", "namespace", "lane_id", "priority", "created_at"}
+
+// UUIDNotFound is the inspection of a bare uuid that no partition holds.
+func UUIDNotFound(uuid string, partitions int) model.Inspection {
+	return model.Inspection{ExecutionID: uuid, Partition: -1,
+		Diagnosis: fmt.Sprintf("no execution with this uuid: no core {fp:N}:%s in any of the %d partitions (check the id, --url and --partitions)", uuid, partitions)}
+}
 
 // Inspect writes inspected executions.
 func (p *Printer) Inspect(list []model.Inspection) {
@@ -59,8 +66,12 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 		diag = p.paint(color.FgYellow, diag)
 	}
 	fmt.Fprintf(p.out, "%s\n", p.bold(Safe(ins.ExecutionID)))
+	partition := strconv.Itoa(ins.Partition)
+	if ins.Partition < 0 {
+		partition = "-"
+	}
 	rows := [][]string{
-		{"partition", strconv.Itoa(ins.Partition)},
+		{"partition", partition},
 		{"lane", orDash(Safe(ins.Lane))},
 		{"diagnosis", diag},
 		{"delayed set", setLine(ins.InDelayed, ins.DelayedScore, true)},
@@ -72,7 +83,7 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 		shown := map[string]bool{}
 		for _, f := range coreFields {
 			if v, ok := ins.Core[f]; ok {
-				rows = append(rows, []string{f, quoteEmpty(Safe(v))})
+				rows = append(rows, []string{f, quoteEmpty(Safe(v)) + whenText(v, ins.ServerTimeMs)})
 				shown[f] = true
 			}
 		}
@@ -85,7 +96,7 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 		sort.Strings(rest)
 		for _, f := range rest {
 			if v := ins.Core[f]; v != "" {
-				rows = append(rows, []string{Safe(f), Safe(v)})
+				rows = append(rows, []string{Safe(f), Safe(v) + whenText(v, ins.ServerTimeMs)})
 			}
 		}
 	}
@@ -104,6 +115,29 @@ func (p *Printer) inspectTable(ins model.Inspection) {
 	for _, r := range rows {
 		fmt.Fprintf(p.out, "  %-*s  %s\n", width, r[0], r[1])
 	}
+}
+
+// maxTimeMs bounds what is read as a time in ms: the year 2200.
+const maxTimeMs = 7258118400000
+
+// whenText is the human date a core field's epoch-ms value stands for, and
+// how long ago or ahead it is by the server's clock: " (2026-12-06
+// 15:20:00.008Z, 5m00s ago)"; "" for a value that is not such a time.
+func whenText(v string, nowMs int64) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < model.MinDueTimeMs || f > maxTimeMs {
+		return ""
+	}
+	ms := int64(f)
+	when := ""
+	switch {
+	case nowMs <= 0:
+	case ms <= nowMs:
+		when = ", " + HumanDuration(time.Duration(nowMs-ms)*time.Millisecond) + " ago"
+	default:
+		when = ", in " + HumanDuration(time.Duration(ms-nowMs)*time.Millisecond)
+	}
+	return " (" + formatMs(ms) + when + ")"
 }
 
 func setLine(in bool, score *model.Score, delayed bool) string {

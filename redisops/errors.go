@@ -125,6 +125,9 @@ func (e *ServerError) Error() string {
 	case KindUnreachable:
 		return "cannot reach " + e.Addr + ": " + msg + " (check --url/--host/--port, TLS flags and that the server is up)"
 	case KindAuth:
+		if strings.HasPrefix(msg, "NOAUTH") {
+			return e.Addr + " needs a password, and none was given (" + msg + "): give it with --password-file FILE, FFDELAY_PASSWORD or REDISCLI_AUTH (or in --url, redis://user:password@host), and --user for an ACL user"
+		}
 		return "authentication refused by " + e.Addr + ": " + msg + " (check --user and the password source)"
 	case KindNoPerm:
 		if strings.Contains(msg, "grant ") {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/flowfabric/ffdelay/internal/model"
 	"github.com/redis/go-redis/v9"
@@ -38,6 +42,52 @@ func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []s
 		return c.inspectShard(ctx, sh, ids, mine, out, lanes)
 	})
 	return out, err
+}
+
+// FindUUID finds the partitions among partitions whose core key holds the
+// execution {fp:N}:uuid (the uuid as given, and in lower case): one
+// pipelined EXISTS per partition, on the primary that owns it, so the
+// cost is bounded by the partition count, not the data.
+func (c *Client) FindUUID(ctx context.Context, uuid string, partitions []int) ([]model.ExecutionID, error) {
+	forms := slices.Compact([]string{uuid, strings.ToLower(uuid)})
+	shards, err := c.shards(ctx, partitions)
+	if err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	var found []model.ExecutionID
+	err = parallel(shards, func(sh *Shard) error {
+		ids := make([]string, 0, len(sh.partitions)*len(forms))
+		for _, p := range sh.partitions {
+			for _, f := range forms {
+				ids = append(ids, "{fp:"+strconv.Itoa(p)+"}:"+f)
+			}
+		}
+		cmds := make([]*redis.IntCmd, len(ids))
+		for start := 0; start < len(ids); start += listChunk {
+			end := min(start+listChunk, len(ids))
+			if err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
+				for i := start; i < end; i++ {
+					id, _ := model.ParseExecutionID(ids[i])
+					cmds[i] = p.Exists(ctx, CoreKey(id.Partition, id.Raw))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, cmd := range cmds {
+			if n, err := cmd.Result(); err == nil && n > 0 {
+				id, _ := model.ParseExecutionID(ids[i])
+				found = append(found, id)
+			}
+		}
+		return nil
+	})
+	sort.Slice(found, func(i, j int) bool { return found[i].Partition < found[j].Partition })
+	return found, err
 }
 
 // setProbe is one id's scores in one lane's two scheduling sets.

@@ -58,6 +58,10 @@ func ParsePartitionNumber(s string) (int, error) {
 	return int(n), nil
 }
 
+// IsUUID reports a hyphenated uuid (either case): the part of an execution
+// id after its tag, as logs often show it alone.
+func IsUUID(s string) bool { return isUUID(s) }
+
 func isUUID(s string) bool {
 	if len(s) != 36 {
 		return false
