@@ -21,6 +21,7 @@ import (
 	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 )
 
 // Exit codes of the contract.
@@ -453,6 +454,20 @@ func reorderArgs(app *cli.App, args []string) []string {
 		out = append(out, positional...)
 	}
 	return out
+}
+
+// terminalWidth is the width of the terminal w is, in columns (0 when it
+// cannot be told).
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // isTerminal reports whether w is a terminal.

@@ -224,7 +224,12 @@ func runCheck(ctx context.Context, o checkOptions, conn redisops.Options, p *out
 	}
 	if stop != nil {
 		// A server ffdelay cannot use at all gets the same one line and
-		// exit 3 as from every other command, not a report of one row.
+		// exit 3 as from every other command, not a report of one row;
+		// with -o json or ndjson stdout still gets its document (ok false,
+		// the check that could not pass), for the CI step that parses it.
+		if p.Machine() {
+			p.Checks(output.CheckReport{OK: false, Checks: k.checks})
+		}
 		if o.Scope.MetricsFile != "" {
 			metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "check", Started: started, Checks: k.checks})
 		}

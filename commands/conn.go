@@ -129,6 +129,9 @@ func setupOutput(c *cli.Context, d *deps) error {
 		return usageError("--color %q: use auto, always or never", mode)
 	}
 	d.printer = output.New(d.stdout, d.stderr, f, useColor && f == output.Table, quiet)
+	if f == output.Table && d.terminal(d.stdout) {
+		d.printer.SetWidth(terminalWidth(d.stdout))
+	}
 	switch lf := strOr(c, flagLogFormat, d.getenv("FFDELAY_LOG_FORMAT")); lf {
 	case "", "text":
 	case "json":

@@ -3,6 +3,7 @@ package output
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/fatih/color"
 	"github.com/flowfabric/ffdelay/internal/model"
@@ -139,6 +140,9 @@ func (w *AuditWriter) End(e AuditEnd) {
 func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
+	}
+	if y, ok := strings.CutSuffix(noun, "y"); ok && !strings.HasSuffix(y, "a") && !strings.HasSuffix(y, "e") && !strings.HasSuffix(y, "o") {
+		return count(int64(n)) + " " + y + "ies"
 	}
 	return count(int64(n)) + " " + noun + "s"
 }

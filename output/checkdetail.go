@@ -50,7 +50,7 @@ type LibraryProblem struct {
 // Library reports the flowfabric library on every primary.
 func Library(status Status, function string, primaries int, problems []LibraryProblem) Check {
 	if status == Pass {
-		return Check{Name: "library", Status: status, Detail: fmt.Sprintf("flowfabric with %s on %d primaries", function, primaries)}
+		return Check{Name: "library", Status: status, Detail: fmt.Sprintf("flowfabric with %s on %s", function, plural(primaries, "primary"))}.withNumbers(int64(primaries), nil, "primaries")
 	}
 	var parts []string
 	for _, p := range problems {
@@ -112,6 +112,9 @@ type PartitionsConfigFinding struct {
 // PartitionsConfig reports the partition count.
 func PartitionsConfig(status Status, f PartitionsConfigFinding) Check {
 	c := Check{Name: "partitions_config", Status: status}
+	if f.Valid {
+		c = c.withNumbers(int64(f.Count), nil, "partitions")
+	}
 	switch {
 	case f.Valid:
 		c.Detail = plural(f.Count, "partition")
@@ -141,22 +144,24 @@ func Lanes(status Status, key string, found bool, registered, used, unknown []st
 
 // Overdue reports the oldest due execution against the limit.
 func Overdue(status Status, worst, limit time.Duration, partition int, lane string) Check {
+	c := Check{Name: "overdue", Status: status, Detail: "nothing overdue; limit " + HumanDuration(limit)}
 	switch {
 	case status != Pass:
-		return Check{Name: "overdue", Status: status, Detail: fmt.Sprintf("oldest due execution is %s overdue (partition %d, lane %s); limit %s",
-			HumanDuration(worst), partition, Safe(lane), HumanDuration(limit))}
+		c.Detail = fmt.Sprintf("oldest due execution is %s overdue (partition %d, lane %s); limit %s",
+			HumanDuration(worst), partition, Safe(lane), HumanDuration(limit))
 	case worst > 0:
-		return Check{Name: "overdue", Status: status, Detail: fmt.Sprintf("oldest due execution is %s overdue; limit %s", HumanDuration(worst), HumanDuration(limit))}
+		c.Detail = fmt.Sprintf("oldest due execution is %s overdue; limit %s", HumanDuration(worst), HumanDuration(limit))
 	}
-	return Check{Name: "overdue", Status: status, Detail: "nothing overdue; limit " + HumanDuration(limit)}
+	limitMs := limit.Milliseconds()
+	return c.withNumbers(worst.Milliseconds(), &limitMs, "ms")
 }
 
 // Due reports the due count against --max-due (negative: no limit).
 func Due(status Status, due, limit int64) Check {
 	if limit >= 0 {
-		return Check{Name: "due", Status: status, Detail: fmt.Sprintf("%s due; limit %s", count(due), count(limit))}
+		return Check{Name: "due", Status: status, Detail: fmt.Sprintf("%s due; limit %s", count(due), count(limit))}.withNumbers(due, &limit, "executions")
 	}
-	return Check{Name: "due", Status: status, Detail: fmt.Sprintf("%s due (no --max-due limit)", count(due))}
+	return Check{Name: "due", Status: status, Detail: fmt.Sprintf("%s due (no --max-due limit)", count(due))}.withNumbers(due, nil, "executions")
 }
 
 // StuckExample is one stuck entry check found.
@@ -185,6 +190,11 @@ type StuckFinding struct {
 
 // Stuck reports the due entries the engine's promoter cannot resolve.
 func Stuck(status Status, f StuckFinding) Check {
+	var none int64
+	return stuckCheck(status, f).withNumbers(int64(f.Repairable+f.Failing), &none, "executions")
+}
+
+func stuckCheck(status Status, f StuckFinding) Check {
 	scope := fmt.Sprintf("all %s due entries", count(int64(f.Examined)))
 	if f.Bounded {
 		scope = fmt.Sprintf("the first %s of %s due entries (check's bound)", count(int64(f.Examined)), count(f.Due))
@@ -203,6 +213,10 @@ func Stuck(status Status, f StuckFinding) Check {
 // UnregisteredLanes reports lanes with delayed sets that the registry
 // lacks; sampled says they were looked for in a sample of the keyspace.
 func UnregisteredLanes(status Status, key string, lanes []string, sampled bool) Check {
+	return unregisteredLanes(status, key, lanes, sampled).withNumbers(int64(len(lanes)), nil, "lanes")
+}
+
+func unregisteredLanes(status Status, key string, lanes []string, sampled bool) Check {
 	where := "every lane with delayed sets is registered"
 	if sampled {
 		where = "no delayed sets of unregistered lanes in a sample of the keyspace (--discover-lanes walks it all)"
@@ -219,10 +233,11 @@ func UnregisteredLanes(status Status, key string, lanes []string, sampled bool) 
 
 // PartitionsBeyondCount reports delayed sets on partitions >= count.
 func PartitionsBeyondCount(status Status, partitions int, sets []string) Check {
-	if len(sets) == 0 {
-		return Check{Name: "partitions_beyond_count", Status: status, Detail: fmt.Sprintf("no delayed sets beyond partition %d", partitions-1)}
+	c := Check{Name: "partitions_beyond_count", Status: status, Detail: fmt.Sprintf("no delayed sets beyond partition %d", partitions-1)}
+	if len(sets) > 0 {
+		c.Detail = fmt.Sprintf("delayed sets on partitions >= %d, never scanned by the engine: %s", partitions, short(safeAll(sets), 10))
 	}
-	return Check{Name: "partitions_beyond_count", Status: status, Detail: fmt.Sprintf("delayed sets on partitions >= %d, never scanned by the engine: %s", partitions, short(safeAll(sets), 10))}
+	return c.withNumbers(int64(len(sets)), nil, "sets")
 }
 
 func short(list []string, n int) string {
@@ -262,9 +277,6 @@ func PermissionsCheck(status Status, f PermissionsFinding) Check {
 			strings.Join(f.Promote, " "), strings.Join(f.Promote, " "))
 	default:
 		c.Detail = "FCALL and what ff_promote_delayed runs inside (HSET, ZREM, ZADD) allowed on " + plural(f.Primaries, "primary")
-		if f.Primaries != 1 {
-			c.Detail = fmt.Sprintf("FCALL and what ff_promote_delayed runs inside (HSET, ZREM, ZADD) allowed on %s primaries", count(int64(f.Primaries)))
-		}
 		if len(f.Unverified) > 0 {
 			c.Detail = fmt.Sprintf("FCALL, ZREM and ZADD allowed; %s not verified (the probe needs MULTI to test it without writing)", strings.Join(f.Unverified, " "))
 		}

@@ -50,7 +50,13 @@ type Printer struct {
 	// encErr is the first value that could not be encoded as JSON: the
 	// run must not end with exit 0 on a document that lacks it.
 	encErr error
+	// width is the terminal's width in columns (0: not a terminal).
+	width int
 }
+
+// SetWidth tells the printer the terminal's width, for tables whose long
+// cells wrap (0: no terminal, nothing wraps).
+func (p *Printer) SetWidth(w int) { p.width = w }
 
 // SetLogger sends warnings, notes and errors to l as JSON lines (with
 // time, level, msg and fields) instead of ffdelay's own stderr format.
