@@ -366,7 +366,7 @@ func runPromote(ctx context.Context, o promoteOptions, client *redisops.Client, 
 		}
 		bar = newProgressBar(run.Due, desc, p)
 	}
-	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.Run.DryRun, Verbose: o.Verbose})
+	w := p.BeginPromote(output.PromoteHeader{ServerTimeMs: run.ServerTimeMs, DryRun: o.Run.DryRun, Repair: o.Run.Repair, Verbose: o.Verbose})
 	var totals model.PromoteTotals
 	runErr := run.Execute(ctx, func(r model.Result) {
 		totals.AddResult(r)

@@ -15,6 +15,9 @@ import (
 type PromoteHeader struct {
 	ServerTimeMs int64 `json:"server_time_ms"`
 	DryRun       bool  `json:"dry_run"`
+	// Repair: --repair (a dry run's would_repair then counts as repaired
+	// in the table, as the real run's repaired).
+	Repair bool `json:"-"`
 	// Verbose lists every result in the table, not only the notable ones.
 	Verbose bool `json:"-"`
 }
@@ -53,6 +56,12 @@ func (p *Printer) BeginPromote(h PromoteHeader) *PromoteWriter {
 func (w *PromoteWriter) Result(r model.Result) {
 	r = word(r)
 	p := w.p
+	t := w.lanes[r.Lane]
+	if t == nil {
+		t = &model.PromoteTotals{}
+		w.lanes[r.Lane] = t
+	}
+	t.AddResult(r)
 	switch p.Format {
 	case JSON:
 		if w.n > 0 {
@@ -65,12 +74,6 @@ func (w *PromoteWriter) Result(r model.Result) {
 		w.buf = append(w.buf, '\n')
 		p.out.Write(w.buf)
 	default:
-		t := w.lanes[r.Lane]
-		if t == nil {
-			t = &model.PromoteTotals{}
-			w.lanes[r.Lane] = t
-		}
-		t.AddResult(r)
 		if r.Outcome == model.SkippedFilter && !w.h.Verbose {
 			w.filtered++
 		} else if w.h.Verbose || notable(r.Outcome) {
@@ -139,6 +142,8 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 	case JSON:
 		p.out.WriteString(`],"totals":`)
 		p.writeJSON(e.Totals)
+		p.out.WriteString(`,"lanes":`)
+		p.writeJSON(w.laneTotals())
 		fmt.Fprintf(p.out, `,"duration_ms":%d,"interrupted":%t,"limit_reached":%t,"remaining_due":%d`,
 			e.Elapsed.Milliseconds(), e.Interrupted, e.LimitReached, e.RemainingDue)
 		if e.Batches != nil {
@@ -152,7 +157,7 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 		p.out.WriteString("}\n")
 	case NDJSON:
 		sum := map[string]any{"server_time_ms": w.h.ServerTimeMs, "dry_run": w.h.DryRun,
-			"totals": e.Totals, "duration_ms": e.Elapsed.Milliseconds(), "interrupted": e.Interrupted,
+			"totals": e.Totals, "lanes": w.laneTotals(), "duration_ms": e.Elapsed.Milliseconds(), "interrupted": e.Interrupted,
 			"limit_reached": e.LimitReached, "remaining_due": e.RemainingDue}
 		if e.Batches != nil {
 			sum["batches"] = e.Batches
@@ -189,6 +194,22 @@ func (w *PromoteWriter) End(e PromoteEnd) {
 	}
 }
 
+// laneTotals are the totals per lane, as the table shows them.
+func (w *PromoteWriter) laneTotals() map[string]model.PromoteTotals {
+	out := make(map[string]model.PromoteTotals, len(w.lanes))
+	for l, t := range w.lanes {
+		out[l] = *t
+	}
+	return out
+}
+
+// laneTable has the same columns in the same order for a dry run and a
+// real one, so the same executions land in the same column: what a dry
+// run would do is counted where the real run's outcome would be (a
+// would_repair under NEEDS REPAIR, or REPAIRED with --repair; a would_fail
+// under FAILED), and the line above the table says the counts are what
+// would happen. NEEDS REPAIR is apart from FAILED here (the JSON counts
+// needs_repair within failed, as the contract has it).
 func (w *PromoteWriter) laneTable() {
 	lanes := make([]string, 0, len(w.lanes))
 	unconfirmed, notSent := false, false
@@ -198,10 +219,7 @@ func (w *PromoteWriter) laneTable() {
 		notSent = notSent || t.NotSent > 0
 	}
 	sort.Strings(lanes)
-	header := []string{"LANE", "PROMOTED", "REPAIRED", "CLEANED", "NOT YET DUE", "SKIPPED", "FAILED"}
-	if w.h.DryRun {
-		header = []string{"LANE", "WOULD PROMOTE", "WOULD CLEAN", "WOULD REPAIR", "NOT YET DUE", "SKIPPED", "FAILED"}
-	}
+	header := []string{"LANE", "PROMOTED", "CLEANED", "REPAIRED", "NEEDS REPAIR", "NOT YET DUE", "SKIPPED", "FAILED"}
 	if unconfirmed {
 		// Calls whose reply was lost: shown only when there are some.
 		header = append(header, "UNCONFIRMED")
@@ -212,10 +230,16 @@ func (w *PromoteWriter) laneTable() {
 	var rows [][]string
 	for _, l := range lanes {
 		t := w.lanes[l]
-		row := []string{Safe(l), count(t.Promoted), count(t.Repaired), count(t.Cleaned), count(t.NotYetDue), count(t.Skipped), count(t.Failed)}
+		promoted, cleaned, repaired, needsRepair, failed := t.Promoted, t.Cleaned, t.Repaired, t.NeedsRepair, t.Failed-t.NeedsRepair
 		if w.h.DryRun {
-			row = []string{Safe(l), count(t.WouldPromote), count(t.WouldClean), count(t.WouldRepair), count(t.NotYetDue), count(t.Skipped), count(t.Failed)}
+			promoted, cleaned, failed = t.WouldPromote, t.WouldClean, t.WouldFail+t.Failed-t.NeedsRepair
+			if w.h.Repair {
+				repaired = t.WouldRepair
+			} else {
+				needsRepair = t.WouldRepair
+			}
 		}
+		row := []string{Safe(l), count(promoted), count(cleaned), count(repaired), count(needsRepair), count(t.NotYetDue), count(t.Skipped), count(failed)}
 		if unconfirmed {
 			row = append(row, count(t.Unconfirmed))
 		}
@@ -227,6 +251,9 @@ func (w *PromoteWriter) laneTable() {
 	right := map[int]bool{}
 	for i := 1; i < len(header); i++ {
 		right[i] = true
+	}
+	if w.h.DryRun {
+		w.p.out.WriteString("dry run: nothing was written; the counts say what promote would do\n")
 	}
 	w.p.table(header, rows, right)
 }
