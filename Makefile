@@ -59,8 +59,12 @@ test: deps
 race: deps
 	$(GO) test -race -count=1 -timeout 60m ./...
 
+# demo runs on a throwaway server; URL=redis://host:port/db seeds yours
+# instead (an empty database only, unless FORCE=1; LOAD_LIBRARY=1 loads the
+# project's fixture library when the server has no flowfabric library).
 demo: deps build
-	$(GO) run -tags ffsandbox ./internal/cmd/ffsandbox demo --ffdelay ./ffdelay
+	$(GO) run -tags ffsandbox ./internal/cmd/ffsandbox demo --ffdelay ./ffdelay \
+		$(if $(URL),--url "$(URL)") $(if $(FORCE),--force) $(if $(LOAD_LIBRARY),--load-library)
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./redisops/
