@@ -70,11 +70,10 @@ Examples:
 				return err
 			}
 			if !d.terminal(d.stdout) {
-				// No screen to keep up to date: one snapshot, as list.
-				d.printer.Note("stdout is not a terminal: printing one snapshot (ffdelay list); run top in a terminal for the live view")
-				return withClient(ctx, conn, d.printer, func(client *redisops.Client) error {
-					return runList(ctx, listOptions{Scope: o.Scope, Limit: 20}, client, d.printer)
-				})
+				// No screen to keep up to date: one snapshot of top's
+				// own view, from two readings an interval apart.
+				d.printer.Note("stdout is not a terminal: printing one snapshot of two readings %s apart; run top in a terminal for the live view", o.Interval)
+				return topSnapshot(ctx, o, conn, d)
 			}
 			return runTop(ctx, o, conn, d)
 		},
@@ -174,6 +173,34 @@ func runTop(ctx context.Context, o topOptions, conn redisops.Options, d *deps) e
 }
 
 func (m *topModel) Init() tea.Cmd { return m.refresh() }
+
+// topSnapshot prints top's view once, for a pipe or a file: two readings
+// an interval apart (the trend and verdicts need both), without the keys.
+func topSnapshot(ctx context.Context, o topOptions, conn redisops.Options, d *deps) error {
+	m := &topModel{ctx: ctx, o: o, conn: conn, sorts: []string{"overdue", "due", "lane"}}
+	m.view.Sort = m.sorts[0]
+	defer func() {
+		if m.client != nil {
+			m.client.Close()
+		}
+	}()
+	for i := 0; i < 2; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-time.After(o.Interval):
+			}
+		}
+		data := m.refresh()().(topData)
+		if data.err != nil {
+			return data.err
+		}
+		m.apply(data)
+	}
+	d.printer.TopSnapshot(m.view)
+	return nil
+}
 
 // refresh reads the backlog (list's pipelined reads) and, now and then,
 // runs a bounded dry run for the stuck footer. Nothing is written.
@@ -348,6 +375,8 @@ func (m *topModel) key(k tea.KeyMsg) tea.Cmd {
 		m.view.Filtering, m.view.Filter = true, ""
 	case "?":
 		m.view.Help = !m.view.Help
+	case "esc":
+		m.view.Help = false
 	}
 	m.rebuild()
 	return nil
@@ -396,8 +425,12 @@ func (m *topModel) apply(d topData) {
 		} else {
 			r.Verdict = verdictOf(output.TopRow{}, r.TopRow, 0, 0)
 		}
-		if r.Partition < 0 {
+		if r.Partition < 0 && m.nextHour != nil {
 			r.NextHour = m.nextHour[r.Lane]
+			if r.NextHour == nil {
+				// Read, and nothing falls due in the lane.
+				r.NextHour = make([]int64, topForecastSteps)
+			}
 		}
 		next[k] = r.TopRow
 	}

@@ -117,7 +117,7 @@ func (w *ListWriter) End(t model.ListTotals) {
 		}
 		if len(w.execs) > 0 {
 			p.out.WriteString("\n")
-			p.table([]string{"PART", "LANE", "EXECUTION", "DUE (SCORE, UTC)", "OVERDUE"}, w.execs, map[int]bool{0: true})
+			p.table([]string{"PARTITION", "LANE", "EXECUTION", "DUE (SCORE, UTC)", "OVERDUE"}, w.execs, map[int]bool{0: true})
 		}
 		if len(w.rows) > 0 {
 			p.out.WriteString("\n")

@@ -66,11 +66,16 @@ func newTopStyles(color bool) topStyles {
 	}
 }
 
+// topKeys is top's last line.
+const topKeys = "q quit  s sort  p partitions  space pause  / filter  ? help"
+
 // RenderTop draws one screen, at most height lines of at most width
-// columns; everything from the server is escaped.
+// columns (0: no bound, for a snapshot); everything from the server is
+// escaped. The title and the connection line always stay on the screen:
+// the rows are cut to the room left by the help and the footer, and long
+// lines (help, the stuck footer) wrap instead of being cut.
 func RenderTop(v TopView, width, height int, color bool) string {
 	st := newTopStyles(color)
-	var b strings.Builder
 	conn := v.Conn
 	if conn != "connected" {
 		conn = st.bad.Render(Safe(conn))
@@ -79,12 +84,21 @@ func RenderTop(v TopView, width, height int, color bool) string {
 	if v.Paused {
 		state = "  " + st.warn.Render("PAUSED")
 	}
-	fmt.Fprintf(&b, "%s  %s on %s  FlowFabric %s  %s x %s\n",
-		st.head.Render("ffdelay top"), Safe(v.Product), Safe(v.Server), Safe(v.Release), plural(v.Partitions, "partition"), plural(v.Lanes, "lane"))
-	fmt.Fprintf(&b, "server time %s  refreshed %s ago  %s%s\n", formatMs(v.ServerTimeMs), HumanDuration(v.RefreshedAgo), conn, state)
+	wrap := func(s string) []string {
+		if width <= 0 {
+			return []string{s}
+		}
+		return strings.Split(ansi.Wrap(s, width, ""), "\n")
+	}
+	var head []string
+	head = append(head, truncate(fmt.Sprintf("%s  %s on %s  FlowFabric %s  %s x %s",
+		st.head.Render("ffdelay top"), Safe(v.Product), Safe(v.Server), Safe(v.Release), plural(v.Partitions, "partition"), plural(v.Lanes, "lane")), width))
+	head = append(head, truncate(fmt.Sprintf("server time %s  refreshed %s ago  %s%s", formatMs(v.ServerTimeMs), HumanDuration(v.RefreshedAgo), conn, state), width))
 	if v.Help {
-		b.WriteString("\nkeys: q quit  s sort (overdue, due, lane)  p partitions  space pause  / filter lanes  ? help\n")
-		b.WriteString("verdicts: draining (promoted faster than it falls due), growing (falls due faster), stalled (due, nothing promoted: is a promoter running?), idle\n")
+		head = append(head, "")
+		head = append(head, wrap("keys: q quit  s sort (overdue, due, lane)  p partitions  space pause  / filter lanes  ? or Esc close this help")...)
+		head = append(head, wrap("verdicts: draining (promoted faster than it falls due), growing (falls due faster), stalled (due, nothing promoted: is a promoter running?), idle")...)
+		head = append(head, wrap("next hour: what falls due in each 5 minutes of the next hour, and in all")...)
 	}
 	sortBy := "sorted by " + v.Sort
 	if v.Filter != "" || v.Filtering {
@@ -93,7 +107,13 @@ func RenderTop(v TopView, width, height int, color bool) string {
 			sortBy += "_"
 		}
 	}
-	fmt.Fprintln(&b, st.dim.Render(sortBy))
+	head = append(head, st.dim.Render(truncate(sortBy, width)))
+	foot := []string{""}
+	if v.Stuck != "" {
+		foot = append(foot, wrap(Safe(v.Stuck))...)
+	}
+	foot = append(foot, st.dim.Render(truncate(topKeys, width)))
+
 	rows := [][]string{}
 	for _, r := range v.Rows {
 		part := "all"
@@ -129,27 +149,23 @@ func RenderTop(v TopView, width, height int, color bool) string {
 			fmt.Sprintf("%.0f/s", r.ArrivedPerSec), fmt.Sprintf("%.0f/s", r.DrainedPerSec), verdict, hour})
 	}
 	header := []string{"LANE", "PART", "DUE", "DELAYED", "MAX OVERDUE", "NEXT DUE", "ARRIVING", "DRAINED", "VERDICT", "NEXT HOUR (5m steps)"}
-	lines := alignRows(header, rows, map[int]bool{2: true, 3: true, 6: true, 7: true})
-	room := max(1, height-7)
-	for i, l := range lines {
-		if i == 0 {
-			l = st.head.Render(l)
-		}
-		if i > room {
-			fmt.Fprintf(&b, "... and %d more rows (filter with /)\n", len(lines)-i)
-			break
-		}
-		b.WriteString(truncate(l, width) + "\n")
+	table := alignRows(header, rows, map[int]bool{2: true, 3: true, 6: true, 7: true})
+	table[0] = st.head.Render(table[0])
+	for i := range table {
+		table[i] = truncate(table[i], width)
 	}
 	if len(rows) == 0 {
-		b.WriteString("no lanes in scope\n")
+		table = append(table, "no lanes in scope")
 	}
-	b.WriteString("\n")
-	if v.Stuck != "" {
-		b.WriteString(truncate(Safe(v.Stuck), width) + "\n")
+	if room := height - len(head) - len(foot); height > 0 && len(table) > room {
+		// The header and as many rows as fit, then one line for the rest.
+		keep := max(1, room-1)
+		hidden := len(table) - keep
+		table = append(table[:keep:keep], fmt.Sprintf("... and %d more rows (filter with /)", hidden))
 	}
-	b.WriteString(st.dim.Render("q quit  s sort  p partitions  space pause  / filter  ? help") + "\n")
-	return b.String()
+	// No newline after the last line: one more would make the screen a
+	// line taller than the terminal, and scroll the title off.
+	return strings.Join(append(append(head, table...), foot...), "\n")
 }
 
 // alignRows pads cells to their column's width (right-aligned where asked).
@@ -182,4 +198,11 @@ func truncate(s string, width int) string {
 		return s
 	}
 	return ansi.Truncate(s, width, "")
+}
+
+// TopSnapshot writes one screen of top without its keys line and with no
+// bound on width or height: for stdout that is not a terminal.
+func (p *Printer) TopSnapshot(v TopView) {
+	screen := strings.TrimSuffix(RenderTop(v, 0, 0, p.color), topKeys)
+	p.out.WriteString(strings.TrimRight(screen, "\n") + "\n")
 }

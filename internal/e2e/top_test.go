@@ -240,3 +240,64 @@ func TestTopInTmux(t *testing.T) {
 		t.Errorf("after SIGTERM: exit %s, want 0; stderr:\n%s", st, errs)
 	}
 }
+
+// top in a small terminal (80x20): in the per-partition view, with more
+// rows than fit and a long stuck footer, the title and the connection line
+// stay at the top; the footer and the help wrap at the terminal's width
+// instead of being cut; Esc closes the help.
+func TestTopInASmallTerminal(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		fftest.Skip(t, "tmux is not on this machine (Debian package tmux; make deps installs it)")
+	}
+	bin := buildBinary(t)
+	bins, err := fftest.Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, c := fftest.NewFlowFabric(t, bins[0])
+	ctx := context.Background()
+	if err := fftest.SetPartitions(ctx, c, 16); err != nil {
+		t.Fatal(err)
+	}
+	if err := fftest.RegisterLanes(ctx, c, "default", "payments"); err != nil {
+		t.Fatal(err)
+	}
+	now, err := fftest.ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execs []fftest.Exec
+	for p := 0; p < 16; p++ {
+		execs = append(execs, fftest.Exec{Partition: p, Lane: "default", Shape: fftest.Due}, fftest.Exec{Partition: p, Lane: "payments", Shape: fftest.Due})
+	}
+	execs = append(execs, fftest.Exec{Partition: 3, Lane: "default", Shape: fftest.NoDelayUntil})
+	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
+		t.Fatal(err)
+	}
+	x := tmux{t: t, socket: t.TempDir() + "/tmux"}
+	x.run("new-session", "-d", "-s", "top", "-x", "80", "-y", "20", fmt.Sprintf("%s top --interval 300ms --url redis://%s", bin, s.Addr))
+	defer exec.Command("tmux", "-S", x.socket, "kill-server").Run()
+	top := func(screen string) bool {
+		lines := strings.Split(screen, "\n")
+		return len(lines) > 1 && strings.HasPrefix(lines[0], "ffdelay top") && strings.HasPrefix(lines[1], "server time ") && strings.Contains(lines[1], "connected")
+	}
+	x.waitScreen("the stuck footer, wrapped to its end", 15*time.Second, func(s string) bool {
+		return top(s) && strings.Contains(s, "stuck: 1 repairable") && strings.Contains(s, "see ffdelay promote --dry-run")
+	})
+	x.run("send-keys", "-t", "top", "p")
+	x.waitScreen("per-partition rows under the title and connection line", 5*time.Second, func(s string) bool {
+		return top(s) && strings.Contains(s, "more rows (filter with /)") && strings.Contains(s, "q quit")
+	})
+	x.run("send-keys", "-t", "top", "?")
+	x.waitScreen("the help, wrapped, under the title", 5*time.Second, func(s string) bool {
+		return top(s) && strings.Contains(s, "verdicts: draining") && strings.Contains(s, "is a promoter running?), idle")
+	})
+	x.run("send-keys", "-t", "top", "Escape")
+	x.waitScreen("the help closed by Esc", 5*time.Second, func(s string) bool { return top(s) && !strings.Contains(s, "verdicts:") })
+	for i, l := range strings.Split(x.screen(), "\n") {
+		if w := len([]rune(l)); w > 80 {
+			t.Errorf("line %d is %d columns wide in an 80-column terminal: %q", i, w, l)
+		}
+	}
+}
