@@ -35,10 +35,11 @@ deps:
 	redis-server --version
 
 # test runs every test under the race detector against the first server of
-# FFDELAY_TEST_SERVERS (default: valkey-server, else redis-server), then
-# the whole server matrix without it (a race-built ffdelay is several times
-# slower, and the code under test is the same on every server). FlowFabric's
-# release libraries are used where found (FFDELAY_TEST_LIBRARIES).
+# FFDELAY_TEST_SERVERS (default: valkey-server, else redis-server), then,
+# when more servers are named, the whole matrix again without it (a
+# race-built ffdelay is several times slower, and the code under test is
+# the same on every server). FlowFabric's release libraries are used where
+# found (FFDELAY_TEST_LIBRARIES).
 #
 # GORACE=atexit_sleep_ms=0: a race-built program sleeps a second when it
 # exits (ThreadSanitizer's default, for threads to finish their reports),
@@ -47,13 +48,22 @@ deps:
 # fail the run (exit 66).
 comma := ,
 export GORACE ?= atexit_sleep_ms=0
+servers := $(subst $(comma), ,$(FFDELAY_TEST_SERVERS))
 test: deps
+	@echo "== go vet (compiles every package; the first run also fetches the modules and go.mod's Go toolchain)"
 	$(GO) vet ./...
+	@echo "== the alerting rules: promtool check rules and their unit tests"
 	$(PROMTOOL) check rules deploy/prometheus/ffdelay-rules.yaml
 	cd deploy/prometheus && $(PROMTOOL) test rules ffdelay-rules.test.yaml
-	FFDELAY_TEST_SERVERS="$(firstword $(subst $(comma), ,$(FFDELAY_TEST_SERVERS)))" FFDELAY_TEST_MATRIX_FULL= \
+	@echo "== every test under the race detector on $(or $(firstword $(servers)),the default server) (compiling with -race takes a minute before the first result)"
+	FFDELAY_TEST_SERVERS="$(firstword $(servers))" FFDELAY_TEST_MATRIX_FULL= \
 		$(GO) test -race -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	@if [ $(words $(servers)) -gt 1 ]; then \
+		echo "== every test again, without the race detector, on each of $(words $(servers)) servers"; \
+		$(GO) test -count=1 -timeout 30m ./...; \
+	else \
+		echo "== one server: the race pass tested it (FFDELAY_TEST_SERVERS=a,b,... tests more)"; \
+	fi
 
 # race runs everything under the race detector on every server (slow).
 race: deps
