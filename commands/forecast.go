@@ -119,11 +119,9 @@ func runForecast(ctx context.Context, o forecastOptions, client *redisops.Client
 	p.Forecast(output.NewForecastReport(fc, o.Step, o.Window, scope.allLanes()), output.ForecastTable{
 		Partitions: len(scope.AllPartitions()), NoData: noData})
 	if !noData {
-		outside, complete, err := sample.outside(scope)
-		if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
+		if err := sample.warn(p, scope); err != nil {
 			return err
 		}
-		warnOutsideScope(p, outside, complete)
 	}
 	return nil
 }

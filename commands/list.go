@@ -100,11 +100,9 @@ func runList(ctx context.Context, o listOptions, client *redisops.Client, p *out
 	}
 	w.End(totals)
 	if !noData {
-		outside, complete, err := sample.outside(scope)
-		if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
+		if err := sample.warn(p, scope); err != nil {
 			return err
 		}
-		warnOutsideScope(p, outside, complete)
 	}
 	if o.Scope.MetricsFile != "" {
 		return metrics.WriteMetrics(o.Scope.MetricsFile, metrics.MetricsRun{Command: "list", Started: started, Groups: groups})

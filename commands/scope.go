@@ -408,6 +408,18 @@ func outOfScope(ctx context.Context, client *redisops.Client, rs resolvedScope, 
 	return out, nil
 }
 
+// warn finishes the look and says, in one line, that delayed sets exist
+// for lanes rs leaves out; a user who may not SCAN gets no look. nil warns
+// nothing.
+func (ls *laneSample) warn(p *output.Printer, rs resolvedScope) error {
+	outside, complete, err := ls.outside(rs)
+	if err != nil && redisops.KindOf(err) != redisops.KindNoPerm {
+		return err
+	}
+	warnOutsideScope(p, outside, complete)
+	return nil
+}
+
 // warnOutsideScope says, in one line, that delayed sets exist for lanes
 // the run left out.
 func warnOutsideScope(p *output.Printer, lanes []string, complete bool) {

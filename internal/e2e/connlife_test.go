@@ -30,21 +30,12 @@ func TestWatchIdleTimeout(t *testing.T) {
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) {
 		t.Run("standalone", func(t *testing.T) {
 			t.Parallel()
-			s, c := fftest.NewFlowFabric(t, server)
+			s, c := ffServer(t, server, 16)
 			testWatchIdleTimeout(t, bin, []*redis.Client{c}, c, "--url", "redis://"+s.Addr)
 		})
 		t.Run("cluster", func(t *testing.T) {
 			t.Parallel()
-			cl, err := fftest.StartCluster(t.TempDir(), server, 3, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Stop()
-			if err := cl.Reset(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			cc := cl.Client()
-			defer cc.Close()
+			cl, cc := ffCluster(t, server, 16)
 			var primaries []*redis.Client
 			for _, n := range cl.Nodes {
 				c := n.Client()
@@ -59,9 +50,6 @@ func TestWatchIdleTimeout(t *testing.T) {
 func testWatchIdleTimeout(t *testing.T, bin string, primaries []*redis.Client, c redis.Cmdable, conn ...string) {
 	ctx := context.Background()
 	const partitions, bursts, perBurst = 16, 5, 200
-	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
-		t.Fatal(err)
-	}
 	for _, p := range primaries {
 		if err := p.ConfigSet(ctx, "timeout", "1").Err(); err != nil {
 			t.Fatal(err)
@@ -121,21 +109,13 @@ func testWatchIdleTimeout(t *testing.T, bin string, primaries []*redis.Client, c
 }
 
 // seedDue seeds n executions due now over the partitions.
-func seedDue(t *testing.T, c redis.Cmdable, partitions, n int) []fftest.Exec {
+func seedDue(t *testing.T, c redis.Cmdable, partitions, n int) {
 	t.Helper()
-	ctx := context.Background()
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
 	execs := make([]fftest.Exec, n)
 	for i := range execs {
 		execs[i] = fftest.Exec{Partition: i % partitions, Shape: fftest.Due}
 	}
-	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
-		t.Fatal(err)
-	}
-	return execs
+	seedNow(t, c, execs...)
 }
 
 // watchCycle is one ndjson cycle line of promote --watch.
@@ -189,12 +169,9 @@ func TestPasswordRotatedUnderWatch(t *testing.T) {
 }
 
 func testPasswordRotated(t *testing.T, bin string, server fftest.Binary) {
-	s, c := fftest.NewFlowFabric(t, server)
-	ctx := context.Background()
 	const partitions, perBurst = 16, 200
-	if err := fftest.SetPartitions(ctx, c, partitions); err != nil {
-		t.Fatal(err)
-	}
+	s, c := ffServer(t, server, partitions)
+	ctx := context.Background()
 	if err := c.Do(ctx, "ACL", "SETUSER", "ffdelay", "reset", "on", ">old", "~*", "+@all").Err(); err != nil {
 		t.Fatal(err)
 	}

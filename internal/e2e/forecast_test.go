@@ -141,14 +141,8 @@ func TestForecast(t *testing.T) {
 	bin := buildBinary(t)
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) {
 		t.Run("standalone", func(t *testing.T) {
-			s, c := fftest.NewFlowFabric(t, server)
+			s, c := ffServer(t, server, 16, "default", "payments")
 			ctx := context.Background()
-			if err := fftest.SetPartitions(ctx, c, 16); err != nil {
-				t.Fatal(err)
-			}
-			if err := fftest.RegisterLanes(ctx, c, "default", "payments"); err != nil {
-				t.Fatal(err)
-			}
 			now, err := fftest.ServerNowMs(ctx, c)
 			if err != nil {
 				t.Fatal(err)
@@ -181,21 +175,8 @@ func TestForecast(t *testing.T) {
 
 		})
 		t.Run("cluster", func(t *testing.T) {
-			cl, err := fftest.StartCluster(t.TempDir(), server, 3, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Stop()
-			ctx := context.Background()
-			if err := cl.Reset(ctx); err != nil {
-				t.Fatal(err)
-			}
-			cc := cl.Client()
-			defer cc.Close()
-			if err := fftest.SetPartitions(ctx, cc, 16); err != nil {
-				t.Fatal(err)
-			}
-			now, err := fftest.ServerNowMs(ctx, cc)
+			cl, cc := ffCluster(t, server, 16)
+			now, err := fftest.ServerNowMs(context.Background(), cc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -243,22 +242,9 @@ func TestMonitoringMatchesMetrics(t *testing.T) {
 		fftest.Skip(t, "promtool is not on this machine (make deps installs it from Debian's prometheus package): the rules and the dashboard are not checked")
 	}
 	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) {
-		s, c := fftest.NewFlowFabric(t, server)
-		ctx := context.Background()
-		if err := fftest.SetPartitions(ctx, c, 4); err != nil {
-			t.Fatal(err)
-		}
-		if err := fftest.RegisterLanes(ctx, c, "default"); err != nil {
-			t.Fatal(err)
-		}
-		now, err := fftest.ServerNowMs(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := fftest.Seed(ctx, c, now, []fftest.Exec{{Partition: 0, Shape: fftest.Due}, {Partition: 1, Shape: fftest.NoDelayUntil},
-			{Partition: 2, Shape: fftest.Future, OffsetMs: 120_000}, {Partition: 3, Lane: "reports", Shape: fftest.Due}}); err != nil {
-			t.Fatal(err)
-		}
+		s, c := ffServer(t, server, 4, "default")
+		seedNow(t, c, fftest.Exec{Partition: 0, Shape: fftest.Due}, fftest.Exec{Partition: 1, Shape: fftest.NoDelayUntil},
+			fftest.Exec{Partition: 2, Shape: fftest.Future, OffsetMs: 120_000}, fftest.Exec{Partition: 3, Lane: "reports", Shape: fftest.Due})
 		_, sb, _ := startStandby(t, bin, "--interval", "100ms", "--lease", "--url", "redis://"+s.Addr)
 		// Two cycles done: the first has counted everything a cycle counts
 		// (the lanes outside the scope on a small keyspace, what falls due

@@ -78,23 +78,10 @@ func TestOutOfScopeLane(t *testing.T) {
 }
 
 func testOutOfScopeLane(t *testing.T, bin string, server fftest.Binary) {
-	s, c := fftest.NewFlowFabric(t, server)
+	s, c := ffServer(t, server, 8, "default")
 	ctx := context.Background()
-	if err := fftest.SetPartitions(ctx, c, 8); err != nil {
-		t.Fatal(err)
-	}
-	if err := fftest.RegisterLanes(ctx, c, "default"); err != nil {
-		t.Fatal(err)
-	}
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := fftest.Seed(ctx, c, now, []fftest.Exec{{Partition: 3, Lane: "reports", Shape: fftest.Due, OffsetMs: -60_000},
-		{Partition: 1, Shape: fftest.Due}, {Partition: 2, Shape: fftest.Due}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ids := seedNow(t, c, fftest.Exec{Partition: 3, Lane: "reports", Shape: fftest.Due, OffsetMs: -60_000},
+		fftest.Exec{Partition: 1, Shape: fftest.Due}, fftest.Exec{Partition: 2, Shape: fftest.Due})
 	url := "redis://" + s.Addr
 
 	// Once, as a table: the lane and its due count on stderr, exit 0.
@@ -157,19 +144,8 @@ func TestStuckBackoff(t *testing.T) {
 }
 
 func testStuckBackoff(t *testing.T, bin string, server fftest.Binary) {
-	s, c := fftest.NewFlowFabric(t, server)
-	ctx := context.Background()
-	if err := fftest.SetPartitions(ctx, c, 4); err != nil {
-		t.Fatal(err)
-	}
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := fftest.Seed(ctx, c, now, []fftest.Exec{{Partition: 0, Shape: fftest.NoDelayUntil}, {Partition: 1, Shape: fftest.NoDelayUntil}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c := ffServer(t, server, 4)
+	ids := seedNow(t, c, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil}, fftest.Exec{Partition: 1, Shape: fftest.NoDelayUntil})
 	url := "redis://" + s.Addr
 	cmd, sb, logs := startStandby(t, bin, "--interval", "100ms", "--url", url)
 	within(t, 20*time.Second, "ffdelay_stuck_executions 2", func() bool { return sb.metric("ffdelay_stuck_executions", nil) == 2 })
@@ -226,18 +202,8 @@ func TestReplicasTellTheSameStory(t *testing.T) {
 }
 
 func testReplicasSameStory(t *testing.T, bin string, server fftest.Binary) {
-	s, c := fftest.NewFlowFabric(t, server)
-	ctx := context.Background()
-	if err := fftest.SetPartitions(ctx, c, 4); err != nil {
-		t.Fatal(err)
-	}
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fftest.Seed(ctx, c, now, []fftest.Exec{{Partition: 0, Shape: fftest.NoDelayUntil}, {Partition: 2, Shape: fftest.NoDelayUntil}}); err != nil {
-		t.Fatal(err)
-	}
+	s, c := ffServer(t, server, 4)
+	seedNow(t, c, fftest.Exec{Partition: 0, Shape: fftest.NoDelayUntil}, fftest.Exec{Partition: 2, Shape: fftest.NoDelayUntil})
 	url := "redis://" + s.Addr
 	args := []string{"--interval", "200ms", "--lease", "--lease-ttl", "3s", "--timeout", "1s", "--url", url}
 	first, a, aLogs := startStandby(t, bin, args...)

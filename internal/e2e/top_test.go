@@ -255,26 +255,13 @@ func TestTopInASmallTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, c := fftest.NewFlowFabric(t, bins[0])
-	ctx := context.Background()
-	if err := fftest.SetPartitions(ctx, c, 16); err != nil {
-		t.Fatal(err)
-	}
-	if err := fftest.RegisterLanes(ctx, c, "default", "payments"); err != nil {
-		t.Fatal(err)
-	}
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, c := ffServer(t, bins[0], 16, "default", "payments")
 	var execs []fftest.Exec
 	for p := 0; p < 16; p++ {
 		execs = append(execs, fftest.Exec{Partition: p, Lane: "default", Shape: fftest.Due}, fftest.Exec{Partition: p, Lane: "payments", Shape: fftest.Due})
 	}
 	execs = append(execs, fftest.Exec{Partition: 3, Lane: "default", Shape: fftest.NoDelayUntil})
-	if _, err := fftest.Seed(ctx, c, now, execs); err != nil {
-		t.Fatal(err)
-	}
+	seedNow(t, c, execs...)
 	x := tmux{t: t, socket: t.TempDir() + "/tmux"}
 	x.run("new-session", "-d", "-s", "top", "-x", "80", "-y", "20", fmt.Sprintf("%s top --interval 300ms --url redis://%s", bin, s.Addr))
 	defer exec.Command("tmux", "-S", x.socket, "kill-server").Run()
