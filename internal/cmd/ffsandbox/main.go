@@ -48,7 +48,7 @@ func demo(args []string) error {
 	fs.Parse(args)
 	ctx := context.Background()
 	var c *redis.Client
-	what := ""
+	what, hasLibrary := "", true
 	if *url == "" {
 		srv, err := fftest.StartServer("", fftest.ServerOptions{})
 		if err != nil {
@@ -66,7 +66,7 @@ func demo(args []string) error {
 		what = fmt.Sprintf("a throwaway %s at %s with the fixture flowfabric library", srv.Binary.Name(), *url)
 	} else {
 		var err error
-		if c, err = ownServer(ctx, *url, *force, *loadLibrary); err != nil {
+		if c, hasLibrary, err = ownServer(ctx, *url, *force, *loadLibrary); err != nil {
 			return err
 		}
 		defer c.Close()
@@ -77,7 +77,7 @@ func demo(args []string) error {
 		return err
 	}
 	fmt.Printf("# %s and %d sample executions\n\n", what, len(ids))
-	for _, s := range demoSteps(ids) {
+	for _, s := range demoSteps(ids, hasLibrary) {
 		fmt.Printf("$ ffdelay %s\n", strings.Join(quote(s.args), " "))
 		cmd := exec.Command(*bin, append(s.args, "--url", *url)...)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -106,9 +106,27 @@ type demoStep struct {
 }
 
 // demoSteps is the demo's tour: look, preview, do, fix, look again. The
-// dry run and the real run share one scope, so their counts match.
-func demoSteps(ids []string) []demoStep {
+// dry run and the real run share one scope, so their counts match. On a
+// server without the flowfabric library, what cannot run says so.
+func demoSteps(ids []string, hasLibrary bool) []demoStep {
 	overdue := "expected here: check fails while executions are overdue, as a CI step or cron job would see it"
+	steps := demoTour(ids, overdue)
+	if !hasLibrary {
+		noLib := "expected here: this server has no flowfabric library, and promote will not run without it (the note above says how to get one)"
+		for i := range steps {
+			if steps[i].exit == nil {
+				steps[i].exit = map[int]string{}
+			}
+			steps[i].exit[3] = noLib
+			if steps[i].args[0] == "audit" && steps[i].exit[1] == "" {
+				steps[i].exit[1] = "expected here: nothing was repaired without the library"
+			}
+		}
+	}
+	return steps
+}
+
+func demoTour(ids []string, overdue string) []demoStep {
 	return []demoStep{
 		{args: []string{"list"}},
 		{args: []string{"forecast"}},
@@ -126,37 +144,38 @@ func demoSteps(ids []string) []demoStep {
 // ownServer connects to the user's server for the demo: an empty database
 // only (unless force), and the fixture library loaded only when asked and
 // when none is there (a real flowfabric library is never replaced).
-func ownServer(ctx context.Context, url string, force, loadLibrary bool) (*redis.Client, error) {
+func ownServer(ctx context.Context, url string, force, loadLibrary bool) (*redis.Client, bool, error) {
 	opts, err := redis.ParseURL(strings.NewReplacer("valkeys://", "rediss://", "valkey://", "redis://").Replace(url))
 	if err != nil {
-		return nil, fmt.Errorf("--url %q: %v", url, err)
+		return nil, false, fmt.Errorf("--url %q: %v", url, err)
 	}
 	c := redis.NewClient(opts)
+	fail := func(err error) (*redis.Client, bool, error) {
+		c.Close()
+		return nil, false, err
+	}
 	n, err := c.DBSize(ctx).Result()
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("cannot use %s: %v", url, err)
+		return fail(fmt.Errorf("cannot use %s: %v", url, err))
 	}
 	if n > 0 && !force {
-		c.Close()
-		return nil, fmt.Errorf("%s holds %d keys: the demo seeds sample FlowFabric data only into an empty database (name another one, redis://host:port/15, or pass FORCE=1 to seed it all the same)", url, n)
+		return fail(fmt.Errorf("%s holds %d keys: the demo seeds sample FlowFabric data only into an empty database (name another one, redis://host:port/15, or pass FORCE=1 to seed it all the same)", url, n))
 	}
 	libs, err := c.FunctionList(ctx, redis.FunctionListQuery{LibraryNamePattern: "flowfabric"}).Result()
 	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("cannot list the functions of %s (FUNCTION needs Redis 7 or Valkey): %v", url, err)
+		return fail(fmt.Errorf("cannot list the functions of %s (FUNCTION needs Redis 7 or Valkey): %v", url, err))
 	}
 	switch {
 	case len(libs) > 0:
 	case loadLibrary:
 		if err := fftest.LoadLibrary(ctx, c, ""); err != nil {
-			c.Close()
-			return nil, err
+			return fail(err)
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "note: %s has no flowfabric library: promote and check will say so (start ff-server once against it, or pass LOAD_LIBRARY=1 to load the project's test fixture)\n", url)
+		return c, false, nil
 	}
-	return c, nil
+	return c, true, nil
 }
 
 // seedDemo writes the demo's sample executions and returns their ids.
