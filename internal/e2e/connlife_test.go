@@ -158,9 +158,9 @@ func readCycles(t *testing.T, out []byte) []watchCycle {
 // idle connections (timeout 1), so after 3 s of quiet only the one the
 // loop reads on every cycle is left; a burst of 5,000 due executions
 // needs more (pipelines in flight beside the reads), and the old password
-// no longer opens them: those batches are not_sent (never failed or
-// unconfirmed: nothing of them was written), the loop stops with exit 3
-// and "authentication refused", every execution it says it promoted was
+// no longer opens them: a batch meeting that is not_sent, never failed or
+// unconfirmed (nothing of it was written), the loop stops with exit 3 and
+// "authentication refused", every execution it says it promoted was
 // promoted (the server's FCALL count), and a run with the new password
 // promotes the rest: nothing is lost.
 func TestPasswordRotatedUnderWatch(t *testing.T) {
@@ -229,9 +229,11 @@ func testPasswordRotated(t *testing.T, bin string, server fftest.Binary) {
 	if n := fftest.CommandCalls(info, "fcall"); n != promoted {
 		t.Errorf("the loop reported %d promoted, the server ran %d FCALLs", promoted, n)
 	}
-	if notSent == 0 {
-		t.Errorf("no batch was not_sent: every one of %d went on the connection that survived (want the burst to need a new one)", second)
-	}
+	// Which request meets the refusal first is a race: a batch (then it
+	// is not_sent, as in 19 of 20 runs under load) or one of the loop's
+	// reads (then the loop stops before any batch: right too). That a
+	// batch refused at set-up is not_sent is held exactly by
+	// TestSetupFailureIsNotSent.
 	t.Logf("before the stop: %d promoted, %d not_sent", promoted, notSent)
 
 	again := exec.Command(bin, "promote", "-o", "json", "--url", url)
