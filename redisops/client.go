@@ -138,7 +138,10 @@ func New(opts Options) *Client {
 }
 
 // Close releases every connection.
-func (c *Client) Close() error { return c.uc.Close() }
+func (c *Client) Close() error {
+	c.gate.closing.Store(true)
+	return c.uc.Close()
+}
 
 // Addr names the server (or the cluster seeds) for messages.
 func (c *Client) Addr() string { return strings.Join(c.opts.Addrs, ",") }

@@ -70,6 +70,10 @@ func withheld(err error) error {
 // the question and the write. Every connection of a Client shares its gate.
 type writeGate struct {
 	f atomic.Pointer[func() error]
+	// closing is set when the client closes: go-redis checks its idle
+	// connections then too, and a PING each (up to --timeout apiece on a
+	// server that hangs) would only delay the exit.
+	closing atomic.Bool
 }
 
 func (g *writeGate) check() error {
@@ -191,7 +195,7 @@ func (p probingRawConn) Read(f func(fd uintptr) bool) error {
 // request timeout. Any line back means the server is there (an ACL that
 // refuses PING answers too); nothing, or a broken stream, fails the check.
 func (g *replyGuard) probeIfIdle() error {
-	if time.Since(time.Unix(0, g.lastUse.Load())) < probeAfterIdle {
+	if time.Since(time.Unix(0, g.lastUse.Load())) < probeAfterIdle || (g.gate != nil && g.gate.closing.Load()) {
 		return nil
 	}
 	if err := g.Conn.SetDeadline(time.Now().Add(g.timeout)); err != nil {
