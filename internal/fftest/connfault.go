@@ -41,9 +41,16 @@ func (p *FaultProxy) faultConn(c net.Conn, f ConnFault) {
 		c.Close()
 		return
 	}
+	reading := make(chan struct{})
 	p.mu.Lock()
-	p.conns[c] = true
+	p.conns[c] = reading
 	p.mu.Unlock()
+	if f.Delay == 0 {
+		defer close(reading)
+	} else {
+		// connect registers the connection again, with its own reader.
+		close(reading)
+	}
 	switch {
 	case f.Stall:
 		io.Copy(io.Discard, c)

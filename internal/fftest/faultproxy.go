@@ -17,8 +17,10 @@ type FaultProxy struct {
 	ln     net.Listener
 	target string
 
-	mu          sync.Mutex
-	conns       map[net.Conn]bool
+	mu sync.Mutex
+	// conns are the open connections, each with a channel closed once the
+	// goroutine that reads it has returned (nil: none to wait for).
+	conns       map[net.Conn]chan struct{}
 	refuseUntil time.Time
 	latency     time.Duration
 	roundTrips  atomic.Int64
@@ -37,7 +39,7 @@ func StartFaultProxy(target string) (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	p := &FaultProxy{ln: ln, target: target, conns: map[net.Conn]chan struct{}{}}
 	go p.accept()
 	return p, nil
 }
@@ -52,14 +54,26 @@ func (p *FaultProxy) Accepted() int64 { return p.accepted.Load() }
 // RoundTrips is how many round trips clients have made so far.
 func (p *FaultProxy) RoundTrips() int64 { return p.roundTrips.Load() }
 
-// Cut closes every open connection.
+// Cut closes every open connection, and returns once they are closed: a
+// socket another goroutine is reading is only closed (its FIN sent) when
+// that read returns, so Close alone would let a client write on a
+// connection that is about to go.
 func (p *FaultProxy) Cut() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
+	conns := p.conns
+	p.conns = map[net.Conn]chan struct{}{}
+	p.mu.Unlock()
+	for c := range conns {
 		c.Close()
 	}
-	p.conns = map[net.Conn]bool{}
+	for _, done := range conns {
+		if done != nil {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}
 }
 
 // Refuse cuts every connection and closes new ones at once for d.
@@ -121,8 +135,9 @@ func (p *FaultProxy) connect(c net.Conn) {
 		c.Close()
 		return
 	}
+	reading := make(chan struct{})
 	p.mu.Lock()
-	p.conns[c], p.conns[s] = true, true
+	p.conns[c], p.conns[s] = reading, nil
 	p.nextConn++
 	id := p.nextConn
 	p.mu.Unlock()
@@ -130,7 +145,10 @@ func (p *FaultProxy) connect(c net.Conn) {
 	replied.Store(true)
 	pc := &proxyConn{c: c, s: s}
 	pc.lastReply.Store(time.Now().UnixNano())
-	go p.requests(id, pc, &replied)
+	go func() {
+		defer close(reading)
+		p.requests(id, pc, &replied)
+	}()
 	go p.replies(id, pc, &replied)
 }
 
