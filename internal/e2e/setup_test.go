@@ -50,14 +50,5 @@ func ffCluster(t *testing.T, server fftest.Binary, partitions int) (*fftest.Clus
 // and returns their ids.
 func seedNow(t *testing.T, c redis.Cmdable, execs ...fftest.Exec) []string {
 	t.Helper()
-	ctx := context.Background()
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := fftest.Seed(ctx, c, now, execs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return fftest.SeedNow(t, c, execs)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strconv"
+	"testing"
 
 	"github.com/flowfabric/ffdelay/redisops"
 	"github.com/redis/go-redis/v9"
@@ -82,6 +83,22 @@ func ServerNowMs(ctx context.Context, c redis.Cmdable) (int64, error) {
 		return 0, err
 	}
 	return t.UnixMilli(), nil
+}
+
+// SeedNow seeds execs relative to the server's clock (see Seed) and
+// fails t on any error.
+func SeedNow(t testing.TB, c redis.Cmdable, execs []Exec) []string {
+	t.Helper()
+	ctx := context.Background()
+	now, err := ServerNowMs(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := Seed(ctx, c, now, execs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
 
 // Seed writes executions exactly as FlowFabric does: the core hash, the

@@ -28,16 +28,7 @@ func server(t testing.TB, bin fftest.Binary) (*fftest.Server, *redis.Client, *re
 
 func seed(t testing.TB, c redis.Cmdable, execs []fftest.Exec) []string {
 	t.Helper()
-	ctx := context.Background()
-	now, err := fftest.ServerNowMs(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := fftest.Seed(ctx, c, now, execs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
+	return fftest.SeedNow(t, c, execs)
 }
 
 func scope(count int, lanes ...string) model.Scope {
