@@ -191,6 +191,35 @@ func testStuckBackoff(t *testing.T, bin string, server fftest.Binary) {
 	}
 }
 
+// A watch loop whose every cycle stops at --limit (a backlog larger than
+// the limit) still says what is stuck and counts it, at once, not only
+// once the backlog has drained: the stuck execution is the oldest entry,
+// and 300 due ones behind it take 60 cycles of 5.
+func TestStuckUnderLimit(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	fftest.EachServer(t, func(t *testing.T, server fftest.Binary) { testStuckUnderLimit(t, bin, server) })
+}
+
+func testStuckUnderLimit(t *testing.T, bin string, server fftest.Binary) {
+	s, c := ffServer(t, server, 1)
+	execs := append([]fftest.Exec{{Partition: 0, Shape: fftest.NoDelayUntil, OffsetMs: -60_000}},
+		fftest.Many(300, fftest.Exec{Partition: 0, Shape: fftest.Due, OffsetMs: -1000})...)
+	ids := seedNow(t, c, execs...)
+	_, sb, logs := startStandby(t, bin, "--interval", "100ms", "--limit", "5", "--url", "redis://"+s.Addr)
+	within(t, 20*time.Second, "ffdelay_stuck_executions 1", func() bool { return sb.metric("ffdelay_stuck_executions", nil) == 1 })
+	left, err := c.ZCard(context.Background(), redisops.DelayedKey(0, "default")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left <= 1 {
+		t.Errorf("the stuck execution was counted only once the backlog had drained (%d entries left): every cycle cut short by --limit left it out", left)
+	}
+	if n := linesWith(logs.String(), ids[0]); n != 1 {
+		t.Errorf("%d lines name the stuck execution, want its one stuck line:\n%s", n, logs.String())
+	}
+}
+
 // Two replicas with --lease tell the same story: the follower says it
 // follows within one renewal, both export every outcome series from the
 // start and the same stuck count (the follower's within one refresh of

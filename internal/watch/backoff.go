@@ -138,16 +138,20 @@ func (b *backoff) recover(id string, f *failing, outcome model.Outcome) {
 	delete(b.ids, id)
 }
 
-// endCycle forgets every id the cycle did not see (it has left its set, or
-// the cycle did not reach it: it recovered), queues a reminder for each id
-// stuck for another maxSitOut, and returns how many are stuck (failing or
-// sitting out), how many of those sit out their backoff, and the cycle's
-// events, oldest stuck first.
-func (b *backoff) endCycle(cycle int) (stuck, sittingOut int, events []output.StuckEvent) {
+// endCycle queues a reminder for each id stuck for another maxSitOut and
+// returns how many are stuck (failing or sitting out), how many of those
+// sit out their backoff, and the cycle's events, oldest stuck first. After
+// a complete cycle (one that saw every due entry in scope) it also forgets
+// every id and set the cycle did not see: it has left its set, it
+// recovered. A cycle that --limit cut short may simply not have reached
+// them: they stay stuck until a complete cycle says otherwise.
+func (b *backoff) endCycle(cycle int, complete bool) (stuck, sittingOut int, events []output.StuckEvent) {
 	now := b.now()
 	for id, f := range b.ids {
 		if !b.seen[id] {
-			b.recover(id, f, "")
+			if complete {
+				b.recover(id, f, "")
+			}
 			continue
 		}
 		if f.skipUntil >= cycle {
@@ -161,7 +165,7 @@ func (b *backoff) endCycle(cycle int) (stuck, sittingOut int, events []output.St
 	}
 	clear(b.seen)
 	for set := range b.sets {
-		if !b.setsSeen[set] {
+		if complete && !b.setsSeen[set] {
 			delete(b.sets, set)
 		}
 	}

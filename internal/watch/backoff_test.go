@@ -30,12 +30,12 @@ func TestBackoffReportsEachSetOnce(t *testing.T) {
 		if reports != want {
 			t.Fatalf("cycle %d: %d reports, want %d", cycle, reports, want)
 		}
-		if stuck, _, _ := b.endCycle(cycle); stuck != 1 {
+		if stuck, _, _ := b.endCycle(cycle, true); stuck != 1 {
 			t.Fatalf("cycle %d: %d stuck, want the one execution (sets are not executions)", cycle, stuck)
 		}
 	}
 	// A set that recovered for a cycle is reported again when it fails anew.
-	b.endCycle(4)
+	b.endCycle(4, true)
 	if !b.record(setA, 5) {
 		t.Fatal("a set failing again after a clean cycle was not reported")
 	}
@@ -68,7 +68,7 @@ func TestBackoffDoublesAndTellsOnce(t *testing.T) {
 			last = cycle
 			b.record(stuck, cycle)
 		}
-		n, _, ev := b.endCycle(cycle)
+		n, _, ev := b.endCycle(cycle, true)
 		if n != 1 {
 			t.Fatalf("cycle %d: %d stuck, want 1", cycle, n)
 		}
@@ -97,7 +97,7 @@ func TestBackoffDoublesAndTellsOnce(t *testing.T) {
 		} else {
 			b.record(model.Result{ExecutionID: id, Outcome: model.SkippedBackoff}, cycle)
 		}
-		_, _, ev := b.endCycle(cycle)
+		_, _, ev := b.endCycle(cycle, true)
 		for _, e := range ev {
 			if e.Kind == output.StillStuck {
 				reminders++
@@ -111,11 +111,35 @@ func TestBackoffDoublesAndTellsOnce(t *testing.T) {
 		t.Errorf("sits out %d cycles, more than the cap %d", f.skipUntil-cycle, b.capCycles)
 	}
 	// Repaired elsewhere: it leaves its set, and is said recovered once.
-	_, _, ev := b.endCycle(cycle + 1)
+	_, _, ev := b.endCycle(cycle+1, true)
 	if len(ev) != 1 || ev[0].Kind != output.Recovered || ev[0].Since < 20*time.Minute {
 		t.Fatalf("events %+v: want one recovery after 20 minutes stuck", ev)
 	}
-	if n, _, _ := b.endCycle(cycle + 2); n != 0 {
+	if n, _, _ := b.endCycle(cycle+2, true); n != 0 {
 		t.Errorf("%d stuck after the recovery", n)
+	}
+}
+
+// A cycle that --limit cut short still says what became stuck and counts
+// it, but does not take an id it did not reach for recovered: only a
+// complete cycle that no longer sees it does.
+func TestBackoffCycleCutShort(t *testing.T) {
+	b := newBackoff(time.Second)
+	id := "{fp:1}:00000000-0000-4000-8000-000000000001"
+	b.record(model.Result{Partition: 1, Lane: "default", ExecutionID: id, Outcome: model.NeedsRepair}, 1)
+	n, _, ev := b.endCycle(1, false)
+	if n != 1 || len(ev) != 1 || ev[0].Kind != output.BecameStuck {
+		t.Fatalf("cut short: %d stuck, events %+v: want 1 stuck, said once", n, ev)
+	}
+	// The next cycles stop at their limit before reaching it.
+	for cycle := 2; cycle <= 5; cycle++ {
+		if n, _, ev := b.endCycle(cycle, false); n != 1 || len(ev) != 0 {
+			t.Fatalf("cycle %d cut short without reaching it: %d stuck, events %+v: want 1 stuck, nothing said", cycle, n, ev)
+		}
+	}
+	// A complete cycle that does not see it: it left its set.
+	n, _, ev = b.endCycle(6, true)
+	if n != 0 || len(ev) != 1 || ev[0].Kind != output.Recovered {
+		t.Fatalf("complete: %d stuck, events %+v: want it recovered", n, ev)
 	}
 }

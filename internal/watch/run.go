@@ -316,8 +316,8 @@ func (s *Service) cycle(ctx context.Context, n int, bo *backoff, stats *metrics.
 	if err != nil && !canceled {
 		c.Error = err.Error()
 	}
-	if err == nil && in.Promote && res.Complete {
-		stuck, sittingOut, events := bo.endCycle(n)
+	if err == nil && in.Promote {
+		stuck, sittingOut, events := bo.endCycle(n, res.Complete)
 		s.logStuck(events)
 		if stats != nil {
 			stats.Stuck(stuck, sittingOut)
