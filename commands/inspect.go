@@ -74,11 +74,12 @@ func runInspect(ctx context.Context, o inspectOptions, client *redisops.Client, 
 	}
 	ids := o.IDs
 	var missing []model.Inspection
+	byUUID, err := client.FindUUIDs(ctx, o.UUIDs, scope.Partitions)
+	if err != nil {
+		return err
+	}
 	for _, u := range o.UUIDs {
-		found, err := client.FindUUID(ctx, u, scope.Partitions)
-		if err != nil {
-			return err
-		}
+		found := byUUID[u]
 		for _, id := range found {
 			p.Note("%s is %s (found in partition %d of %d)", u, id.Raw, id.Partition, scope.Count)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -44,32 +42,41 @@ func (c *Client) Inspect(ctx context.Context, ids []model.ExecutionID, lanes []s
 	return out, err
 }
 
-// FindUUID finds the partitions among partitions whose core key holds the
-// execution {fp:N}:uuid (the uuid as given, and in lower case): one
-// pipelined EXISTS per partition, on the primary that owns it, so the
-// cost is bounded by the partition count, not the data.
-func (c *Client) FindUUID(ctx context.Context, uuid string, partitions []int) ([]model.ExecutionID, error) {
-	forms := slices.Compact([]string{uuid, strings.ToLower(uuid)})
+// FindUUIDs finds, for each uuid, the partitions among partitions whose
+// core key holds the execution {fp:N}:uuid (the uuid as given, and in lower
+// case): one pipelined pass of EXISTS for all of them, on the primaries
+// that own the partitions, so the cost is bounded by the partitions and the
+// uuids asked for, not by the data. Each uuid's ids are in partition order.
+func (c *Client) FindUUIDs(ctx context.Context, uuids []string, partitions []int) (map[string][]model.ExecutionID, error) {
+	if len(uuids) == 0 {
+		return nil, nil
+	}
+	uuids = slices.Compact(slices.Sorted(slices.Values(uuids)))
 	shards, err := c.shards(ctx, partitions)
 	if err != nil {
 		return nil, err
 	}
+	type probe struct {
+		uuid string
+		id   model.ExecutionID
+	}
 	var mu sync.Mutex
-	var found []model.ExecutionID
+	found := map[string][]model.ExecutionID{}
 	err = parallel(shards, func(sh *Shard) error {
-		ids := make([]string, 0, len(sh.partitions)*len(forms))
+		var probes []probe
 		for _, p := range sh.partitions {
-			for _, f := range forms {
-				ids = append(ids, "{fp:"+strconv.Itoa(p)+"}:"+f)
+			for _, u := range uuids {
+				for _, form := range slices.Compact([]string{u, strings.ToLower(u)}) {
+					probes = append(probes, probe{uuid: u, id: model.ExecutionID{Partition: p, Raw: partitionTag(p) + ":" + form}})
+				}
 			}
 		}
-		cmds := make([]*redis.IntCmd, len(ids))
-		for start := 0; start < len(ids); start += listChunk {
-			end := min(start+listChunk, len(ids))
+		cmds := make([]*redis.IntCmd, len(probes))
+		for start := 0; start < len(probes); start += listChunk {
+			end := min(start+listChunk, len(probes))
 			if err := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 				for i := start; i < end; i++ {
-					id, _ := model.ParseExecutionID(ids[i])
-					cmds[i] = p.Exists(ctx, CoreKey(id.Partition, id.Raw))
+					cmds[i] = p.Exists(ctx, CoreKey(probes[i].id.Partition, probes[i].id.Raw))
 				}
 				return nil
 			}); err != nil {
@@ -80,13 +87,14 @@ func (c *Client) FindUUID(ctx context.Context, uuid string, partitions []int) ([
 		defer mu.Unlock()
 		for i, cmd := range cmds {
 			if n, err := cmd.Result(); err == nil && n > 0 {
-				id, _ := model.ParseExecutionID(ids[i])
-				found = append(found, id)
+				found[probes[i].uuid] = append(found[probes[i].uuid], probes[i].id)
 			}
 		}
 		return nil
 	})
-	sort.Slice(found, func(i, j int) bool { return found[i].Partition < found[j].Partition })
+	for _, ids := range found {
+		slices.SortFunc(ids, func(a, b model.ExecutionID) int { return a.Partition - b.Partition })
+	}
 	return found, err
 }
 
