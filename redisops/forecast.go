@@ -17,9 +17,10 @@ import (
 // lane's counts add up to its sets' sizes.
 //
 // Its cost does not grow with the executions, only with the sets and the
-// bins: one pipelined ZCARD per set, then, for the sets that are not
-// empty, one ZCOUNT per range (O(log n) each on the server), in pipelines
-// of at most listChunk commands, per primary in parallel.
+// bins: one pipelined ZCARD and ZCOUNT per set (CountDue), then, for the
+// sets that hold entries not yet due, one ZCOUNT per bin and one beyond
+// (O(log n) each on the server), in pipelines of at most listChunk
+// commands, per primary in parallel.
 func (c *Client) Forecast(ctx context.Context, scope model.Scope, snap *Snapshot, grid func(nowMs int64) []int64) (model.Forecast, error) {
 	out := model.Forecast{Lanes: map[string][]int64{}}
 	shards, err := c.shards(ctx, scope.AllPartitions())
@@ -57,42 +58,55 @@ func (c *Client) Forecast(ctx context.Context, scope model.Scope, snap *Snapshot
 }
 
 // forecastShard is Forecast on one primary: the counts per lane, and how
-// many sets were not empty.
+// many sets were not empty. CountDue's pass gives each set's size and its
+// due count, the first range; the sets that hold more than their due
+// entries then get one ZCOUNT per bin and one for beyond.
 func (c *Client) forecastShard(ctx context.Context, sh *Shard, groups []model.PartitionLane, endsMs []int64) (map[string][]int64, int, error) {
-	sizes, _, err := c.cardinalities(ctx, sh, groups)
+	due, sizes, errs, err := c.CountDue(ctx, sh, groups)
 	if err != nil {
 		return nil, 0, err
 	}
-	var live []model.PartitionLane
+	ranges := len(endsMs) + 2
+	out := map[string][]int64{}
+	live := 0
+	var later []model.PartitionLane
 	for i, g := range groups {
-		if sizes[i] > 0 {
-			live = append(live, g)
+		if errs[i] != nil || sizes[i] == 0 {
+			// Empty, or a key of another type: not a delayed set of ours.
+			continue
+		}
+		live++
+		counts := out[g.Lane]
+		if counts == nil {
+			counts = make([]int64, ranges)
+			out[g.Lane] = counts
+		}
+		counts[0] += due[i]
+		if sizes[i] > due[i] {
+			later = append(later, g)
 		}
 	}
-	// The range bounds, the same for every set of the primary.
-	ranges := len(endsMs) + 2
-	mins, maxs := make([]string, ranges), make([]string, ranges)
-	now := strconv.FormatInt(sh.nowMs, 10)
-	mins[0], maxs[0] = "-inf", now
-	prev := "(" + now
+	// The bins' bounds, the same for every set of the primary.
+	bins := ranges - 1
+	mins, maxs := make([]string, bins), make([]string, bins)
+	prev := "(" + strconv.FormatInt(sh.nowMs, 10)
 	for i, end := range endsMs {
 		// A primary whose clock is ahead of the earliest may be past the
 		// first ends already: its range is then empty, never negative.
 		bound := strconv.FormatInt(max(end, sh.nowMs), 10)
-		mins[i+1], maxs[i+1] = prev, bound
+		mins[i], maxs[i] = prev, bound
 		prev = "(" + bound
 	}
-	mins[ranges-1], maxs[ranges-1] = prev, "+inf"
+	mins[bins-1], maxs[bins-1] = prev, "+inf"
 
-	out := map[string][]int64{}
-	perPipeline := max(1, listChunk/ranges)
-	for start := 0; start < len(live); start += perPipeline {
-		chunk := live[start:min(start+perPipeline, len(live))]
-		cmds := make([]*redis.IntCmd, 0, len(chunk)*ranges)
+	perPipeline := max(1, listChunk/bins)
+	for start := 0; start < len(later); start += perPipeline {
+		chunk := later[start:min(start+perPipeline, len(later))]
+		cmds := make([]*redis.IntCmd, 0, len(chunk)*bins)
 		perr := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
 			for _, g := range chunk {
 				key := DelayedKey(g.Partition, g.Lane)
-				for r := 0; r < ranges; r++ {
+				for r := range bins {
 					cmds = append(cmds, p.ZCount(ctx, key, mins[r], maxs[r]))
 				}
 			}
@@ -103,42 +117,15 @@ func (c *Client) forecastShard(ctx context.Context, sh *Shard, groups []model.Pa
 		}
 		for i, g := range chunk {
 			counts := out[g.Lane]
-			if counts == nil {
-				counts = make([]int64, ranges)
-				out[g.Lane] = counts
-			}
-			for r := 0; r < ranges; r++ {
-				n, err := cmds[i*ranges+r].Result()
+			for r := range bins {
+				n, err := cmds[i*bins+r].Result()
 				if err != nil {
-					// A key of another type: not a delayed set of ours.
+					// Replaced by a key of another type since: not ours.
 					break
 				}
-				counts[r] += n
+				counts[r+1] += n
 			}
 		}
 	}
-	return out, len(live), nil
-}
-
-// cardinalities reads each group's ZCARD, in pipelines of listChunk; a key
-// that could not be counted (another type) has its error in errs.
-func (c *Client) cardinalities(ctx context.Context, sh *Shard, groups []model.PartitionLane) (sizes []int64, errs []error, err error) {
-	cards := make([]*redis.IntCmd, len(groups))
-	for start := 0; start < len(groups); start += listChunk {
-		end := min(start+listChunk, len(groups))
-		perr := c.pipeline(ctx, sh.addr, sh.node, func(p redis.Pipeliner) error {
-			for i := start; i < end; i++ {
-				cards[i] = p.ZCard(ctx, DelayedKey(groups[i].Partition, groups[i].Lane))
-			}
-			return nil
-		})
-		if perr != nil && kindOf(perr) != KindOther {
-			return nil, nil, c.wrap(sh.addr, perr)
-		}
-	}
-	sizes, errs = make([]int64, len(groups)), make([]error, len(groups))
-	for i := range groups {
-		sizes[i], errs[i] = cards[i].Result()
-	}
-	return sizes, errs, nil
+	return out, live, nil
 }
