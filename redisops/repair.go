@@ -84,7 +84,7 @@ func (c *Client) Repair(ctx context.Context, sh *Shard, id model.ExecutionID, la
 	core, delayed, eligible := CoreKey(id.Partition, id.Raw), DelayedKey(id.Partition, lane), EligibleKey(id.Partition, lane)
 	now := strconv.FormatInt(sh.nowMs, 10)
 	for try := 0; try < repairTries; try++ {
-		var tr repairTx
+		tr := repairTx{fcall: -1}
 		err := sh.node.Watch(ctx, func(tx *redis.Tx) error {
 			st, err := readRepairState(ctx, tx, core, delayed, eligible, id.Raw)
 			if err != nil {
@@ -144,12 +144,7 @@ type repairTx struct {
 	fcall  int // index of the function's call among queued; -1: none
 }
 
-func (t *repairTx) queue(cmd *redis.Cmd) {
-	if len(t.queued) == 0 {
-		t.fcall = -1
-	}
-	t.queued = append(t.queued, cmd)
-}
+func (t *repairTx) queue(cmd *redis.Cmd) { t.queued = append(t.queued, cmd) }
 
 // outcome decides what one attempt did from err (Watch's error) and the
 // replies: retry after a WATCH conflict, else the result and the error

@@ -151,12 +151,7 @@ func (c *Client) SampleDelayedSets(ctx context.Context) (sets []DiscoveredSet, c
 	for s := range seen {
 		sets = append(sets, s)
 	}
-	sort.Slice(sets, func(i, j int) bool {
-		if sets[i].Lane != sets[j].Lane {
-			return sets[i].Lane < sets[j].Lane
-		}
-		return sets[i].Partition < sets[j].Partition
-	})
+	sortByLane(sets)
 	return sets, complete, err
 }
 
@@ -307,15 +302,20 @@ func (c *Client) StepWalk(ctx context.Context, w *DelayedSetWalk, steps int) (bo
 	for s := range w.found {
 		w.last = append(w.last, s)
 	}
-	sort.Slice(w.last, func(i, j int) bool {
-		if w.last[i].Lane != w.last[j].Lane {
-			return w.last[i].Lane < w.last[j].Lane
-		}
-		return w.last[i].Partition < w.last[j].Partition
-	})
+	sortByLane(w.last)
 	w.Walks++
 	clear(w.cursors)
 	clear(w.done)
 	clear(w.found)
 	return true, nil
+}
+
+// sortByLane orders sets by lane, then partition.
+func sortByLane(sets []DiscoveredSet) {
+	sort.Slice(sets, func(i, j int) bool {
+		if sets[i].Lane != sets[j].Lane {
+			return sets[i].Lane < sets[j].Lane
+		}
+		return sets[i].Partition < sets[j].Partition
+	})
 }
