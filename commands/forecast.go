@@ -94,6 +94,19 @@ func forecastGrid(window, step time.Duration) func(nowMs int64) []int64 {
 	}
 }
 
+// gridAfter is a grid of steps that end the given times after now: what
+// falls due within 1m, 5m... (a standby's ffdelay_due_soon, top's next
+// hour), unlike forecastGrid's steps on whole multiples.
+func gridAfter(after []time.Duration) func(nowMs int64) []int64 {
+	return func(now int64) []int64 {
+		ends := make([]int64, len(after))
+		for i, d := range after {
+			ends[i] = now + d.Milliseconds()
+		}
+		return ends
+	}
+}
+
 // runForecast counts what falls due in each step of the window, per lane,
 // by each primary's clock. It reads only.
 func runForecast(ctx context.Context, o forecastOptions, client *redisops.Client, p *output.Printer) error {

@@ -84,13 +84,11 @@ func readTopHeader(ctx context.Context, client *redisops.Client, o topOptions) (
 // nextHour reads what falls due in each 5m of the next hour, per lane (nil
 // when it could not be read: the column stays as it was).
 func nextHour(ctx context.Context, client *redisops.Client, scope resolvedScope) map[string][]int64 {
-	fc, err := client.Forecast(ctx, scope.Scope, nil, func(now int64) []int64 {
-		ends := make([]int64, topForecastSteps)
-		for i := range ends {
-			ends[i] = now + int64(i+1)*topForecastStep.Milliseconds()
-		}
-		return ends
-	})
+	steps := make([]time.Duration, topForecastSteps)
+	for i := range steps {
+		steps[i] = time.Duration(i+1) * topForecastStep
+	}
+	fc, err := client.Forecast(ctx, scope.Scope, nil, gridAfter(steps))
 	if err != nil {
 		return nil
 	}

@@ -122,13 +122,7 @@ func (w *watchWiring) lookAround(ctx context.Context, in watch.CycleInput, res *
 		}
 	}
 	if w.o.Listen != "" && time.Since(w.soonAt) >= dueSoonEvery {
-		fc, err := w.client.Forecast(ctx, rs.Scope, rs.Registry.Snapshot, func(now int64) []int64 {
-			ends := make([]int64, len(dueSoonWithin))
-			for i, d := range dueSoonWithin {
-				ends[i] = now + d.Milliseconds()
-			}
-			return ends
-		})
+		fc, err := w.client.Forecast(ctx, rs.Scope, rs.Registry.Snapshot, gridAfter(dueSoonWithin))
 		if err != nil {
 			return err
 		}
