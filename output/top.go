@@ -2,11 +2,13 @@ package output
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+	"github.com/muesli/termenv"
 )
 
 // TopRow is one line of `ffdelay top`: a lane, or a partition of a lane.
@@ -57,12 +59,17 @@ func newTopStyles(color bool) topStyles {
 	if !color {
 		return topStyles{}
 	}
+	// ffdelay has decided (--color, NO_COLOR, a terminal): lipgloss's own
+	// look at the process's stdout would drop the colours of --color
+	// always on a pipe.
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.ANSI)
 	return topStyles{
-		head: lipgloss.NewStyle().Bold(true),
-		bad:  lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		warn: lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
-		good: lipgloss.NewStyle().Foreground(lipgloss.Color("2")),
-		dim:  lipgloss.NewStyle().Faint(true),
+		head: r.NewStyle().Bold(true),
+		bad:  r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		warn: r.NewStyle().Foreground(lipgloss.Color("3")),
+		good: r.NewStyle().Foreground(lipgloss.Color("2")),
+		dim:  r.NewStyle().Faint(true),
 	}
 }
 
@@ -203,6 +210,10 @@ func truncate(s string, width int) string {
 // TopSnapshot writes one screen of top without its keys line and with no
 // bound on width or height: for stdout that is not a terminal.
 func (p *Printer) TopSnapshot(v TopView) {
-	screen := strings.TrimSuffix(RenderTop(v, 0, 0, p.color), topKeys)
+	screen := RenderTop(v, 0, 0, p.color)
+	// The keys line is always the last (styled when colour is on).
+	if i := strings.LastIndexByte(screen, '\n'); i >= 0 {
+		screen = screen[:i]
+	}
 	p.out.WriteString(strings.TrimRight(screen, "\n") + "\n")
 }
