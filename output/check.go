@@ -90,7 +90,9 @@ func (p *Printer) status(s Status) string {
 }
 
 // wrapWords breaks s into lines of at most width runes at spaces (a word
-// longer than width stays whole); width 0 leaves it as it is.
+// longer than width stays whole); width 0 leaves it as it is. Not
+// ansi.Wordwrap (top's): it also breaks at hyphens, and an execution id in
+// a detail would be cut in two where a person copies it.
 func wrapWords(s string, width int) string {
 	if width <= 0 || len([]rune(s)) <= width {
 		return s
