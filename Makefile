@@ -52,9 +52,6 @@ servers := $(subst $(comma), ,$(FFDELAY_TEST_SERVERS))
 test: deps
 	@echo "== go vet (compiles every package; the first run also fetches the modules and go.mod's Go toolchain)"
 	$(GO) vet ./...
-	@echo "== the alerting rules: promtool check rules and their unit tests"
-	$(PROMTOOL) check rules deploy/prometheus/ffdelay-rules.yaml
-	cd deploy/prometheus && $(PROMTOOL) test rules ffdelay-rules.test.yaml
 	@echo "== every test under the race detector on $(or $(firstword $(servers)),the default server) (compiling with -race takes a minute before the first result)"
 	FFDELAY_TEST_SERVERS="$(firstword $(servers))" FFDELAY_TEST_MATRIX_FULL= \
 		$(GO) test -race -count=1 -timeout 30m ./...
